@@ -1,0 +1,62 @@
+//! The library's error type and the exit codes of the `wva` binary.
+//!
+//! Library code returns [`Error`]; the command line adds context with `anyhow` and maps the
+//! root cause to an [`ExitCode`] (see `docs/cli.md`).
+
+use crate::spec::SpecError;
+use std::path::PathBuf;
+
+/// Exit codes of the `wva` binary. Stable: CI pipelines gate on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Success.
+    Success = 0,
+    /// An internal error (a bug, or an output that could not be written).
+    Internal = 1,
+    /// Bad usage or bad input: unknown flags, unreadable or invalid files.
+    Input = 2,
+    /// The request is valid but cannot be met: an SLO no accelerator can serve, a workload left
+    /// unallocated.
+    Infeasible = 3,
+    /// A cluster could not be reached or refused a request.
+    Cluster = 4,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code as u8)
+    }
+}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input document is invalid (syntax, types, ranges, references).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Arguments that are individually valid but do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// Valid input whose targets cannot be met.
+    #[error("{0}")]
+    Infeasible(String),
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Spec(_) | Error::Read { .. } | Error::Usage(_) => ExitCode::Input,
+            Error::Infeasible(_) => ExitCode::Infeasible,
+        }
+    }
+}

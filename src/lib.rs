@@ -1,0 +1,23 @@
+//! `wva`: capacity planning and offline simulation for LLM inference serving.
+//!
+//! The library is the whole product; the `wva` binary is a thin command line over it.
+//!
+//! - [`spec`]: reads and validates the YAML inputs (accelerators, profiles, service classes,
+//!   scenarios) into domain types whose invariants hold.
+//! - [`perf`]: the cost model of a vLLM engine iteration and its mean-field service curves.
+//! - [`queueing`]: the analytic model of one replica (state-dependent M/M/1/K) and sizing.
+//! - [`optimize`]: candidates per server and the allocation solvers behind `wva plan`.
+//! - [`report`]: renders plans and analyses as tables, JSON, YAML and CSV.
+//! - [`cli`]: the command line (argument parsing, reading files, exit codes).
+//!
+//! The core ([`perf`], [`queueing`], [`optimize`]) is pure: no I/O, no clocks, no global state.
+
+pub mod cli;
+pub mod error;
+pub mod optimize;
+pub mod perf;
+pub mod queueing;
+pub mod report;
+pub mod spec;
+
+pub use error::{Error, ExitCode};

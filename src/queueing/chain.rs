@@ -1,0 +1,275 @@
+//! The state-dependent M/M/1/K birth-death chain of one replica.
+//!
+//! State `n` = requests in the replica (running + waiting), `0..=K` with `K = N + Q` (max batch
+//! plus queue allowance). Arrivals at rate `lambda`; service rate `mu(n)` for `n <= N` and
+//! `mu(N)` above. Requests arriving to a full replica are lost (blocking).
+//!
+//! The solution is `O(N)` whatever `Q` is: above the max batch the chain is geometric with ratio
+//! `r = lambda/mu(N)`, so the tail sums have closed forms. Products are rescaled as they grow so
+//! that no input overflows.
+
+/// Mean-value results of the chain at one arrival rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChainSolution {
+    /// Offered arrival rate, requests per ms.
+    pub arrival_per_ms: f64,
+    /// Accepted throughput `lambda*(1 - p(K))`, requests per ms.
+    pub throughput_per_ms: f64,
+    /// Mean number of requests in the replica (`L`).
+    pub mean_in_system: f64,
+    /// Mean number of requests in service (the mean batch).
+    pub mean_in_service: f64,
+    /// Mean response time `L/X`, ms.
+    pub response_ms: f64,
+    /// Mean service time `n_serv/X`, ms.
+    pub service_ms: f64,
+    /// Mean queueing wait `max(R - S, 0)`, ms.
+    pub wait_ms: f64,
+    /// Probability the replica is full (an arrival is rejected).
+    pub blocking_probability: f64,
+    /// Probability the replica is idle.
+    pub idle_probability: f64,
+}
+
+/// Relative distance from `r = 1` under which the geometric tail is summed term by term
+/// (the closed forms cancel badly there).
+const NEAR_ONE: f64 = 1e-4;
+/// Rescale running products when they pass this magnitude.
+const RESCALE_ABOVE: f64 = 1e100;
+/// Above this `ln(r^Q)` the tail is summed divided by `r^Q` (keeps every product below ~1e250).
+const LN_TAIL_LIMIT: f64 = 300.0;
+/// Sum the near-1 tail term by term only up to this many states.
+const MAX_LOOP_STATES: u32 = 1_000_000;
+
+/// Solves the chain with service rates `mu[n-1]` (requests per ms, `n = 1..=N`), queue allowance
+/// `max_queue` (so `K = N + max_queue`) and arrival rate `arrival_per_ms > 0`.
+///
+/// Returns `None` only for degenerate inputs (empty or non-positive rates, non-positive
+/// arrival rate), which validated callers never pass.
+pub fn solve(mu: &[f64], max_queue: u32, arrival_per_ms: f64) -> Option<ChainSolution> {
+    let max_batch = mu.len();
+    if max_batch == 0 || !(arrival_per_ms > 0.0) || mu.iter().any(|&m| !(m > 0.0) || !m.is_finite())
+    {
+        return None;
+    }
+    let lambda = arrival_per_ms;
+
+    // Head: states 0..=N, unnormalised weights with p(0) = 1, rescaled as they grow.
+    let mut p = 1.0_f64;
+    let mut head_mass = 1.0_f64; // sum p(n), n <= N
+    let mut head_first = 0.0_f64; // sum n p(n), n <= N
+    let mut p_idle = 1.0_f64;
+    for (i, &rate) in mu.iter().enumerate() {
+        p *= lambda / rate;
+        if p > RESCALE_ABOVE {
+            let factor = 1.0 / p;
+            head_mass *= factor;
+            head_first *= factor;
+            p_idle *= factor;
+            p = 1.0;
+        }
+        head_mass += p;
+        head_first += (i + 1) as f64 * p;
+    }
+    let p_top = p; // p(N)
+
+    // Tail: states N+k, k = 1..=Q, weights p(N) r^k with r = lambda/mu(N).
+    let r = lambda / mu[max_batch - 1];
+    let n_top = max_batch as f64;
+    let tail = geometric_tail(r, max_queue);
+    if tail.ln_divisor > 0.0 {
+        // The tail sums come divided by exp(ln_divisor): divide the head by the same factor.
+        let f = (-tail.ln_divisor).exp();
+        head_mass *= f;
+        head_first *= f;
+        p_idle *= f;
+    }
+    let tail_mass = p_top * tail.mass;
+    let tail_first = p_top * (n_top * tail.mass + tail.first_moment);
+    let p_full = p_top * tail.last;
+
+    let total = head_mass + tail_mass;
+    let mean_in_system = (head_first + tail_first) / total;
+    let mean_in_service = head_first / total + n_top * (1.0 - head_mass / total);
+    let blocking_probability = p_full / total;
+    let throughput = lambda * (1.0 - blocking_probability);
+    let response_ms = mean_in_system / throughput;
+    let service_ms = mean_in_service / throughput;
+    Some(ChainSolution {
+        arrival_per_ms: lambda,
+        throughput_per_ms: throughput,
+        mean_in_system,
+        mean_in_service,
+        response_ms,
+        service_ms,
+        wait_ms: (response_ms - service_ms).max(0.0),
+        blocking_probability,
+        idle_probability: p_idle / total,
+    })
+}
+
+/// Sums of the geometric tail `r^k`, `k = 1..=q`, all divided by `exp(ln_divisor)`.
+struct GeometricTail {
+    /// `sum r^k`.
+    mass: f64,
+    /// `sum k r^k`.
+    first_moment: f64,
+    /// `r^q` (the weight of the last state relative to the first).
+    last: f64,
+    /// Non-zero only when `r > 1` and `r^q` would overflow.
+    ln_divisor: f64,
+}
+
+fn geometric_tail(r: f64, q: u32) -> GeometricTail {
+    let tail = |mass, first_moment, last, ln_divisor| GeometricTail {
+        mass,
+        first_moment,
+        last,
+        ln_divisor,
+    };
+    if q == 0 {
+        return tail(0.0, 0.0, 1.0, 0.0);
+    }
+    let qf = f64::from(q);
+    let ln_r = r.ln();
+    let ln_last = qf * ln_r;
+    if ln_last <= LN_TAIL_LIMIT {
+        if (r - 1.0).abs() < NEAR_ONE && q <= MAX_LOOP_STATES {
+            let (mut mass, mut first, mut term) = (0.0, 0.0, 1.0);
+            for k in 1..=q {
+                term *= r;
+                mass += term;
+                first += f64::from(k) * term;
+            }
+            return tail(mass, first, term, 0.0);
+        }
+        let last = ln_last.exp();
+        // sum_{k=1}^q r^k = r (r^q - 1)/(r - 1); sum k r^k = r (1 - (q+1) r^q + q r^(q+1))/(1-r)^2
+        let mass = r * ln_last.exp_m1() / ln_r.exp_m1();
+        let one_minus = 1.0 - r;
+        let first = r * (1.0 - (qf + 1.0) * last + qf * last * r) / (one_minus * one_minus);
+        return tail(mass, first, last, 0.0);
+    }
+    // r > 1 and r^q is huge: divide everything by r^q. With s = 1/r < 1:
+    // sum r^k / r^q = sum_{j=0}^{q-1} s^j; sum k r^k / r^q = sum_{j=0}^{q-1} (q-j) s^j.
+    let s = 1.0 / r;
+    let one_minus = 1.0 - s;
+    let s_q = (qf * s.ln()).exp();
+    let mass = (1.0 - s_q) / one_minus;
+    let j_moment = s * (1.0 - qf * s_q / s + (qf - 1.0) * s_q) / (one_minus * one_minus);
+    let first = qf * mass - j_moment;
+    tail(mass, first, 1.0, ln_last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute_force(mu: &[f64], max_queue: u32, lambda: f64) -> ChainSolution {
+        let n = mu.len();
+        let k = n + max_queue as usize;
+        let mut p = vec![1.0f64];
+        for i in 0..k {
+            let rate = if i < n { mu[i] } else { mu[n - 1] };
+            let next = p[i] * lambda / rate;
+            p.push(next);
+        }
+        let total: f64 = p.iter().sum();
+        let p: Vec<f64> = p.iter().map(|x| x / total).collect();
+        let l: f64 = p.iter().enumerate().map(|(i, x)| i as f64 * x).sum();
+        let head: f64 = p[..=n].iter().sum();
+        let serv: f64 = p[..=n]
+            .iter()
+            .enumerate()
+            .map(|(i, x)| i as f64 * x)
+            .sum::<f64>()
+            + n as f64 * (1.0 - head);
+        let x = lambda * (1.0 - p[k]);
+        ChainSolution {
+            arrival_per_ms: lambda,
+            throughput_per_ms: x,
+            mean_in_system: l,
+            mean_in_service: serv,
+            response_ms: l / x,
+            service_ms: serv / x,
+            wait_ms: (l / x - serv / x).max(0.0),
+            blocking_probability: p[k],
+            idle_probability: p[0],
+        }
+    }
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
+    }
+
+    fn check(mu: &[f64], q: u32, lambda: f64) {
+        let fast = solve(mu, q, lambda).unwrap();
+        let slow = brute_force(mu, q, lambda);
+        for (name, a, b) in [
+            ("L", fast.mean_in_system, slow.mean_in_system),
+            ("n_serv", fast.mean_in_service, slow.mean_in_service),
+            ("X", fast.throughput_per_ms, slow.throughput_per_ms),
+            ("pK", fast.blocking_probability, slow.blocking_probability),
+            ("p0", fast.idle_probability, slow.idle_probability),
+        ] {
+            assert!(
+                close(a, b, 1e-9) || (a - b).abs() < 1e-12,
+                "{name}: {a} vs {b} (mu={mu:?}, q={q}, lambda={lambda})"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_brute_force_below_at_and_above_capacity() {
+        let mu: Vec<f64> = (1..=8)
+            .map(|n| n as f64 / (10.0 + 2.0 * n as f64))
+            .collect();
+        let top = mu[7];
+        for factor in [0.01, 0.5, 0.9, 0.99995, 1.0, 1.00003, 1.2, 3.0] {
+            for q in [0, 1, 5, 80] {
+                check(&mu, q, top * factor);
+            }
+        }
+    }
+
+    #[test]
+    fn mm1k_closed_form() {
+        // Constant service rate: M/M/1/K. L = r/(1-r) - (K+1) r^(K+1)/(1-r^(K+1)).
+        let (lambda, rate, k) = (0.8, 1.0, 10u32);
+        let sol = solve(&[rate], k - 1, lambda).unwrap();
+        let r: f64 = lambda / rate;
+        let kf = f64::from(k);
+        let expected = r / (1.0 - r) - (kf + 1.0) * r.powf(kf + 1.0) / (1.0 - r.powf(kf + 1.0));
+        assert!(close(sol.mean_in_system, expected, 1e-12));
+    }
+
+    #[test]
+    fn huge_states_do_not_overflow() {
+        let mu: Vec<f64> = (1..=2000).map(|n| n as f64 * 1e-6).collect();
+        let sol = solve(&mu, 20_000, 5.0).unwrap();
+        assert!(sol.mean_in_system.is_finite());
+        assert!(sol.blocking_probability > 0.99, "{sol:?}");
+        let sol = solve(&mu, 20_000, 1e-9).unwrap();
+        assert!(sol.mean_in_system < 1e-3);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_brute_force(
+            rates in proptest::collection::vec(0.001f64..10.0, 1..40),
+            q in 0u32..300,
+            factor in 0.0001f64..6.0,
+        ) {
+            let top = *rates.last().unwrap();
+            check(&rates, q, top * factor);
+        }
+    }
+
+    #[test]
+    fn degenerate_inputs_are_refused() {
+        assert!(solve(&[], 3, 1.0).is_none());
+        assert!(solve(&[1.0], 3, 0.0).is_none());
+        assert!(solve(&[0.0], 3, 1.0).is_none());
+        assert!(solve(&[1.0], 3, f64::NAN).is_none());
+    }
+}

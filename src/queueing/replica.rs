@@ -1,0 +1,142 @@
+//! One replica's analytic model: service curve + birth-death chain, evaluated at a rate.
+
+use super::RATE_RANGE_EPSILON;
+use super::chain;
+use crate::perf::{PerfParams, RequestShape, ServiceCurve};
+use serde::Serialize;
+
+/// Predicted steady-state metrics of one replica at one arrival rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Arrival rate offered to the replica, requests/s.
+    pub offered_rps: f64,
+    /// Accepted throughput, requests/s (below `offered_rps` only when the queue overflows).
+    pub throughput_rps: f64,
+    /// Mean time to first token, ms.
+    pub ttft_ms: f64,
+    /// Mean inter-token latency, ms.
+    pub itl_ms: f64,
+    /// Mean queueing wait before service, ms.
+    pub wait_ms: f64,
+    /// Mean prefill time, ms.
+    pub prefill_ms: f64,
+    /// Mean end-to-end response time, ms.
+    pub response_ms: f64,
+    /// Mean number of requests in the running batch.
+    pub mean_batch: f64,
+    /// Mean number of requests in the replica (running + waiting).
+    pub mean_in_system: f64,
+    /// Mean batch over max batch, in `[0, 1]`.
+    pub utilization: f64,
+    /// Probability an arrival finds the replica full and is rejected.
+    pub blocking_probability: f64,
+    /// Highest sustainable rate, `(1-0.001)*mu(N)`, requests/s.
+    pub max_rate_rps: f64,
+}
+
+/// Parameters that cannot form a queueing model.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidModel(pub String);
+
+/// The analytic model of one replica for one request shape.
+#[derive(Clone, Debug)]
+pub struct ReplicaModel {
+    curve: ServiceCurve,
+    max_queue: u32,
+}
+
+impl ReplicaModel {
+    /// Builds the model: `max_batch` is the engine's `max_num_seqs`, `max_queue` the number of
+    /// requests that may wait beyond it.
+    ///
+    /// Fails when the parameters give a service rate that is not positive and finite at some
+    /// batch size (e.g. all-zero coefficients), so that every later evaluation is defined.
+    pub fn new(
+        params: PerfParams,
+        shape: RequestShape,
+        max_batch: u32,
+        max_queue: u32,
+    ) -> Result<Self, InvalidModel> {
+        if !(shape.output_tokens >= 1.0
+            && shape.prompt_tokens >= 0.0
+            && shape.prompt_tokens.is_finite()
+            && shape.output_tokens.is_finite())
+        {
+            return Err(InvalidModel(format!(
+                "request shape must have prompt >= 0 and output >= 1 tokens, got {} and {}",
+                shape.prompt_tokens, shape.output_tokens
+            )));
+        }
+        let curve = ServiceCurve::new(params, shape, max_batch);
+        if let Some((i, rate)) = curve
+            .service_rates_per_ms()
+            .iter()
+            .enumerate()
+            .find(|(_, r)| !(r.is_finite() && **r > 0.0))
+        {
+            return Err(InvalidModel(format!(
+                "{} parameters give service rate {rate} at batch {} (must be positive and finite)",
+                params.kind(),
+                i + 1
+            )));
+        }
+        Ok(ReplicaModel { curve, max_queue })
+    }
+
+    /// The service curve the model is built on.
+    pub fn curve(&self) -> &ServiceCurve {
+        &self.curve
+    }
+
+    /// Max batch size.
+    pub fn max_batch(&self) -> u32 {
+        self.curve.max_batch()
+    }
+
+    /// Queue allowance beyond the max batch.
+    pub fn max_queue(&self) -> u32 {
+        self.max_queue
+    }
+
+    /// The valid range of arrival rates for sizing, requests/s:
+    /// `[0.001*mu(1), 0.999*mu(N)]`.
+    pub fn rate_range_rps(&self) -> (f64, f64) {
+        let rates = self.curve.service_rates_per_ms();
+        (
+            rates[0] * RATE_RANGE_EPSILON * 1000.0,
+            rates[rates.len() - 1] * (1.0 - RATE_RANGE_EPSILON) * 1000.0,
+        )
+    }
+
+    /// Metrics at `rate_rps` requests/s. Rates above the maximum are allowed (the finite queue
+    /// then rejects the excess; see `blocking_probability`). Returns `None` for a rate that is
+    /// not positive and finite.
+    pub fn analyze(&self, rate_rps: f64) -> Option<Metrics> {
+        if !(rate_rps > 0.0 && rate_rps.is_finite()) {
+            return None;
+        }
+        let sol = chain::solve(
+            self.curve.service_rates_per_ms(),
+            self.max_queue,
+            rate_rps / 1000.0,
+        )?;
+        let lat = self
+            .curve
+            .latencies(sol.wait_ms, sol.mean_in_service, sol.service_ms);
+        Some(Metrics {
+            offered_rps: rate_rps,
+            throughput_rps: sol.throughput_per_ms * 1000.0,
+            ttft_ms: lat.ttft_ms,
+            itl_ms: lat.itl_ms,
+            wait_ms: sol.wait_ms,
+            prefill_ms: lat.prefill_ms,
+            response_ms: sol.response_ms,
+            mean_batch: sol.mean_in_service,
+            mean_in_system: sol.mean_in_system,
+            utilization: (sol.mean_in_service / f64::from(self.max_batch())).clamp(0.0, 1.0),
+            blocking_probability: sol.blocking_probability,
+            max_rate_rps: self.rate_range_rps().1,
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! Sizing one replica: the largest arrival rate at which mean TTFT and ITL meet their targets,
+//! by bisection over the valid rate range (upstream's `Size`).
+
+use super::replica::{Metrics, ReplicaModel};
+use super::{BISECTION_MAX_STEPS, BISECTION_TOLERANCE};
+use serde::Serialize;
+use std::fmt;
+
+/// Latency targets for sizing (means, ms). `None` = no target on that metric.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Targets {
+    /// Mean time-to-first-token target, ms.
+    pub ttft_ms: Option<f64>,
+    /// Mean inter-token latency target, ms.
+    pub itl_ms: Option<f64>,
+}
+
+/// What limits the sized rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// The TTFT target.
+    Ttft,
+    /// The ITL target.
+    Itl,
+    /// Neither target: the replica's maximum stable rate.
+    Capacity,
+}
+
+impl fmt::Display for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Binding::Ttft => "ttft",
+            Binding::Itl => "itl",
+            Binding::Capacity => "capacity",
+        })
+    }
+}
+
+/// The result of sizing a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Sizing {
+    /// Largest rate meeting the TTFT target (the max rate without one), requests/s.
+    pub rate_ttft_rps: f64,
+    /// Largest rate meeting the ITL target (the max rate without one), requests/s.
+    pub rate_itl_rps: f64,
+    /// The sized rate: the minimum of the above, requests/s.
+    pub rate_rps: f64,
+    /// Which limit binds.
+    pub binding: Binding,
+    /// Metrics at the sized rate.
+    pub metrics: Metrics,
+}
+
+/// Why a replica cannot meet its targets at any load.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum SizingError {
+    /// The target is below the metric at (almost) zero load.
+    #[error(
+        "{metric} target {target_ms} ms is below the best achievable {best_ms:.3} ms (at near-zero load)"
+    )]
+    Infeasible {
+        /// `TTFT` or `ITL`.
+        metric: &'static str,
+        /// The target asked for, ms.
+        target_ms: f64,
+        /// The metric at the lowest valid rate, ms.
+        best_ms: f64,
+    },
+    /// The model could not be evaluated at the sized rate (degenerate parameters).
+    #[error("the model cannot be evaluated at {rate_rps} req/s")]
+    Unevaluable {
+        /// The rate that failed, requests/s.
+        rate_rps: f64,
+    },
+}
+
+fn within_tolerance(value: f64, target: f64) -> bool {
+    value == target || (target != 0.0 && ((value - target) / target).abs() <= BISECTION_TOLERANCE)
+}
+
+/// Finds the rate in `[lo, hi]` (requests/s) where `metric(rate) = target`, for a metric that
+/// rises with load. `Ok(hi)` when even `hi` meets the target; `Err(best)` with the metric at
+/// `lo` when `lo` does not.
+fn bisect(lo: f64, hi: f64, target: f64, metric: impl Fn(f64) -> f64) -> Result<f64, f64> {
+    let (y_lo, y_hi) = (metric(lo), metric(hi));
+    if within_tolerance(y_lo, target) {
+        return Ok(lo);
+    }
+    if within_tolerance(y_hi, target) || target > y_hi {
+        return Ok(hi);
+    }
+    if target < y_lo {
+        return Err(y_lo);
+    }
+    let (mut lo, mut hi) = (lo, hi);
+    let mut mid = 0.5 * (lo + hi);
+    for _ in 0..BISECTION_MAX_STEPS {
+        mid = 0.5 * (lo + hi);
+        let y = metric(mid);
+        if within_tolerance(y, target) {
+            break;
+        }
+        if target < y {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(mid)
+}
+
+/// Sizes `model` for `targets`: for each target, the largest rate in the valid range meeting it;
+/// the sized rate is their minimum (the maximum stable rate without targets).
+pub fn size(model: &ReplicaModel, targets: &Targets) -> Result<Sizing, SizingError> {
+    let (lo, hi) = model.rate_range_rps();
+    let metric_at = |rate: f64, pick: fn(&Metrics) -> f64| {
+        model.analyze(rate).map_or(f64::INFINITY, |m| pick(&m))
+    };
+    let solve_for =
+        |target: Option<f64>, name: &'static str, pick: fn(&Metrics) -> f64| match target {
+            None => Ok(hi),
+            Some(target_ms) => {
+                bisect(lo, hi, target_ms, |rate| metric_at(rate, pick)).map_err(|best_ms| {
+                    SizingError::Infeasible {
+                        metric: name,
+                        target_ms,
+                        best_ms,
+                    }
+                })
+            }
+        };
+    let rate_ttft_rps = solve_for(targets.ttft_ms, "TTFT", |m| m.ttft_ms)?;
+    let rate_itl_rps = solve_for(targets.itl_ms, "ITL", |m| m.itl_ms)?;
+    let rate_rps = rate_ttft_rps.min(rate_itl_rps);
+    let binding = if rate_rps >= hi {
+        Binding::Capacity
+    } else if rate_itl_rps <= rate_ttft_rps {
+        Binding::Itl
+    } else {
+        Binding::Ttft
+    };
+    let metrics = model
+        .analyze(rate_rps)
+        .ok_or(SizingError::Unevaluable { rate_rps })?;
+    Ok(Sizing {
+        rate_ttft_rps,
+        rate_itl_rps,
+        rate_rps,
+        binding,
+        metrics,
+    })
+}

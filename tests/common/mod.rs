@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file or folder of the shared data beside the checkout (`../shared/<relative>`, or
+/// `$WVA_SHARED_DIR/<relative>`). Under CI (`CI` set) a missing file fails the test with a clear
+/// message; elsewhere the test is skipped with a notice (`None`).
+pub fn shared(relative: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("WVA_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"));
+    let path = base.join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    let ci = std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false" && v != "0")
+        .unwrap_or(false);
+    if ci {
+        panic!(
+            "shared data missing: {} does not exist. CI needs ../shared (the shared data and reference files) beside the checkout, or WVA_SHARED_DIR pointing at it.",
+            path.display()
+        );
+    }
+    eprintln!(
+        "notice: skipping: {} not found (set WVA_SHARED_DIR or place ../shared beside the checkout)",
+        path.display()
+    );
+    None
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Asserts `actual` is within `rel` relative error of `expected`.
+pub fn assert_close(what: &str, actual: f64, expected: f64, rel: f64) {
+    let err = ((actual - expected) / expected).abs();
+    assert!(
+        err <= rel,
+        "{what}: got {actual}, expected {expected} (relative error {err:.2e} > {rel:.0e})"
+    );
+}
