@@ -1,0 +1,253 @@
+//! Input formats: accelerators, model profiles, service classes and scenarios (YAML).
+//!
+//! [`load_scenario`] reads a scenario and the catalog files it references, and returns a
+//! [`Scenario`] whose invariants hold: numbers are finite and in range, names are unique, every
+//! reference resolves, every workload has SLO targets and at least one profile. Every error is a
+//! [`SpecError`] naming the file, the field path and (for syntax and value errors) the line and
+//! column. The formats are documented in `docs/formats.md`.
+//!
+//! Nothing downstream re-validates: the core trusts these types.
+
+mod error;
+mod load;
+pub mod numbers;
+mod raw;
+mod resolve;
+
+pub use error::SpecError;
+pub use load::{Located, Origin, load_yaml, parse_yaml, read_text};
+pub use resolve::ScenarioParts;
+
+use crate::error::Error;
+use crate::perf::PerfParams;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// An accelerator (GPU) type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Accelerator {
+    /// Name used by profiles (e.g. `H100`, or `4xA100` for a 4-GPU configuration).
+    pub name: String,
+    /// The physical GPU type: accelerators of one type draw on one inventory (default: the name).
+    pub gpu_type: String,
+    /// Device name as Kubernetes nodes report it (e.g. `NVIDIA-H100-80GB-HBM3`).
+    pub device: Option<String>,
+    /// Cost of one GPU for one hour, in cents (upstream's unit).
+    pub cost_cents_per_hour: f64,
+    /// GPUs of this type available, when limited (shared by every accelerator of the type).
+    pub inventory_gpus: Option<u64>,
+    /// Memory per GPU, GB.
+    pub memory_gb: Option<f64>,
+}
+
+/// Where a profile's numbers come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// Fitted to measurements of a real engine.
+    Measured,
+    /// Fitted by `wva estimate` from benchmark files.
+    Estimated,
+    /// Illustrative numbers (samples, emulators).
+    Synthetic,
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provenance::Measured => "measured",
+            Provenance::Estimated => "estimated",
+            Provenance::Synthetic => "synthetic",
+        })
+    }
+}
+
+/// The performance profile of one model on one accelerator type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Profile {
+    /// Model name (e.g. `meta-llama/Llama-3.1-8B-Instruct`).
+    pub model: String,
+    /// Accelerator name (one of the scenario's accelerators).
+    pub accelerator: String,
+    /// GPUs per replica (tensor-parallel degree).
+    pub gpus_per_replica: u32,
+    /// Max batch the engine may run (vLLM `--max-num-seqs`); an upper bound for planning.
+    pub max_batch: u32,
+    /// Requests that may wait beyond the max batch before the replica rejects (default 10x).
+    pub max_queue: u32,
+    /// The perf model and its parameters.
+    pub perf: PerfParams,
+    /// KV-cache capacity in tokens, when known.
+    pub kv_capacity_tokens: Option<u64>,
+    /// Where the numbers come from.
+    pub source: String,
+    /// Measured, estimated or synthetic.
+    pub provenance: Option<Provenance>,
+}
+
+/// A latency statistic a target applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statistic {
+    /// The mean.
+    Mean,
+    /// Median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+}
+
+impl Statistic {
+    /// Parses `mean`, `p50`, `p90`, `p95`, `p99`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "mean" => Some(Statistic::Mean),
+            "p50" => Some(Statistic::P50),
+            "p90" => Some(Statistic::P90),
+            "p95" => Some(Statistic::P95),
+            "p99" => Some(Statistic::P99),
+            _ => None,
+        }
+    }
+
+    /// The name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Statistic::Mean => "mean",
+            Statistic::P50 => "p50",
+            Statistic::P90 => "p90",
+            Statistic::P95 => "p95",
+            Statistic::P99 => "p99",
+        }
+    }
+}
+
+/// A latency target: a statistic and a bound in ms.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LatencyTarget {
+    /// Which statistic must stay below the bound.
+    pub statistic: Statistic,
+    /// The bound, ms.
+    pub ms: f64,
+}
+
+impl fmt::Display for LatencyTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.statistic {
+            Statistic::Mean => write!(f, "{}", self.ms),
+            s => write!(f, "{}:{}", s.name(), self.ms),
+        }
+    }
+}
+
+/// SLO targets for one model in a service class.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SloTarget {
+    /// The model (or `*` for any model without its own entry).
+    pub model: String,
+    /// Time-to-first-token target.
+    pub ttft: Option<LatencyTarget>,
+    /// Inter-token latency target.
+    pub itl: Option<LatencyTarget>,
+}
+
+/// A service class: a priority and per-model SLO targets.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceClass {
+    /// Name.
+    pub name: String,
+    /// Priority, 1 = most important.
+    pub priority: u32,
+    /// Free text.
+    pub description: Option<String>,
+    /// Targets per model.
+    pub targets: Vec<SloTarget>,
+}
+
+/// The wildcard model name in service-class targets.
+pub const ANY_MODEL: &str = "*";
+
+impl ServiceClass {
+    /// The targets for `model`: its own entry, else the `*` entry.
+    pub fn targets_for(&self, model: &str) -> Option<&SloTarget> {
+        self.targets
+            .iter()
+            .find(|t| t.model == model)
+            .or_else(|| self.targets.iter().find(|t| t.model == ANY_MODEL))
+    }
+}
+
+/// Traffic of one model in one service class.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Workload {
+    /// Name (default `<class>-<model>`, upstream's server name).
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Service class.
+    pub service_class: String,
+    /// Mean arrival rate, requests/s.
+    pub rate_rps: f64,
+    /// Mean prompt tokens per request.
+    pub prompt_tokens: f64,
+    /// Mean output tokens per request.
+    pub output_tokens: f64,
+    /// Replicas to keep even without load.
+    pub min_replicas: u32,
+}
+
+/// A validated scenario: the catalog and the workloads to plan for.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Name (default: the file stem).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Accelerator types.
+    pub accelerators: Vec<Accelerator>,
+    /// Profiles (model x accelerator).
+    pub profiles: Vec<Profile>,
+    /// Service classes.
+    pub service_classes: Vec<ServiceClass>,
+    /// Workloads.
+    pub workloads: Vec<Workload>,
+}
+
+impl Scenario {
+    /// The accelerator called `name`.
+    pub fn accelerator(&self, name: &str) -> Option<&Accelerator> {
+        self.accelerators.iter().find(|a| a.name == name)
+    }
+
+    /// The service class called `name`.
+    pub fn service_class(&self, name: &str) -> Option<&ServiceClass> {
+        self.service_classes.iter().find(|c| c.name == name)
+    }
+
+    /// Every profile of `model`, in file order.
+    pub fn profiles_for<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
+        self.profiles.iter().filter(move |p| p.model == model)
+    }
+
+    /// Builds a scenario from entries made in code, with the same checks as files get
+    /// (errors name `<memory>` as the file).
+    pub fn from_parts(parts: ScenarioParts) -> Result<Scenario, SpecError> {
+        resolve::build(parts)
+    }
+}
+
+/// Reads a file of profiles (`profiles: [...]`), checking each one on its own (accelerator
+/// names are not checked: there is no catalog to check them against).
+pub fn load_profiles(path: &Path) -> Result<Vec<Profile>, Error> {
+    resolve::load_profiles(path)
+}
+
+/// Reads a scenario file and everything it references.
+pub fn load_scenario(path: &Path) -> Result<Scenario, Error> {
+    resolve::load(path)
+}

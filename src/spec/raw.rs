@@ -1,0 +1,333 @@
+//! The documents as written: serde structs mirroring the YAML, with unknown fields rejected and
+//! numbers checked as they are read. [`super::resolve`] turns them into domain types.
+
+use super::numbers::{
+    AtLeastOneF64, Name, NonNegativeF64, NonNegativeInt, PositiveF64, PositiveInt,
+};
+use super::{Provenance, Statistic};
+use crate::perf::PerfModelKind;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// One accelerator type.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an accelerator (name, cost_cents_per_hour, ...)"
+)]
+pub struct AcceleratorDoc {
+    pub name: Name,
+    #[serde(default, rename = "type")]
+    pub gpu_type: Option<Name>,
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub cost_cents_per_hour: Option<PositiveF64>,
+    #[serde(default)]
+    pub cost_usd_per_hour: Option<PositiveF64>,
+    #[serde(default)]
+    pub inventory_gpus: Option<NonNegativeInt>,
+    #[serde(default)]
+    pub memory_gb: Option<PositiveF64>,
+}
+
+/// The perf model block of a profile: all parameters optional here, checked against the model
+/// in `resolve` (so that "delta is not a parameter of wva-v2" can be said).
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a perf block (model, alpha, beta, gamma, ...)"
+)]
+pub struct PerfDoc {
+    pub model: PerfModelName,
+    #[serde(default)]
+    pub alpha: Option<PositiveF64>,
+    #[serde(default)]
+    pub beta: Option<NonNegativeF64>,
+    #[serde(default)]
+    pub gamma: Option<NonNegativeF64>,
+    #[serde(default)]
+    pub delta: Option<NonNegativeF64>,
+    #[serde(default)]
+    pub max_num_batched_tokens: Option<PositiveInt>,
+}
+
+/// A perf model name, checked while parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct PerfModelName(pub PerfModelKind);
+
+impl<'de> Deserialize<'de> for PerfModelName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PerfModelName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a perf model name (wva-v1, wva-v2 or wva-v3)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PerfModelName, E> {
+                PerfModelKind::parse(v).map(PerfModelName).ok_or_else(|| {
+                    E::custom(format!(
+                        "unknown perf model `{v}`; known: wva-v1, wva-v2, wva-v3"
+                    ))
+                })
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// A model's performance profile on one accelerator type.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a profile (model, accelerator, max_batch, perf, source, ...)"
+)]
+pub struct ProfileDoc {
+    pub model: Name,
+    pub accelerator: Name,
+    #[serde(default)]
+    pub gpus_per_replica: Option<PositiveInt>,
+    pub max_batch: PositiveInt,
+    #[serde(default)]
+    pub max_queue: Option<NonNegativeInt>,
+    pub perf: PerfDoc,
+    #[serde(default)]
+    pub kv_capacity_tokens: Option<PositiveInt>,
+    pub source: String,
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
+}
+
+/// A latency target: a number (the mean) or `{mean|p50|p90|p95|p99: ms}`.
+#[derive(Debug, Clone, Copy)]
+pub struct LatencyTargetDoc {
+    pub statistic: Statistic,
+    pub ms: f64,
+}
+
+impl<'de> Deserialize<'de> for LatencyTargetDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LatencyTargetDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a latency in ms (the mean), or one of {mean: ms}, {p50: ms}, {p90: ms}, {p95: ms}, {p99: ms}")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<LatencyTargetDoc, E> {
+                if v.is_finite() && v > 0.0 {
+                    Ok(LatencyTargetDoc {
+                        statistic: Statistic::Mean,
+                        ms: v,
+                    })
+                } else {
+                    Err(E::custom(format!(
+                        "must be a positive number of ms, got {v}"
+                    )))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LatencyTargetDoc, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LatencyTargetDoc, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LatencyTargetDoc, A::Error> {
+                let mut found: Option<LatencyTargetDoc> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let statistic = Statistic::parse(&key).ok_or_else(|| {
+                        de::Error::custom(format!(
+                            "unknown statistic `{key}`; use one of mean, p50, p90, p95, p99"
+                        ))
+                    })?;
+                    let ms: PositiveF64 = map.next_value()?;
+                    if found.is_some() {
+                        return Err(de::Error::custom(
+                            "give one statistic per target (e.g. {p99: 2000})",
+                        ));
+                    }
+                    found = Some(LatencyTargetDoc {
+                        statistic,
+                        ms: ms.get(),
+                    });
+                }
+                found
+                    .ok_or_else(|| de::Error::custom("empty target; write e.g. 500 or {p99: 2000}"))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// SLO targets of one model in a service class.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "SLO targets (model, ttft_ms, itl_ms)"
+)]
+pub struct TargetDoc {
+    pub model: Name,
+    #[serde(default)]
+    pub ttft_ms: Option<LatencyTargetDoc>,
+    #[serde(default)]
+    pub itl_ms: Option<LatencyTargetDoc>,
+}
+
+/// A service class.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a service class (name, priority, targets)"
+)]
+pub struct ServiceClassDoc {
+    pub name: Name,
+    pub priority: PositiveInt,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub targets: Vec<TargetDoc>,
+}
+
+/// One workload (a model's traffic in a service class).
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a workload (model, service_class, rate_rps, prompt_tokens, output_tokens, ...)"
+)]
+pub struct WorkloadDoc {
+    #[serde(default)]
+    pub name: Option<Name>,
+    pub model: Name,
+    pub service_class: Name,
+    #[serde(default)]
+    pub rate_rps: Option<NonNegativeF64>,
+    #[serde(default)]
+    pub rate_rpm: Option<NonNegativeF64>,
+    pub prompt_tokens: PositiveF64,
+    pub output_tokens: AtLeastOneF64,
+    #[serde(default)]
+    pub min_replicas: Option<NonNegativeInt>,
+}
+
+/// A scenario: what to plan for, and where the catalog comes from.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a scenario (a mapping with `workloads:` and the catalog)"
+)]
+pub struct ScenarioDoc {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub accelerators: Option<Refs<AcceleratorDoc>>,
+    #[serde(default)]
+    pub profiles: Option<Refs<ProfileDoc>>,
+    #[serde(default)]
+    pub service_classes: Option<Refs<ServiceClassDoc>>,
+    pub workloads: Vec<WorkloadDoc>,
+}
+
+/// A file of accelerators.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an accelerators file (a mapping with `accelerators:`)"
+)]
+pub struct AcceleratorsFile {
+    /// Free text for readers of the file.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: Option<String>,
+    pub accelerators: Vec<AcceleratorDoc>,
+}
+
+/// A file of profiles.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a profiles file (a mapping with `profiles:`)"
+)]
+pub struct ProfilesFile {
+    /// Free text for readers of the file.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: Option<String>,
+    pub profiles: Vec<ProfileDoc>,
+}
+
+/// A file of service classes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a service classes file (a mapping with `service_classes:`)"
+)]
+pub struct ServiceClassesFile {
+    /// Free text for readers of the file.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: Option<String>,
+    pub service_classes: Vec<ServiceClassDoc>,
+}
+
+/// An entry of a catalog list: a path to a file of such entries, or an inline entry.
+#[derive(Debug)]
+pub enum Entry<T> {
+    Path(String),
+    Inline(T),
+}
+
+/// A catalog block: a path, or a list of paths and inline entries.
+#[derive(Debug)]
+pub struct Refs<T>(pub Vec<Entry<T>>);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Entry<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+            type Value = Entry<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file path or an inline entry")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry<T>, E> {
+                if v.trim().is_empty() {
+                    Err(E::custom("empty file path"))
+                } else {
+                    Ok(Entry::Path(v.to_string()))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Entry::Inline)
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Refs<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+            type Value = Refs<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file path, or a list of file paths and inline entries")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Refs<T>, E> {
+                Entry::<T>::deserialize(de::value::StrDeserializer::<E>::new(v))
+                    .map(|e| Refs(vec![e]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Refs<T>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = seq.next_element::<Entry<T>>()? {
+                    entries.push(entry);
+                }
+                Ok(Refs(entries))
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}

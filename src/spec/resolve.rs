@@ -1,0 +1,607 @@
+//! From documents to a validated [`Scenario`]: structural choices (rps or rpm, which perf
+//! parameters), value ranges, unique names, and references between entries.
+
+use super::load::{Located, Origin, expand, parse_yaml, read_text};
+use super::raw::{
+    AcceleratorDoc, AcceleratorsFile, PerfDoc, ProfileDoc, ProfilesFile, ScenarioDoc,
+    ServiceClassDoc, ServiceClassesFile, WorkloadDoc,
+};
+use super::{
+    ANY_MODEL, Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError,
+    Workload,
+};
+use crate::error::Error;
+use crate::perf::{
+    DEFAULT_MAX_NUM_BATCHED_TOKENS, Gen1Params, Gen2Params, Gen3Params, PerfModelKind, PerfParams,
+};
+use crate::queueing::DEFAULT_QUEUE_PER_BATCH;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The entries of a scenario with their origins, before cross-checks.
+#[derive(Debug, Default)]
+pub struct ScenarioParts {
+    /// Scenario name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Accelerators.
+    pub accelerators: Vec<Located<Accelerator>>,
+    /// Profiles.
+    pub profiles: Vec<Located<Profile>>,
+    /// Service classes.
+    pub service_classes: Vec<Located<ServiceClass>>,
+    /// Workloads.
+    pub workloads: Vec<Located<Workload>>,
+}
+
+impl ScenarioParts {
+    /// Wraps entries made in code, each with a `<memory>` origin.
+    pub fn in_memory(
+        name: &str,
+        accelerators: Vec<Accelerator>,
+        profiles: Vec<Profile>,
+        service_classes: Vec<ServiceClass>,
+        workloads: Vec<Workload>,
+    ) -> Self {
+        fn wrap<T>(key: &str, items: Vec<T>) -> Vec<Located<T>> {
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| Located {
+                    item,
+                    origin: Origin::memory(format!("{key}[{i}]")),
+                })
+                .collect()
+        }
+        ScenarioParts {
+            name: name.to_string(),
+            description: None,
+            accelerators: wrap("accelerators", accelerators),
+            profiles: wrap("profiles", profiles),
+            service_classes: wrap("service_classes", service_classes),
+            workloads: wrap("workloads", workloads),
+        }
+    }
+}
+
+pub(super) fn load(path: &Path) -> Result<Scenario, Error> {
+    let text = read_text(path)?;
+    let doc: ScenarioDoc = parse_yaml(path, &text)?;
+    let file = Arc::new(path.to_path_buf());
+    let name = doc.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into())
+    });
+    let accelerators = expand(
+        doc.accelerators,
+        "accelerators",
+        &file,
+        |f: AcceleratorsFile| f.accelerators,
+    )?;
+    let profiles = expand(doc.profiles, "profiles", &file, |f: ProfilesFile| {
+        f.profiles
+    })?;
+    let classes = expand(
+        doc.service_classes,
+        "service_classes",
+        &file,
+        |f: ServiceClassesFile| f.service_classes,
+    )?;
+    let workloads: Vec<Located<WorkloadDoc>> = doc
+        .workloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| Located {
+            item,
+            origin: Origin {
+                file: Arc::clone(&file),
+                path: format!("workloads[{i}]"),
+            },
+        })
+        .collect();
+    let parts = ScenarioParts {
+        name,
+        description: doc.description,
+        accelerators: convert(accelerators, accelerator)?,
+        profiles: convert(profiles, profile)?,
+        service_classes: convert(classes, service_class)?,
+        workloads: convert(workloads, workload)?,
+    };
+    if parts.workloads.is_empty() {
+        return Err(SpecError::at(path, "workloads", "must list at least one workload").into());
+    }
+    for (key, empty) in [
+        ("accelerators", parts.accelerators.is_empty()),
+        ("profiles", parts.profiles.is_empty()),
+        ("service_classes", parts.service_classes.is_empty()),
+    ] {
+        if empty {
+            return Err(SpecError::at(
+                path,
+                key,
+                format!(
+                    "no {} given (inline or as a file path)",
+                    key.replace('_', " ")
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(build(parts)?)
+}
+
+fn convert<D, T>(
+    items: Vec<Located<D>>,
+    f: impl Fn(D, &Origin) -> Result<T, SpecError>,
+) -> Result<Vec<Located<T>>, SpecError> {
+    items
+        .into_iter()
+        .map(|Located { item, origin }| f(item, &origin).map(|item| Located { item, origin }))
+        .collect()
+}
+
+fn accelerator(doc: AcceleratorDoc, origin: &Origin) -> Result<Accelerator, SpecError> {
+    let cost_cents_per_hour = match (doc.cost_cents_per_hour, doc.cost_usd_per_hour) {
+        (Some(c), None) => c.get(),
+        (None, Some(d)) => d.get() * 100.0,
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                "cost_usd_per_hour",
+                "give the cost once: cost_cents_per_hour or cost_usd_per_hour, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(origin.error(
+                "cost_cents_per_hour",
+                "missing cost per GPU-hour (cost_cents_per_hour, upstream's unit, or cost_usd_per_hour)",
+            ));
+        }
+    };
+    Ok(Accelerator {
+        gpu_type: doc.gpu_type.map_or_else(|| doc.name.0.clone(), |t| t.0),
+        name: doc.name.0,
+        device: doc.device,
+        cost_cents_per_hour,
+        inventory_gpus: doc.inventory_gpus.map(|n| n.get()),
+        memory_gb: doc.memory_gb.map(|m| m.get()),
+    })
+}
+
+fn perf(doc: &PerfDoc, origin: &Origin) -> Result<PerfParams, SpecError> {
+    let kind = doc.model.0;
+    let allowed = kind.parameter_names();
+    let given: [(&str, bool); 5] = [
+        ("alpha", doc.alpha.is_some()),
+        ("beta", doc.beta.is_some()),
+        ("gamma", doc.gamma.is_some()),
+        ("delta", doc.delta.is_some()),
+        (
+            "max_num_batched_tokens",
+            doc.max_num_batched_tokens.is_some(),
+        ),
+    ];
+    for (name, present) in given {
+        if present && !allowed.contains(&name) {
+            return Err(origin.error(
+                &format!("perf.{name}"),
+                format!(
+                    "not a parameter of {kind} (it takes {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    let need = |value: Option<f64>, name: &str| {
+        value.ok_or_else(|| {
+            origin.error(
+                &format!("perf.{name}"),
+                format!("missing; {kind} needs {}", allowed.join(", ")),
+            )
+        })
+    };
+    let alpha = need(doc.alpha.map(|v| v.get()), "alpha")?;
+    let beta = need(doc.beta.map(|v| v.get()), "beta")?;
+    let gamma = need(doc.gamma.map(|v| v.get()), "gamma")?;
+    let iteration = Gen2Params {
+        alpha_ms: alpha,
+        beta_ms_per_token: beta,
+        gamma_ms_per_kv_token: gamma,
+    };
+    Ok(match kind {
+        PerfModelKind::V1 => PerfParams::V1(Gen1Params {
+            alpha_ms: alpha,
+            beta_ms_per_request: beta,
+            gamma_ms: gamma,
+            delta_ms_per_token_request: need(doc.delta.map(|v| v.get()), "delta")?,
+        }),
+        PerfModelKind::V2 => PerfParams::V2(iteration),
+        PerfModelKind::V3 => {
+            let tokens = doc
+                .max_num_batched_tokens
+                .map_or(u64::from(DEFAULT_MAX_NUM_BATCHED_TOKENS), |t| t.get());
+            let max_num_batched_tokens = u32::try_from(tokens).map_err(|_| {
+                origin.error(
+                    "perf.max_num_batched_tokens",
+                    format!("too large: {tokens}"),
+                )
+            })?;
+            PerfParams::V3(Gen3Params {
+                iteration,
+                max_num_batched_tokens,
+            })
+        }
+    })
+}
+
+fn small_int(value: u64, origin: &Origin, field: &str) -> Result<u32, SpecError> {
+    u32::try_from(value).map_err(|_| origin.error(field, format!("too large: {value}")))
+}
+
+fn profile(doc: ProfileDoc, origin: &Origin) -> Result<Profile, SpecError> {
+    let perf = perf(&doc.perf, origin)?;
+    let max_batch = small_int(doc.max_batch.get(), origin, "max_batch")?;
+    let max_queue = match doc.max_queue {
+        Some(q) => small_int(q.get(), origin, "max_queue")?,
+        None => max_batch.saturating_mul(DEFAULT_QUEUE_PER_BATCH),
+    };
+    let gpus_per_replica = match doc.gpus_per_replica {
+        Some(g) => small_int(g.get(), origin, "gpus_per_replica")?,
+        None => 1,
+    };
+    if doc.source.trim().is_empty() {
+        return Err(origin.error("source", "must say where the numbers come from"));
+    }
+    Ok(Profile {
+        model: doc.model.0,
+        accelerator: doc.accelerator.0,
+        gpus_per_replica,
+        max_batch,
+        max_queue,
+        perf,
+        kv_capacity_tokens: doc.kv_capacity_tokens.map(|k| k.get()),
+        source: doc.source,
+        provenance: doc.provenance,
+    })
+}
+
+fn service_class(doc: ServiceClassDoc, origin: &Origin) -> Result<ServiceClass, SpecError> {
+    let priority = small_int(doc.priority.get(), origin, "priority")?;
+    let targets = doc
+        .targets
+        .into_iter()
+        .map(|t| SloTarget {
+            model: t.model.0,
+            ttft: t.ttft_ms.map(|d| LatencyTarget {
+                statistic: d.statistic,
+                ms: d.ms,
+            }),
+            itl: t.itl_ms.map(|d| LatencyTarget {
+                statistic: d.statistic,
+                ms: d.ms,
+            }),
+        })
+        .collect();
+    Ok(ServiceClass {
+        name: doc.name.0,
+        priority,
+        description: doc.description,
+        targets,
+    })
+}
+
+fn workload(doc: WorkloadDoc, origin: &Origin) -> Result<Workload, SpecError> {
+    let rate_rps = match (doc.rate_rps, doc.rate_rpm) {
+        (Some(r), None) => r.get(),
+        (None, Some(r)) => r.get() / 60.0,
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                "rate_rpm",
+                "give the rate once: rate_rps or rate_rpm, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(origin.error("rate_rps", "missing arrival rate (rate_rps or rate_rpm)"));
+        }
+    };
+    let min_replicas = match doc.min_replicas {
+        Some(m) => small_int(m.get(), origin, "min_replicas")?,
+        None => 1,
+    };
+    let name = doc
+        .name
+        .map(|n| n.0)
+        .unwrap_or_else(|| format!("{}-{}", doc.service_class.0, doc.model.0));
+    Ok(Workload {
+        name,
+        model: doc.model.0,
+        service_class: doc.service_class.0,
+        rate_rps,
+        prompt_tokens: doc.prompt_tokens.get(),
+        output_tokens: doc.output_tokens.get(),
+        min_replicas,
+    })
+}
+
+fn finite(value: f64, min: f64, inclusive: bool) -> bool {
+    value.is_finite() && if inclusive { value >= min } else { value > min }
+}
+
+fn known(names: &BTreeSet<&str>) -> String {
+    let list: Vec<&str> = names.iter().copied().collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// Cross-checks the entries and builds the scenario.
+pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
+    // Accelerators: values and unique names.
+    let mut accelerator_names = BTreeSet::new();
+    for Located { item: a, origin } in &parts.accelerators {
+        if !finite(a.cost_cents_per_hour, 0.0, false) {
+            return Err(origin.error(
+                "cost_cents_per_hour",
+                format!("must be a positive number, got {}", a.cost_cents_per_hour),
+            ));
+        }
+        if a.name.trim().is_empty() {
+            return Err(origin.error("name", "must not be empty"));
+        }
+        if !accelerator_names.insert(a.name.as_str()) {
+            return Err(origin.error("name", format!("duplicate accelerator `{}`", a.name)));
+        }
+        if let Some(other) = parts.accelerators.iter().find(|o| {
+            o.item.gpu_type == a.gpu_type
+                && o.item.inventory_gpus.is_some()
+                && a.inventory_gpus.is_some()
+                && o.item.inventory_gpus != a.inventory_gpus
+        }) {
+            return Err(origin.error(
+                "inventory_gpus",
+                format!(
+                    "type `{}` has two inventories: {} here and {} on `{}`; state it once (accelerators of a type share it)",
+                    a.gpu_type,
+                    a.inventory_gpus.unwrap_or_default(),
+                    other.item.inventory_gpus.unwrap_or_default(),
+                    other.item.name
+                ),
+            ));
+        }
+    }
+
+    // Profiles: values, known accelerators, one per (model, accelerator).
+    let mut profile_keys: HashMap<(&str, &str), &Origin> = HashMap::new();
+    let mut models = BTreeSet::new();
+    for Located { item: p, origin } in &parts.profiles {
+        check_profile_values(p, origin)?;
+        if !accelerator_names.contains(p.accelerator.as_str()) {
+            return Err(origin.error(
+                "accelerator",
+                format!(
+                    "unknown accelerator `{}`; known: {}",
+                    p.accelerator,
+                    known(&accelerator_names)
+                ),
+            ));
+        }
+        if let Some(first) = profile_keys.insert((p.model.as_str(), p.accelerator.as_str()), origin)
+        {
+            return Err(origin.error(
+                "",
+                format!(
+                    "duplicate profile for model `{}` on `{}` (first in {} at {})",
+                    p.model,
+                    p.accelerator,
+                    first.file.display(),
+                    first.path
+                ),
+            ));
+        }
+        models.insert(p.model.as_str());
+    }
+
+    // Service classes: unique names, targets present, one entry per model.
+    let mut class_names = BTreeSet::new();
+    for Located { item: c, origin } in &parts.service_classes {
+        if c.priority == 0 {
+            return Err(origin.error(
+                "priority",
+                "must be a whole number >= 1 (1 = most important)",
+            ));
+        }
+        if !class_names.insert(c.name.as_str()) {
+            return Err(origin.error("name", format!("duplicate service class `{}`", c.name)));
+        }
+        if c.targets.is_empty() {
+            return Err(origin.error("targets", "must list at least one model's targets"));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, t) in c.targets.iter().enumerate() {
+            let field = format!("targets[{i}]");
+            if !seen.insert(t.model.as_str()) {
+                return Err(origin.error(
+                    &format!("{field}.model"),
+                    format!("duplicate targets for model `{}`", t.model),
+                ));
+            }
+            if t.ttft.is_none() && t.itl.is_none() {
+                return Err(origin.error(&field, "give ttft_ms, itl_ms or both"));
+            }
+            for (name, target) in [("ttft_ms", t.ttft), ("itl_ms", t.itl)] {
+                if let Some(target) = target
+                    && !finite(target.ms, 0.0, false)
+                {
+                    return Err(origin.error(
+                        &format!("{field}.{name}"),
+                        format!("must be a positive number of ms, got {}", target.ms),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Workloads: values, known references, targets and profiles available, unique names.
+    let mut workload_names = BTreeSet::new();
+    for Located { item: w, origin } in &parts.workloads {
+        if !finite(w.rate_rps, 0.0, true) {
+            return Err(origin.error(
+                "rate_rps",
+                format!("must be a number >= 0, got {}", w.rate_rps),
+            ));
+        }
+        if !finite(w.prompt_tokens, 0.0, false) {
+            return Err(origin.error(
+                "prompt_tokens",
+                format!("must be a positive number, got {}", w.prompt_tokens),
+            ));
+        }
+        if !finite(w.output_tokens, 1.0, true) {
+            return Err(origin.error(
+                "output_tokens",
+                format!("must be a number >= 1, got {}", w.output_tokens),
+            ));
+        }
+        let Some(class) = parts
+            .service_classes
+            .iter()
+            .find(|c| c.item.name == w.service_class)
+        else {
+            return Err(origin.error(
+                "service_class",
+                format!(
+                    "unknown service class `{}`; known: {}",
+                    w.service_class,
+                    known(&class_names)
+                ),
+            ));
+        };
+        if !models.contains(w.model.as_str()) {
+            return Err(origin.error(
+                "model",
+                format!(
+                    "unknown model `{}`: no profile for it; models with profiles: {}",
+                    w.model,
+                    known(&models)
+                ),
+            ));
+        }
+        if class.item.targets_for(&w.model).is_none() {
+            let listed: BTreeSet<&str> = class
+                .item
+                .targets
+                .iter()
+                .map(|t| t.model.as_str())
+                .collect();
+            return Err(origin.error(
+                "model",
+                format!(
+                    "service class `{}` has no targets for model `{}` (it has targets for: {}; add an entry or a `{ANY_MODEL}` entry)",
+                    class.item.name,
+                    w.model,
+                    known(&listed)
+                ),
+            ));
+        }
+        if !workload_names.insert(w.name.as_str()) {
+            return Err(origin.error(
+                "name",
+                format!(
+                    "duplicate workload name `{}` (set `name:` to tell them apart)",
+                    w.name
+                ),
+            ));
+        }
+    }
+
+    Ok(Scenario {
+        name: parts.name,
+        description: parts.description,
+        accelerators: parts.accelerators.into_iter().map(|l| l.item).collect(),
+        profiles: parts.profiles.into_iter().map(|l| l.item).collect(),
+        service_classes: parts.service_classes.into_iter().map(|l| l.item).collect(),
+        workloads: parts.workloads.into_iter().map(|l| l.item).collect(),
+    })
+}
+
+fn check_profile_values(p: &Profile, origin: &Origin) -> Result<(), SpecError> {
+    if p.max_batch == 0 {
+        return Err(origin.error("max_batch", "must be a whole number >= 1"));
+    }
+    if p.gpus_per_replica == 0 {
+        return Err(origin.error("gpus_per_replica", "must be a whole number >= 1"));
+    }
+    for (name, value) in p.perf.named_values() {
+        let ok = if name == "alpha" {
+            finite(value, 0.0, false)
+        } else {
+            finite(value, 0.0, true)
+        };
+        if !ok {
+            return Err(origin.error(
+                &format!("perf.{name}"),
+                format!(
+                    "must be a {} number, got {value}",
+                    if name == "alpha" {
+                        "positive"
+                    } else {
+                        "non-negative"
+                    }
+                ),
+            ));
+        }
+    }
+    if let PerfParams::V3(p3) = &p.perf
+        && p3.max_num_batched_tokens < p.max_batch
+    {
+        return Err(origin.error(
+            "perf.max_num_batched_tokens",
+            format!(
+                "must be at least max_batch ({}), as vLLM requires max_num_batched_tokens >= max_num_seqs; got {}",
+                p.max_batch, p3.max_num_batched_tokens
+            ),
+        ));
+    }
+    if p.kv_capacity_tokens == Some(0) {
+        return Err(origin.error("kv_capacity_tokens", "must be a whole number >= 1"));
+    }
+    Ok(())
+}
+
+pub(super) fn load_profiles(path: &Path) -> Result<Vec<Profile>, Error> {
+    let text = read_text(path)?;
+    let doc: ProfilesFile = parse_yaml(path, &text)?;
+    let file = Arc::new(path.to_path_buf());
+    let mut out: Vec<Profile> = Vec::new();
+    for (i, item) in doc.profiles.into_iter().enumerate() {
+        let origin = Origin {
+            file: Arc::clone(&file),
+            path: format!("profiles[{i}]"),
+        };
+        let p = profile(item, &origin)?;
+        check_profile_values(&p, &origin)?;
+        if out
+            .iter()
+            .any(|q| q.model == p.model && q.accelerator == p.accelerator)
+        {
+            return Err(origin
+                .error(
+                    "",
+                    format!(
+                        "duplicate profile for model `{}` on `{}`",
+                        p.model, p.accelerator
+                    ),
+                )
+                .into());
+        }
+        out.push(p);
+    }
+    if out.is_empty() {
+        return Err(SpecError::at(path, "profiles", "must list at least one profile").into());
+    }
+    Ok(out)
+}
