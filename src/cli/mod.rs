@@ -1,0 +1,97 @@
+//! The `wva` command line: parses arguments, reads inputs, calls the core, writes the result,
+//! and maps failures to documented exit codes (`docs/cli.md`). No modelling happens here.
+//!
+//! One file per subcommand; [`args`] holds the value checks shared by all of them.
+
+mod analyze;
+pub mod args;
+mod output;
+mod plan;
+
+use crate::error::{Error, ExitCode};
+use crate::spec::SpecError;
+use clap::{Parser, Subcommand};
+
+const ABOUT: &str =
+    "Capacity planner and offline simulator for LLM inference serving (vLLM on Kubernetes)";
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 infeasible (an SLO cannot be met
+or a workload is left unallocated).
+
+Examples:
+  wva plan scenarios/quickstart.yaml
+  wva plan scenarios/quickstart.yaml -o json
+  wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 --in-tokens 128 --out-tokens 512 --rate-rps 3";
+
+/// `wva`: size GPU fleets for LLM serving from a queueing model of vLLM.
+#[derive(Debug, Parser)]
+#[command(name = "wva", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Predict latency and throughput of one replica, or size it for TTFT/ITL targets
+    #[command(after_help = analyze::AFTER_HELP)]
+    Analyze(analyze::AnalyzeArgs),
+    /// Find the cheapest accelerator and replica count for every workload of a scenario
+    #[command(after_help = plan::AFTER_HELP)]
+    Plan(plan::PlanArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::Input
+            } else {
+                ExitCode::Success
+            }
+            .into();
+        }
+    };
+    match run(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit_code_of(&e).into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Plan(args) => plan::run(args),
+    }
+}
+
+/// The exit code of an error: that of the first library error in its chain.
+fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return e.exit_code();
+        }
+        if cause.downcast_ref::<SpecError>().is_some() {
+            return ExitCode::Input;
+        }
+    }
+    ExitCode::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,39 @@
+//! Rendering results for people (tables) and machines (JSON, YAML, CSV).
+//!
+//! Renderers return the whole text; the command line writes it in one go, so a failure never
+//! leaves half an output behind.
+
+mod analysis;
+mod csv;
+mod structured;
+mod table;
+
+pub use analysis::Analysis;
+pub use structured::{to_json, to_yaml};
+pub use table::{analysis_table, plan_table};
+
+use crate::optimize::Plan;
+use clap::ValueEnum;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people (the default).
+    Table,
+    /// JSON (pretty-printed).
+    Json,
+    /// YAML.
+    Yaml,
+    /// CSV, one row per allocation.
+    Csv,
+}
+
+/// Renders a plan in `format`.
+pub fn render_plan(plan: &Plan, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Table => plan_table(plan),
+        OutputFormat::Json => to_json(plan),
+        OutputFormat::Yaml => to_yaml(plan),
+        OutputFormat::Csv => csv::plan_csv(plan),
+    }
+}

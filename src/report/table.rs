@@ -1,0 +1,155 @@
+//! Tables for people (comfy-table).
+
+use super::Analysis;
+use crate::optimize::Plan;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    table
+}
+
+fn right(text: String) -> Cell {
+    Cell::new(text).set_alignment(CellAlignment::Right)
+}
+
+fn with_target(value: f64, target: Option<f64>) -> String {
+    match target {
+        Some(t) => format!("{value:.1} / {t}"),
+        None => format!("{value:.1}"),
+    }
+}
+
+/// Formats cents per hour as dollars per hour.
+pub fn dollars_per_hour(cents_per_hour: f64) -> String {
+    format!("${:.2}", cents_per_hour / 100.0)
+}
+
+/// The plan table, the total line, and the unallocated servers.
+pub fn plan_table(plan: &Plan) -> String {
+    let mut table = new_table(&[
+        "Workload",
+        "Class",
+        "Model",
+        "Accelerator",
+        "Replicas",
+        "Max batch",
+        "GPUs",
+        "Cost/h",
+        "TTFT ms / SLO",
+        "ITL ms / SLO",
+        "Max rps/replica",
+        "Util",
+    ]);
+    for a in &plan.allocations {
+        table.add_row(vec![
+            Cell::new(&a.workload),
+            Cell::new(&a.service_class),
+            Cell::new(&a.model),
+            Cell::new(&a.accelerator),
+            right(a.replicas.to_string()),
+            right(a.max_batch.to_string()),
+            right(a.gpus.to_string()),
+            right(dollars_per_hour(a.cost)),
+            right(with_target(a.ttft_ms, a.slo_ttft_ms)),
+            right(with_target(a.itl_ms, a.slo_itl_ms)),
+            right(format!("{:.3}", a.max_rate_per_replica_rps)),
+            right(format!("{:.0}%", a.utilization * 100.0)),
+        ]);
+    }
+    let mut out = String::new();
+    if !plan.allocations.is_empty() {
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total: {} GPUs, {}/h ({} cents/h), {} of {} workloads allocated ({} solver)\n",
+        plan.total_gpus,
+        dollars_per_hour(plan.total_cost),
+        format_number(plan.total_cost),
+        plan.allocations.len(),
+        plan.allocations.len() + plan.unallocated.len(),
+        plan.solver
+    ));
+    for u in &plan.unallocated {
+        out.push_str(&format!(
+            "Unallocated: {} ({} / {}): {}: {}\n",
+            u.workload, u.service_class, u.model, u.reason, u.detail
+        ));
+    }
+    out
+}
+
+fn format_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// The `wva analyze` table: one row per metric.
+pub fn analysis_table(a: &Analysis) -> String {
+    let mut table = new_table(&["Metric", "Value"]);
+    let mut row = |name: &str, value: String| {
+        table.add_row(vec![Cell::new(name), right(value)]);
+    };
+    if let (Some(ttft), Some(itl)) = (a.rate_ttft_rps, a.rate_itl_rps) {
+        row("max rate for TTFT target (req/s)", format!("{ttft:.4}"));
+        row("max rate for ITL target (req/s)", format!("{itl:.4}"));
+    }
+    row("arrival rate (req/s)", format!("{:.4}", a.rate_rps));
+    row(
+        "throughput (req/s)",
+        format!("{:.4}", a.metrics.throughput_rps),
+    );
+    row("TTFT (ms)", format!("{:.3}", a.metrics.ttft_ms));
+    row("ITL (ms)", format!("{:.3}", a.metrics.itl_ms));
+    row("queueing wait (ms)", format!("{:.3}", a.metrics.wait_ms));
+    row("prefill (ms)", format!("{:.3}", a.metrics.prefill_ms));
+    row(
+        "response time (ms)",
+        format!("{:.1}", a.metrics.response_ms),
+    );
+    row("mean batch", format!("{:.3}", a.metrics.mean_batch));
+    row(
+        "utilization",
+        format!("{:.1}%", a.metrics.utilization * 100.0),
+    );
+    row(
+        "blocking probability",
+        format!("{:.3e}", a.metrics.blocking_probability),
+    );
+    row(
+        "max stable rate (req/s)",
+        format!("{:.4}", a.metrics.max_rate_rps),
+    );
+    if let Some(batch) = &a.batch_search {
+        row("recommended max batch", batch.max_batch.to_string());
+        row(
+            "  throughput at it (req/s)",
+            format!("{:.4}", batch.throughput_rps),
+        );
+        row(
+            "  throughput at max batch (req/s)",
+            format!("{:.4}", batch.anchor_throughput_rps),
+        );
+    }
+    let mut out = format!(
+        "{} (max batch {}, max queue {}), {} prompt / {} output tokens\n",
+        a.perf_model, a.max_batch, a.max_queue, a.prompt_tokens, a.output_tokens
+    );
+    out.push_str(&table.to_string());
+    out.push('\n');
+    if a.metrics.offered_rps > a.metrics.max_rate_rps {
+        out.push_str(&format!(
+            "warning: the arrival rate exceeds the replica's maximum stable rate ({:.4} req/s); the queue overflows\n",
+            a.metrics.max_rate_rps
+        ));
+    }
+    out
+}
