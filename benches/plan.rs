@@ -1,1 +1,21 @@
-fn main() {}
+//! `wva plan` on a generated 1,000-workload x 9-accelerator scenario (9,000 sizings).
+//! Target (issue 2): <= 1 s.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use wva::optimize::generate::synthetic_scenario;
+use wva::optimize::{PlanOptions, plan};
+
+fn bench(c: &mut Criterion) {
+    let scenario = synthetic_scenario(1000, 9, 42);
+    let options = PlanOptions::default();
+    let mut group = c.benchmark_group("plan");
+    group.sample_size(10);
+    group.bench_function("unlimited 1000 workloads x 9 accelerators", |b| {
+        b.iter(|| black_box(plan(black_box(&scenario), &options).unwrap()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,1 +1,56 @@
-fn main() {}
+//! One sizing: the bisection over the replica's birth-death chain for a TTFT and an ITL target.
+//! Target (issue 2): <= 50 us.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use wva::perf::{Gen2Params, Gen3Params, PerfParams, RequestShape};
+use wva::queueing::{ReplicaModel, Targets, size};
+
+fn bench(c: &mut Criterion) {
+    let iteration = Gen2Params {
+        alpha_ms: 12.0,
+        beta_ms_per_token: 0.05,
+        gamma_ms_per_kv_token: 0.0005,
+    };
+    let targets = Targets {
+        ttft_ms: Some(60.0),
+        itl_ms: Some(20.0),
+    };
+    let golden = RequestShape {
+        prompt_tokens: 128.0,
+        output_tokens: 512.0,
+    };
+    c.bench_function("size/golden gen2 N=48 Q=128", |b| {
+        b.iter(|| {
+            let model = ReplicaModel::new(PerfParams::V2(iteration), golden, 48, 128).unwrap();
+            black_box(size(&model, black_box(&targets)).unwrap())
+        })
+    });
+    let chat = RequestShape {
+        prompt_tokens: 1155.0,
+        output_tokens: 211.0,
+    };
+    let loose = Targets {
+        ttft_ms: Some(1000.0),
+        itl_ms: Some(50.0),
+    };
+    c.bench_function("size/gen2 N=256 Q=2560", |b| {
+        b.iter(|| {
+            let model = ReplicaModel::new(PerfParams::V2(iteration), chat, 256, 2560).unwrap();
+            black_box(size(&model, black_box(&loose)).unwrap())
+        })
+    });
+    let v3 = PerfParams::V3(Gen3Params {
+        iteration,
+        max_num_batched_tokens: 2048,
+    });
+    c.bench_function("size/gen3 N=256 Q=2560 M=2048", |b| {
+        b.iter(|| {
+            let model = ReplicaModel::new(v3, chat, 256, 2560).unwrap();
+            black_box(size(&model, black_box(&loose)).unwrap())
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -36,7 +36,7 @@ pub struct Cli {
 enum Command {
     /// Predict latency and throughput of one replica, or size it for TTFT/ITL targets
     #[command(after_help = analyze::AFTER_HELP)]
-    Analyze(analyze::AnalyzeArgs),
+    Analyze(Box<analyze::AnalyzeArgs>),
     /// Find the cheapest accelerator and replica count for every workload of a scenario
     #[command(after_help = plan::AFTER_HELP)]
     Plan(plan::PlanArgs),
@@ -67,7 +67,7 @@ pub fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Analyze(args) => analyze::run(args),
+        Command::Analyze(args) => analyze::run(*args),
         Command::Plan(args) => plan::run(args),
     }
 }

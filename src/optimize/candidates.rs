@@ -98,7 +98,7 @@ pub fn size_candidate(
     } else {
         0.0
     };
-    if !(needed <= f64::from(MAX_REPLICAS)) {
+    if needed.is_nan() || needed > f64::from(MAX_REPLICAS) {
         return Err(CandidateError::TooManyReplicas {
             max_rate_rps: max_rate,
         });

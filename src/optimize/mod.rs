@@ -9,6 +9,7 @@
 //! "unlimited" mode). Capacity-aware solvers plug in behind the same trait.
 
 pub mod candidates;
+pub mod generate;
 mod unlimited;
 
 pub use candidates::{Candidate, CandidateError, ServerCandidates, server_candidates};

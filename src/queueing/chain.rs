@@ -48,8 +48,8 @@ const MAX_LOOP_STATES: u32 = 1_000_000;
 /// arrival rate), which validated callers never pass.
 pub fn solve(mu: &[f64], max_queue: u32, arrival_per_ms: f64) -> Option<ChainSolution> {
     let max_batch = mu.len();
-    if max_batch == 0 || !(arrival_per_ms > 0.0) || mu.iter().any(|&m| !(m > 0.0) || !m.is_finite())
-    {
+    let positive = |x: f64| x > 0.0 && x.is_finite();
+    if max_batch == 0 || !positive(arrival_per_ms) || !mu.iter().all(|&m| positive(m)) {
         return None;
     }
     let lambda = arrival_per_ms;

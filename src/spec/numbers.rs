@@ -67,9 +67,8 @@ macro_rules! checked_int {
                     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         f.write_str($expecting)
                     }
-                    #[allow(unused_comparisons)]
                     fn visit_u64<E: de::Error>(self, v: u64) -> Result<$name, E> {
-                        if v >= $min && v <= MAX_INT {
+                        if ($min..=MAX_INT).contains(&v) {
                             Ok($name(v))
                         } else {
                             Err(E::custom(format!("must be {}, got {v}", $expecting)))

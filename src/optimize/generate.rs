@@ -1,0 +1,135 @@
+//! Synthetic planning instances for benchmarks and property tests: `n` workloads over `m`
+//! accelerator types, every model profiled on every type, deterministic from a seed.
+//!
+//! The numbers are in the range of the published profiles (alpha 5-40 ms, beta 0.01-0.1 ms per
+//! token, gamma 1e-5-1e-3 ms per KV token; costs 5-120 cents per GPU-hour), so the sizing work
+//! per candidate is representative.
+
+use crate::perf::{Gen2Params, PerfParams};
+use crate::spec::{
+    Accelerator, LatencyTarget, Profile, Scenario, ScenarioParts, ServiceClass, SloTarget,
+    Statistic, Workload,
+};
+
+/// A tiny deterministic generator (SplitMix64), so instances do not depend on a crate's RNG.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeds the generator.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform integer in `lo..=hi`.
+    pub fn int(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + (self.next_u64() % u64::from(hi - lo + 1)) as u32
+    }
+}
+
+/// A scenario with `workloads` workloads (over `workloads/10 + 1` models and three service
+/// classes) and `accelerators` accelerator types.
+pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let models = workloads / 10 + 1;
+    let accs: Vec<Accelerator> = (0..accelerators)
+        .map(|i| Accelerator {
+            name: format!("acc{i}"),
+            gpu_type: format!("acc{i}"),
+            device: None,
+            cost_cents_per_hour: rng.uniform(5.0, 120.0),
+            inventory_gpus: None,
+            memory_gb: None,
+        })
+        .collect();
+    let mut profiles = Vec::new();
+    for m in 0..models {
+        for (i, a) in accs.iter().enumerate() {
+            // Faster (lower alpha/beta) accelerators tend to cost more.
+            let speed = 0.5 + (i as f64 / accelerators.max(1) as f64) + rng.uniform(0.0, 0.5);
+            profiles.push(Profile {
+                model: format!("model{m}"),
+                accelerator: a.name.clone(),
+                gpus_per_replica: [1, 1, 2, 4][rng.int(0, 3) as usize],
+                max_batch: [32, 64, 128, 256][rng.int(0, 3) as usize],
+                max_queue: 0,
+                perf: PerfParams::V2(Gen2Params {
+                    alpha_ms: rng.uniform(5.0, 40.0) / speed,
+                    beta_ms_per_token: rng.uniform(0.01, 0.1) / speed,
+                    gamma_ms_per_kv_token: rng.uniform(1e-5, 1e-3) / speed,
+                }),
+                kv_capacity_tokens: None,
+                source: "synthetic benchmark instance".into(),
+                provenance: None,
+            });
+        }
+    }
+    for p in &mut profiles {
+        p.max_queue = p.max_batch * 10;
+    }
+    let classes: Vec<ServiceClass> = [
+        ("premium", 1, 2000.0, 60.0),
+        ("standard", 5, 5000.0, 120.0),
+        ("batch", 10, 20000.0, 300.0),
+    ]
+    .iter()
+    .map(|&(name, priority, ttft, itl)| ServiceClass {
+        name: name.into(),
+        priority,
+        description: None,
+        targets: vec![SloTarget {
+            model: crate::spec::ANY_MODEL.into(),
+            ttft: Some(LatencyTarget {
+                statistic: Statistic::Mean,
+                ms: ttft,
+            }),
+            itl: Some(LatencyTarget {
+                statistic: Statistic::Mean,
+                ms: itl,
+            }),
+        }],
+    })
+    .collect();
+    let loads: Vec<Workload> = (0..workloads)
+        .map(|i| Workload {
+            name: format!("w{i}"),
+            model: format!("model{}", i % models),
+            service_class: classes[i % 3].name.clone(),
+            rate_rps: rng.uniform(0.1, 50.0),
+            prompt_tokens: rng.uniform(100.0, 4000.0),
+            output_tokens: rng.uniform(20.0, 800.0),
+            min_replicas: 1,
+        })
+        .collect();
+    let parts = ScenarioParts::in_memory("synthetic", accs, profiles, classes, loads);
+    Scenario::from_parts(parts).unwrap_or_else(|e| unreachable!("generated scenario is valid: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_instance() {
+        assert_eq!(synthetic_scenario(30, 4, 1), synthetic_scenario(30, 4, 1));
+        assert_ne!(synthetic_scenario(30, 4, 1), synthetic_scenario(30, 4, 2));
+        let s = synthetic_scenario(1000, 9, 7);
+        assert_eq!(s.workloads.len(), 1000);
+        assert_eq!(s.accelerators.len(), 9);
+        assert_eq!(s.profiles.len(), 101 * 9);
+    }
+}
