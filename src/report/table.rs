@@ -67,8 +67,9 @@ pub fn plan_table(plan: &Plan) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "Total: {} GPUs, {}/h ({} cents/h), {} of {} workloads allocated ({} solver)\n",
+        "Total: {} GPU{}, {}/h ({} cents/h), {} of {} workloads allocated ({} solver)\n",
         plan.total_gpus,
+        if plan.total_gpus == 1 { "" } else { "s" },
         dollars_per_hour(plan.total_cost),
         format_number(plan.total_cost),
         plan.allocations.len(),
@@ -120,9 +121,14 @@ pub fn analysis_table(a: &Analysis) -> String {
         "utilization",
         format!("{:.1}%", a.metrics.utilization * 100.0),
     );
+    let blocking = a.metrics.blocking_probability;
     row(
         "blocking probability",
-        format!("{:.3e}", a.metrics.blocking_probability),
+        if blocking < 1e-9 {
+            "< 1e-9".to_string()
+        } else {
+            format!("{blocking:.3e}")
+        },
     );
     row(
         "max stable rate (req/s)",
