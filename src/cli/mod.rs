@@ -22,7 +22,8 @@ or a workload is left unallocated).
 Examples:
   wva plan scenarios/quickstart.yaml
   wva plan scenarios/quickstart.yaml -o json
-  wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 --in-tokens 128 --out-tokens 512 --rate-rps 3";
+  wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 \\
+      --in-tokens 128 --out-tokens 512 --rate-rps 3";
 
 /// `wva`: size GPU fleets for LLM serving from a queueing model of vLLM.
 #[derive(Debug, Parser)]
