@@ -217,11 +217,7 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             let p = pick_profile(&a, path)
                 .with_context(|| format!("reading profile {}", path.display()))?;
             let max_batch = a.max_batch.unwrap_or(p.max_batch);
-            let max_queue = a.max_queue.unwrap_or(if a.max_batch.is_some() {
-                max_batch.saturating_mul(DEFAULT_QUEUE_PER_BATCH)
-            } else {
-                p.max_queue
-            });
+            let max_queue = a.max_queue.unwrap_or_else(|| p.queue_for(max_batch));
             (p.perf, max_batch, max_queue)
         }
         None => {

@@ -1,9 +1,14 @@
-//! `wva plan`: size every workload of a scenario and choose accelerators and replicas.
+//! `wva plan`: size every workload of a scenario and choose accelerators, max batches and
+//! replicas, under the GPU inventory when there is one.
 
 use super::output::emit;
-use crate::error::ExitCode;
-use crate::optimize::{PlanOptions, SolverKind, plan};
+use crate::error::{Error, ExitCode};
+use crate::optimize::{
+    Backend, BatchPolicy, CandidateOptions, Objective, PlanOptions, SaturationPolicy, SolverKind,
+    plan,
+};
 use crate::report::{OutputFormat, render_plan};
+use crate::spec::inferno::{InfernoOptimizer, load_inferno};
 use crate::spec::load_scenario;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -11,54 +16,195 @@ use std::path::PathBuf;
 
 pub(super) const AFTER_HELP: &str = "\
 For every workload (a model's traffic in a service class), wva sizes one replica on every
-accelerator type the model has a profile for (the largest per-replica rate that meets the class's
-mean TTFT and ITL targets), derives replicas and cost, and keeps the cheapest. Costs are per hour;
-files use cents per GPU-hour as WVA does.
+accelerator type the model has a profile for: the max batch to configure, the largest
+per-replica rate that meets the class's mean TTFT and ITL targets, replicas and cost. A solver
+then picks one accelerator per workload:
+  unlimited  the cheapest for each workload (inventory ignored);
+  greedy     upstream WVA's greedy under the inventory (priority, regret, value order);
+  exact      the optimum under the inventory (a MILP): higher-priority classes are served
+             first, then the unserved load of each priority level is minimised, then the cost.
+The default is exact when an accelerator states `inventory_gpus`, else unlimited.
 
-Exit code 3 when a workload cannot be served within its SLO (it is listed as unallocated with
-the reason); 2 when the scenario or a file it references is invalid.
+Costs are per hour; files use cents per GPU-hour as WVA does.
+
+Exit code 3 when a workload cannot be fully served (it is listed as unallocated, or as a partial
+allocation, with the reason); 2 when the input is invalid.
 
 Examples:
   wva plan scenarios/quickstart.yaml
+  wva plan scenarios/gpu-shortage.yaml --solver greedy --saturation-policy priority-exhaustive
   wva plan scenarios/quickstart.yaml -o json > plan.json";
 
-/// Solvers `wva plan` offers.
+/// MILP backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(super) enum SolverArg {
-    /// Each workload takes its cheapest accelerator (inventory ignored)
-    Unlimited,
+pub(super) enum BackendArg {
+    /// microlp (pure Rust, always built in)
+    Microlp,
+    /// COIN-OR CBC (needs wva built with `--features cbc`)
+    Cbc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum BatchArg {
+    /// The profile's max batch (WVA's behaviour)
+    Fixed,
+    /// Upstream's search: the smallest max batch within 1% of full throughput
+    Upstream,
+    /// The fewest replicas over every max batch, then the smallest max batch (default)
+    Exact,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum ObjectiveArg {
+    /// Minimise cost
+    Cost,
+    /// Minimise upstream's transition penalty against each workload's current allocation
+    Transition,
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["scenario", "from_inferno"])))]
 pub(super) struct PlanArgs {
-    /// Scenario file (YAML): workloads plus the accelerators, profiles and service classes, inline
-    /// or as paths relative to it
+    /// Scenario file (YAML): workloads plus the accelerators, profiles and service classes,
+    /// inline or as paths relative to it
     #[arg(value_name = "SCENARIO")]
-    scenario: PathBuf,
-    /// How to choose among accelerators
-    #[arg(long, value_enum, default_value_t = SolverArg::Unlimited)]
-    solver: SolverArg,
+    scenario: Option<PathBuf>,
+    /// Read upstream's inferno optimizer inputs instead: a folder of *-data.json files
+    /// (accelerator, capacity, model, serviceclass, server, optimizer) or a system-data.json.
+    /// Upstream's settings (solver, saturation policy) and its fixed max batch become the
+    /// defaults
+    #[arg(long, value_name = "DIR", conflicts_with = "scenario")]
+    from_inferno: Option<PathBuf>,
+    /// How to choose among accelerators (default: exact with an inventory, else unlimited)
+    #[arg(long, value_enum)]
+    solver: Option<SolverKind>,
+    /// What servers that do not fit get: none (default), or upstream's best-effort policies
+    #[arg(long, value_enum)]
+    saturation_policy: Option<SaturationPolicy>,
+    /// Greedy: give best-effort capacity only after every priority level is allocated
+    #[arg(long)]
+    delayed_best_effort: bool,
+    /// How to choose each replica's max batch (default: exact; fixed with --from-inferno)
+    #[arg(long, value_enum)]
+    batch_size: Option<BatchArg>,
+    /// What the solver minimises
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Cost)]
+    objective: ObjectiveArg,
+    /// Keep each workload on its current accelerator (`current:` in the scenario), as WVA does
+    #[arg(long)]
+    keep_accelerator: bool,
+    /// Exact solver: let one workload use several accelerator types
+    #[arg(long)]
+    allow_mixed: bool,
+    /// Exact solver: time limit per MILP solve, seconds (the best answer found is kept)
+    #[arg(long, value_parser = super::args::positive, default_value_t = crate::optimize::exact::DEFAULT_TIME_LIMIT_S)]
+    time_limit_s: f64,
+    /// Exact solver: MILP backend
+    #[arg(long, value_enum, default_value_t = BackendArg::Microlp)]
+    milp_backend: BackendArg,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
 
-pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
-    let scenario = load_scenario(&a.scenario)?;
-    let options = PlanOptions {
-        solver: match a.solver {
-            SolverArg::Unlimited => SolverKind::Unlimited,
+fn backend(arg: BackendArg) -> Result<Backend, Error> {
+    match arg {
+        BackendArg::Microlp => Ok(Backend::Microlp),
+        #[cfg(feature = "cbc")]
+        BackendArg::Cbc => Ok(Backend::Cbc),
+        #[cfg(not(feature = "cbc"))]
+        BackendArg::Cbc => Err(Error::Usage(
+            "--milp-backend cbc needs wva built with `--features cbc` (and the CBC library: apt-get install coinor-libcbc-dev)".into(),
+        )),
+    }
+}
+
+/// Defaults that depend on where the problem came from.
+#[derive(Debug, Default)]
+struct Defaults {
+    solver: Option<SolverKind>,
+    saturation: Option<SaturationPolicy>,
+    batch: Option<BatchArg>,
+    delayed_best_effort: bool,
+    allow_mixed: bool,
+}
+
+fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
+    Ok(PlanOptions {
+        solver: a.solver.or(d.solver),
+        candidates: CandidateOptions {
+            batch: match a.batch_size.or(d.batch).unwrap_or(BatchArg::Exact) {
+                BatchArg::Fixed => BatchPolicy::Fixed,
+                BatchArg::Upstream => BatchPolicy::Upstream,
+                BatchArg::Exact => BatchPolicy::Exact,
+            },
+            objective: match a.objective {
+                ObjectiveArg::Cost => Objective::Cost,
+                ObjectiveArg::Transition => Objective::Transition,
+            },
+            keep_accelerator: a.keep_accelerator,
         },
+        saturation: a.saturation_policy.or(d.saturation).unwrap_or_default(),
+        delayed_best_effort: a.delayed_best_effort || d.delayed_best_effort,
+        allow_mixed: a.allow_mixed || d.allow_mixed,
+        time_limit_s: a.time_limit_s,
+        backend: backend(a.milp_backend)?,
+    })
+}
+
+fn inferno_defaults(o: &InfernoOptimizer) -> Result<Defaults, Error> {
+    let saturation = SaturationPolicy::parse(&o.saturation_policy).ok_or_else(|| {
+        Error::Usage(format!(
+            "optimizer-data.json: unknown saturationPolicy `{}`",
+            o.saturation_policy
+        ))
+    })?;
+    Ok(Defaults {
+        solver: Some(if o.unlimited {
+            SolverKind::Unlimited
+        } else if o.milp_solver || o.heterogeneous {
+            SolverKind::Exact
+        } else {
+            SolverKind::Greedy
+        }),
+        saturation: Some(saturation),
+        batch: Some(BatchArg::Fixed),
+        delayed_best_effort: o.delayed_best_effort,
+        allow_mixed: o.heterogeneous && !o.unlimited,
+    })
+}
+
+pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
+    let (scenario, defaults, source, notes) = match (&a.scenario, &a.from_inferno) {
+        (Some(path), _) => (
+            load_scenario(path)?,
+            Defaults::default(),
+            path.clone(),
+            Vec::new(),
+        ),
+        (None, Some(dir)) => {
+            let imported = load_inferno(dir)?;
+            let defaults = inferno_defaults(&imported.optimizer)?;
+            (imported.scenario, defaults, dir.clone(), imported.notes)
+        }
+        (None, None) => {
+            return Err(Error::Usage("give a SCENARIO or --from-inferno DIR".into()).into());
+        }
     };
-    let plan = plan(&scenario, &options).with_context(|| a.scenario.display().to_string())?;
+    for note in &notes {
+        eprintln!("wva: note: {note}");
+    }
+    let options = options(&a, &defaults)?;
+    let plan = plan(&scenario, &options).with_context(|| source.display().to_string())?;
     emit(&render_plan(&plan, a.output))?;
     if plan.is_complete() {
         Ok(ExitCode::Success)
     } else {
+        let partial = plan.allocations.iter().filter(|x| x.partial).count();
         eprintln!(
-            "wva: {} of {} workloads could not be allocated (exit code 3)",
-            plan.unallocated.len(),
-            plan.unallocated.len() + plan.allocations.len()
+            "wva: {} of {} workloads could not be fully allocated (exit code 3)",
+            plan.unallocated.len() + partial,
+            scenario.workloads.len()
         );
         Ok(ExitCode::Infeasible)
     }

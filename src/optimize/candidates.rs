@@ -1,30 +1,92 @@
-//! Sizing one server on one accelerator type: the per-replica SLO-bound rate from the analytic
-//! model, then replicas, GPUs and cost (`domain.md` section 3).
+//! Sizing one server on one accelerator type: the max batch to configure (fixed, upstream's
+//! search, or exact), the per-replica SLO-bound rate from the analytic model, then replicas,
+//! GPUs, cost, and the value a solver minimises (`domain.md` sections 3-4).
 
 use crate::perf::RequestShape;
-use crate::queueing::{Binding, InvalidModel, ReplicaModel, SizingError, Targets, size};
+use crate::queueing::batch::{fewest_replicas, highest_rate_batch};
+use crate::queueing::concurrency::{ConcurrencySearch, onset_search};
+use crate::queueing::{Binding, InvalidModel, Metrics, ReplicaModel, SizingError, Targets, size};
 use crate::spec::{Accelerator, Profile, Scenario, Statistic, Workload};
 use serde::Serialize;
+use std::fmt;
 
 /// More replicas than this for one server is treated as infeasible (the profile is far too
 /// slow for the load).
 pub const MAX_REPLICAS: u32 = 1_000_000;
 
+/// Upstream's penalty factor for moving a server to another accelerator type.
+pub const ACCELERATOR_CHANGE_PENALTY: f64 = 0.1;
+
+/// How the max batch of each replica is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchPolicy {
+    /// The profile's max batch (scaled by `max_batch_at_output_tokens` when set): what WVA does.
+    Fixed,
+    /// Upstream's onset search: the smallest max batch within 1% of the throughput at the
+    /// profile's max batch (at most six probes).
+    Upstream,
+    /// The profile's max batch, unless a smaller one needs fewer replicas (searched exactly over
+    /// every max batch); then the one of those with the highest SLO-bound rate per replica.
+    #[default]
+    Exact,
+}
+
+impl fmt::Display for BatchPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BatchPolicy::Fixed => "fixed",
+            BatchPolicy::Upstream => "upstream",
+            BatchPolicy::Exact => "exact",
+        })
+    }
+}
+
+/// What a solver minimises per candidate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// The cost.
+    #[default]
+    Cost,
+    /// Upstream's transition penalty against the current allocation (cost when there is none).
+    Transition,
+}
+
+/// Options for building candidates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CandidateOptions {
+    /// How to choose the max batch.
+    pub batch: BatchPolicy,
+    /// What the solvers minimise.
+    pub objective: Objective,
+    /// Only the current accelerator of a workload that has one (what WVA does in a cluster).
+    pub keep_accelerator: bool,
+}
+
 /// One way to serve a server: an accelerator type, a max batch and a replica count.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Candidate {
-    /// Accelerator type.
+    /// Accelerator.
     pub accelerator: String,
+    /// The accelerator's GPU type (its inventory pool).
+    pub gpu_type: String,
     /// Index of the profile in the scenario.
     pub profile_index: usize,
     /// Max batch per replica.
     pub max_batch: u32,
+    /// The largest max batch allowed (the profile's, scaled or overridden).
+    pub max_batch_limit: u32,
     /// Replicas.
     pub replicas: u32,
     /// GPUs per replica.
     pub gpus_per_replica: u32,
+    /// Cost of one GPU, cents per hour.
+    pub gpu_cost_cents_per_hour: f64,
     /// Cost, cents per hour.
     pub cost_cents_per_hour: f64,
+    /// What the solver minimises for this candidate (cost or transition penalty).
+    pub value: f64,
     /// Predicted mean TTFT at the planned per-replica load, ms.
     pub ttft_ms: f64,
     /// Predicted mean ITL at the planned per-replica load, ms.
@@ -37,12 +99,32 @@ pub struct Candidate {
     pub utilization: f64,
     /// What limits the per-replica rate.
     pub binding: Binding,
+    /// The replica model at the chosen max batch (for re-evaluating other loads).
+    #[serde(skip)]
+    pub model: ReplicaModel,
 }
 
 impl Candidate {
     /// GPUs in all.
     pub fn gpus(&self) -> u64 {
         u64::from(self.replicas) * u64::from(self.gpus_per_replica)
+    }
+
+    /// Cost of one replica, cents per hour.
+    pub fn replica_cost(&self) -> f64 {
+        self.gpu_cost_cents_per_hour * f64::from(self.gpus_per_replica)
+    }
+
+    /// Predicted metrics when this candidate's accelerator serves `rate_rps` with `replicas`
+    /// replicas (idle latencies at zero load).
+    pub fn metrics_at(&self, rate_rps: f64, replicas: u32) -> Option<Metrics> {
+        let per_replica = if replicas > 0 {
+            rate_rps / f64::from(replicas)
+        } else {
+            0.0
+        };
+        self.model
+            .analyze(per_replica.max(self.model.rate_range_rps().0))
     }
 }
 
@@ -77,33 +159,84 @@ pub fn mean_targets(scenario: &Scenario, workload: &Workload) -> Targets {
     }
 }
 
-/// Sizes `workload` on `profile` (whose accelerator is `accelerator`) for `targets`.
+/// Replicas for `rate_rps` at `max_rate_rps` per replica (upstream's ceiling, with a hair of
+/// tolerance so that 3.0000000001 replicas' worth of load needs 3), at least `min_replicas`.
+fn replicas_for(
+    rate_rps: f64,
+    max_rate_rps: f64,
+    min_replicas: u32,
+) -> Result<u32, CandidateError> {
+    let needed = if rate_rps > 0.0 {
+        (rate_rps / max_rate_rps - 1e-9).ceil()
+    } else {
+        0.0
+    };
+    if needed.is_nan() || needed > f64::from(MAX_REPLICAS) {
+        return Err(CandidateError::TooManyReplicas { max_rate_rps });
+    }
+    Ok((needed as u32).max(min_replicas))
+}
+
+/// Sizes `workload` on `profile` (whose accelerator is `accelerator`) for `targets`, choosing
+/// the max batch by `batch`. The candidate's `value` is its cost.
 pub fn size_candidate(
     profile_index: usize,
     profile: &Profile,
     accelerator: &Accelerator,
     workload: &Workload,
     targets: &Targets,
+    batch: BatchPolicy,
 ) -> Result<Candidate, CandidateError> {
     let shape = RequestShape {
         prompt_tokens: workload.prompt_tokens,
         output_tokens: workload.output_tokens,
     };
-    let model = ReplicaModel::new(profile.perf, shape, profile.max_batch, profile.max_queue)?;
-    let sizing = size(&model, targets)?;
-    let max_rate = sizing.metrics.throughput_rps;
-    let needed = if workload.rate_rps > 0.0 {
-        // A hair of tolerance so that 3.0000000001 replicas' worth of load needs 3.
-        (workload.rate_rps / max_rate - 1e-9).ceil()
-    } else {
-        0.0
+    let limit = workload
+        .max_batch
+        .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
+    let queue = |m: u32| profile.queue_for(m);
+    let full = ReplicaModel::new(profile.perf, shape, limit, queue(limit))?;
+    let at_limit = size(&full, targets)?;
+    let max_batch = match batch {
+        BatchPolicy::Fixed => limit,
+        BatchPolicy::Upstream => {
+            let search = onset_search(&full, queue, targets, &ConcurrencySearch::upstream(limit));
+            if search.feasible {
+                search.max_batch
+            } else {
+                limit
+            }
+        }
+        BatchPolicy::Exact => {
+            let at_limit_replicas = replicas_for(
+                workload.rate_rps,
+                at_limit.metrics.throughput_rps,
+                workload.min_replicas,
+            )?;
+            fewest_replicas(
+                &full,
+                queue,
+                targets,
+                workload.rate_rps,
+                workload.min_replicas,
+                at_limit_replicas,
+            )
+            .and_then(|choice| {
+                let rate = workload.rate_rps / f64::from(choice.replicas);
+                highest_rate_batch(&full, queue, targets, rate)
+            })
+            .unwrap_or(limit)
+        }
     };
-    if needed.is_nan() || needed > f64::from(MAX_REPLICAS) {
-        return Err(CandidateError::TooManyReplicas {
-            max_rate_rps: max_rate,
-        });
-    }
-    let replicas = (needed as u32).max(workload.min_replicas);
+    let (model, sizing) = if max_batch == limit {
+        (full, at_limit)
+    } else {
+        let model = full.with_limits(max_batch, queue(max_batch));
+        let sizing = size(&model, targets)?;
+        (model, sizing)
+    };
+    let max_rate = sizing.metrics.throughput_rps;
+    let replicas = replicas_for(workload.rate_rps, max_rate, workload.min_replicas)?;
     let per_replica = if replicas > 0 {
         workload.rate_rps / f64::from(replicas)
     } else {
@@ -115,22 +248,48 @@ pub fn size_candidate(
         .ok_or(SizingError::Unevaluable {
             rate_rps: per_replica,
         })?;
+    let cost =
+        accelerator.cost_cents_per_hour * f64::from(profile.gpus_per_replica) * f64::from(replicas);
     Ok(Candidate {
         accelerator: accelerator.name.clone(),
+        gpu_type: accelerator.gpu_type.clone(),
         profile_index,
-        max_batch: profile.max_batch,
+        max_batch,
+        max_batch_limit: limit,
         replicas,
         gpus_per_replica: profile.gpus_per_replica,
-        cost_cents_per_hour: accelerator.cost_cents_per_hour
-            * f64::from(profile.gpus_per_replica)
-            * f64::from(replicas),
+        gpu_cost_cents_per_hour: accelerator.cost_cents_per_hour,
+        cost_cents_per_hour: cost,
+        value: cost,
         ttft_ms: metrics.ttft_ms,
         itl_ms: metrics.itl_ms,
         rate_per_replica_rps: per_replica,
         max_rate_per_replica_rps: max_rate,
         utilization: metrics.utilization,
         binding: sizing.binding,
+        model,
     })
+}
+
+/// Upstream's transition penalty of moving from the current allocation to `candidate`:
+/// 0 when nothing changes; the cost difference on the same accelerator; otherwise
+/// `0.1 * (current + new) + (new - current)`.
+pub fn transition_penalty(
+    current_accelerator: &str,
+    current_replicas: u32,
+    current_cost: f64,
+    candidate: &Candidate,
+) -> f64 {
+    if candidate.accelerator == current_accelerator {
+        if candidate.replicas == current_replicas {
+            0.0
+        } else {
+            candidate.cost_cents_per_hour - current_cost
+        }
+    } else {
+        ACCELERATOR_CHANGE_PENALTY * (current_cost + candidate.cost_cents_per_hour)
+            + (candidate.cost_cents_per_hour - current_cost)
+    }
 }
 
 /// A server with its candidates and the accelerators that could not serve it.
@@ -148,27 +307,53 @@ pub struct ServerCandidates<'a> {
     pub rejected: Vec<(String, String)>,
 }
 
-/// Sizes a workload on every accelerator it has a profile for.
+/// Sizes a workload on every accelerator it has a profile for (only its current one with
+/// `keep_accelerator`), and sets each candidate's value for the objective.
 pub fn server_candidates<'a>(
     scenario: &'a Scenario,
     workload: &'a Workload,
+    options: &CandidateOptions,
 ) -> ServerCandidates<'a> {
     let targets = mean_targets(scenario, workload);
     let priority = scenario
         .service_class(&workload.service_class)
         .map_or(u32::MAX, |c| c.priority);
+    let keep = workload
+        .current
+        .as_ref()
+        .filter(|c| options.keep_accelerator || c.keep)
+        .map(|c| c.accelerator.as_str());
     let mut candidates = Vec::new();
     let mut rejected = Vec::new();
     for (i, profile) in scenario.profiles.iter().enumerate() {
-        if profile.model != workload.model {
+        if profile.model != workload.model || keep.is_some_and(|acc| acc != profile.accelerator) {
             continue;
         }
         let Some(accelerator) = scenario.accelerator(&profile.accelerator) else {
             continue;
         };
-        match size_candidate(i, profile, accelerator, workload, &targets) {
+        match size_candidate(i, profile, accelerator, workload, &targets, options.batch) {
             Ok(c) => candidates.push(c),
             Err(e) => rejected.push((accelerator.name.clone(), e.to_string())),
+        }
+    }
+    if options.objective == Objective::Transition
+        && let Some(current) = &workload.current
+    {
+        let current_cost = current.cost_cents_per_hour.unwrap_or_else(|| {
+            scenario
+                .profiles
+                .iter()
+                .find(|p| p.model == workload.model && p.accelerator == current.accelerator)
+                .zip(scenario.accelerator(&current.accelerator))
+                .map_or(0.0, |(p, a)| {
+                    a.cost_cents_per_hour
+                        * f64::from(p.gpus_per_replica)
+                        * f64::from(current.replicas)
+                })
+        });
+        for c in &mut candidates {
+            c.value = transition_penalty(&current.accelerator, current.replicas, current_cost, c);
         }
     }
     ServerCandidates {

@@ -66,7 +66,8 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
                 accelerator: a.name.clone(),
                 gpus_per_replica: [1, 1, 2, 4][rng.int(0, 3) as usize],
                 max_batch: [32, 64, 128, 256][rng.int(0, 3) as usize],
-                max_queue: 0,
+                max_queue: None,
+                max_batch_at_output_tokens: None,
                 perf: PerfParams::V2(Gen2Params {
                     alpha_ms: rng.uniform(5.0, 40.0) / speed,
                     beta_ms_per_token: rng.uniform(0.01, 0.1) / speed,
@@ -77,9 +78,6 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
                 provenance: None,
             });
         }
-    }
-    for p in &mut profiles {
-        p.max_queue = p.max_batch * 10;
     }
     let classes: Vec<ServiceClass> = [
         ("premium", 1, 2000.0, 60.0),
@@ -113,10 +111,41 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
             prompt_tokens: rng.uniform(100.0, 4000.0),
             output_tokens: rng.uniform(20.0, 800.0),
             min_replicas: 1,
+            max_batch: None,
+            current: None,
         })
         .collect();
     let parts = ScenarioParts::in_memory("synthetic", accs, profiles, classes, loads);
     Scenario::from_parts(parts).unwrap_or_else(|e| unreachable!("generated scenario is valid: {e}"))
+}
+
+/// [`synthetic_scenario`] with an inventory on every accelerator type: `fraction` (per type,
+/// drawn from `fraction.0..fraction.1`) of the GPUs the unlimited plan would use on that type,
+/// so that the inventory binds and the solvers have choices to make.
+pub fn synthetic_limited_scenario(
+    workloads: usize,
+    accelerators: usize,
+    seed: u64,
+    fraction: (f64, f64),
+) -> Scenario {
+    let mut scenario = synthetic_scenario(workloads, accelerators, seed);
+    let options = super::CandidateOptions::default();
+    let problem = super::problem(&scenario, &options);
+    let unlimited = super::Solver::solve(&super::Unlimited, &problem);
+    let used = unlimited.gpus_used(&problem);
+    let mut rng = SplitMix64::new(seed ^ 0x5EED);
+    let inventory: Vec<u64> = scenario
+        .accelerators
+        .iter()
+        .map(|a| {
+            let base = used.get(&a.gpu_type).copied().unwrap_or(0) as f64;
+            (base * rng.uniform(fraction.0, fraction.1)).round() as u64 + u64::from(rng.int(0, 4))
+        })
+        .collect();
+    for (a, n) in scenario.accelerators.iter_mut().zip(inventory) {
+        a.inventory_gpus = Some(n);
+    }
+    scenario
 }
 
 #[cfg(test)]

@@ -1,39 +1,59 @@
-//! Allocation: which accelerator type and how many replicas each workload gets.
+//! Allocation: which accelerator type, max batch and how many replicas each workload gets.
 //!
 //! A *server* is one workload (a model in a service class). Its *candidates* are the
-//! accelerator types it has a profile for, each sized by the analytic replica model
-//! ([`candidates`]). A [`Solver`] picks one candidate per server. `wva plan` is
-//! [`plan`]: candidates, then the solver, then the totals.
+//! accelerator types it has a profile for, each with a chosen max batch and sized by the
+//! analytic replica model ([`candidates`]). A [`Solver`] picks a candidate per server under the
+//! GPU inventory ([`problem`]); [`plan`] runs the whole pipeline and reports it ([`Plan`]).
 //!
-//! Solvers: [`SolverKind::Unlimited`] (each server takes its cheapest candidate, upstream's
-//! "unlimited" mode). Capacity-aware solvers plug in behind the same trait.
+//! Solvers: [`Unlimited`] (cheapest candidate each, upstream's unlimited mode), [`Greedy`]
+//! (upstream's limited-mode greedy, for parity), [`Exact`] (a MILP: optimal, lexicographic in
+//! priorities). Servers that do not fit can get what is left by a [`SaturationPolicy`].
 
 pub mod candidates;
+pub mod exact;
 pub mod generate;
+pub mod greedy;
+mod output;
+pub mod problem;
+pub mod saturation;
 mod unlimited;
 
-pub use candidates::{Candidate, CandidateError, ServerCandidates, server_candidates};
+pub use candidates::{
+    BatchPolicy, Candidate, CandidateError, CandidateOptions, Objective, ServerCandidates,
+    server_candidates,
+};
+pub use exact::{Backend, Exact};
+pub use greedy::Greedy;
+pub use output::{AcceleratorUsage, Allocation, Plan, Unallocated};
+pub use problem::{Choice, Problem, Solution, SolveStatus, Solver};
+pub use saturation::SaturationPolicy;
 pub use unlimited::Unlimited;
 
 use crate::error::Error;
-use crate::queueing::Binding;
 use crate::spec::{Scenario, Statistic};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Which solver chooses among candidates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SolverKind {
     /// Cheapest candidate per server, ignoring inventory.
     Unlimited,
+    /// Upstream's greedy under the inventory.
+    Greedy,
+    /// The optimal allocation under the inventory (a MILP).
+    Exact,
 }
 
 impl fmt::Display for SolverKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SolverKind::Unlimited => "unlimited",
+            SolverKind::Greedy => "greedy",
+            SolverKind::Exact => "exact",
         })
     }
 }
@@ -41,23 +61,34 @@ impl fmt::Display for SolverKind {
 /// Options of [`plan`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanOptions {
-    /// The solver.
-    pub solver: SolverKind,
+    /// The solver; `None` picks `exact` when some accelerator has an inventory, else `unlimited`.
+    pub solver: Option<SolverKind>,
+    /// Candidate options (batch policy, objective, keep accelerator).
+    pub candidates: CandidateOptions,
+    /// What to do with servers that do not fit.
+    pub saturation: SaturationPolicy,
+    /// Greedy: give best-effort capacity only after all priority levels.
+    pub delayed_best_effort: bool,
+    /// Exact: allow several accelerator types per server.
+    pub allow_mixed: bool,
+    /// Exact: time limit per MILP solve, seconds.
+    pub time_limit_s: f64,
+    /// Exact: the MILP backend.
+    pub backend: Backend,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
-            solver: SolverKind::Unlimited,
+            solver: None,
+            candidates: CandidateOptions::default(),
+            saturation: SaturationPolicy::None,
+            delayed_best_effort: false,
+            allow_mixed: false,
+            time_limit_s: exact::DEFAULT_TIME_LIMIT_S,
+            backend: Backend::default(),
         }
     }
-}
-
-/// Chooses one candidate (or none) per server.
-pub trait Solver {
-    /// For each server, the index of the chosen candidate in `servers[i].candidates`, or the
-    /// reason it gets none.
-    fn solve(&self, servers: &[ServerCandidates]) -> Vec<Result<usize, Unplaced>>;
 }
 
 /// Why a server has no allocation.
@@ -102,95 +133,17 @@ pub struct Unplaced {
     pub detail: String,
 }
 
-/// One server's allocation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Allocation {
-    /// Workload name (upstream's server name).
-    pub workload: String,
-    /// Service class.
-    pub service_class: String,
-    /// Class priority (1 = most important).
-    pub priority: u32,
-    /// Model.
-    pub model: String,
-    /// Accelerator type.
-    pub accelerator: String,
-    /// Replicas.
-    pub replicas: u32,
-    /// Max batch configured on each replica (vLLM `--max-num-seqs`).
-    pub max_batch: u32,
-    /// GPUs per replica.
-    pub gpus_per_replica: u32,
-    /// GPUs in all.
-    pub gpus: u64,
-    /// Cost, cents per hour (upstream's unit).
-    pub cost: f64,
-    /// Predicted mean TTFT at the planned load per replica, ms.
-    pub ttft_ms: f64,
-    /// Predicted mean ITL, ms.
-    pub itl_ms: f64,
-    /// TTFT target (mean), ms.
-    pub slo_ttft_ms: Option<f64>,
-    /// ITL target (mean), ms.
-    pub slo_itl_ms: Option<f64>,
-    /// The workload's total arrival rate, requests/s.
-    pub rate_rps: f64,
-    /// Arrival rate per replica, requests/s.
-    pub rate_per_replica_rps: f64,
-    /// The highest rate one replica sustains within the SLO, requests/s.
-    pub max_rate_per_replica_rps: f64,
-    /// Mean batch over max batch at the planned load.
-    pub utilization: f64,
-    /// What limits the per-replica rate.
-    pub binding: Binding,
+/// The inventory per GPU type (types without one are absent: unlimited).
+pub fn inventory(scenario: &Scenario) -> BTreeMap<String, u64> {
+    scenario
+        .accelerators
+        .iter()
+        .filter_map(|a| a.inventory_gpus.map(|n| (a.gpu_type.clone(), n)))
+        .collect()
 }
 
-/// A server left without an allocation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Unallocated {
-    /// Workload name.
-    pub workload: String,
-    /// Service class.
-    pub service_class: String,
-    /// Model.
-    pub model: String,
-    /// Category.
-    pub reason: UnallocatedReason,
-    /// Explanation.
-    pub detail: String,
-}
-
-/// The result of planning a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Plan {
-    /// Scenario name.
-    pub scenario: String,
-    /// Solver used.
-    pub solver: SolverKind,
-    /// Unit of every `cost` field.
-    pub cost_unit: &'static str,
-    /// One entry per allocated server, in scenario order.
-    pub allocations: Vec<Allocation>,
-    /// Servers left out, with the reason.
-    pub unallocated: Vec<Unallocated>,
-    /// Sum of allocation costs, cents per hour.
-    pub total_cost: f64,
-    /// Sum of allocated GPUs.
-    pub total_gpus: u64,
-}
-
-impl Plan {
-    /// True when every server has an allocation.
-    pub fn is_complete(&self) -> bool {
-        self.unallocated.is_empty()
-    }
-}
-
-/// Plans a scenario: sizes every workload on every accelerator it has a profile for, then lets
-/// the solver choose.
-///
-/// Fails (as bad input) only for targets the analytic model cannot size yet (percentiles).
-pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
+/// Fails (as bad input) for targets the analytic model cannot size yet (percentiles).
+fn check_targets(scenario: &Scenario) -> Result<(), Error> {
     for w in &scenario.workloads {
         let class = scenario.service_class(&w.service_class);
         if let Some(t) = class.and_then(|c| c.targets_for(&w.model)) {
@@ -208,61 +161,51 @@ pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
             }
         }
     }
-    let servers: Vec<ServerCandidates> = scenario
-        .workloads
-        .par_iter()
-        .map(|w| server_candidates(scenario, w))
-        .collect();
-    let choices = match options.solver {
-        SolverKind::Unlimited => Unlimited.solve(&servers),
-    };
-    let mut allocations = Vec::new();
-    let mut unallocated = Vec::new();
-    for (server, choice) in servers.iter().zip(choices) {
-        let w = server.workload;
-        match choice {
-            Ok(i) => {
-                let c = &server.candidates[i];
-                allocations.push(Allocation {
-                    workload: w.name.clone(),
-                    service_class: w.service_class.clone(),
-                    priority: server.priority,
-                    model: w.model.clone(),
-                    accelerator: c.accelerator.clone(),
-                    replicas: c.replicas,
-                    max_batch: c.max_batch,
-                    gpus_per_replica: c.gpus_per_replica,
-                    gpus: c.gpus(),
-                    cost: c.cost_cents_per_hour,
-                    ttft_ms: c.ttft_ms,
-                    itl_ms: c.itl_ms,
-                    slo_ttft_ms: server.targets.ttft_ms,
-                    slo_itl_ms: server.targets.itl_ms,
-                    rate_rps: w.rate_rps,
-                    rate_per_replica_rps: c.rate_per_replica_rps,
-                    max_rate_per_replica_rps: c.max_rate_per_replica_rps,
-                    utilization: c.utilization,
-                    binding: c.binding,
-                })
-            }
-            Err(Unplaced { reason, detail }) => unallocated.push(Unallocated {
-                workload: w.name.clone(),
-                service_class: w.service_class.clone(),
-                model: w.model.clone(),
-                reason,
-                detail,
-            }),
-        }
+    Ok(())
+}
+
+/// Builds the problem: every server's candidates (in parallel) and the inventory.
+pub fn problem<'a>(scenario: &'a Scenario, options: &CandidateOptions) -> Problem<'a> {
+    Problem {
+        servers: scenario
+            .workloads
+            .par_iter()
+            .map(|w| server_candidates(scenario, w, options))
+            .collect(),
+        inventory: inventory(scenario),
     }
-    let total_cost = allocations.iter().map(|a| a.cost).sum();
-    let total_gpus = allocations.iter().map(|a| a.gpus).sum();
-    Ok(Plan {
-        scenario: scenario.name.clone(),
-        solver: options.solver,
-        cost_unit: "cents/hour",
-        allocations,
-        unallocated,
-        total_cost,
-        total_gpus,
-    })
+}
+
+/// Plans a scenario: candidates for every workload, then the solver, then the report.
+pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
+    check_targets(scenario)?;
+    let problem = problem(scenario, &options.candidates);
+    let solver = options.solver.unwrap_or(if problem.is_limited() {
+        SolverKind::Exact
+    } else {
+        SolverKind::Unlimited
+    });
+    if options.allow_mixed && solver != SolverKind::Exact {
+        return Err(Error::Usage(
+            "--allow-mixed needs the exact solver (--solver exact)".into(),
+        ));
+    }
+    let solution = match solver {
+        SolverKind::Unlimited => Unlimited.solve(&problem),
+        SolverKind::Greedy => Greedy {
+            saturation: options.saturation,
+            delayed_best_effort: options.delayed_best_effort,
+        }
+        .solve(&problem),
+        SolverKind::Exact => Exact {
+            allow_mixed: options.allow_mixed,
+            time_limit_s: options.time_limit_s,
+            saturation: options.saturation,
+            backend: options.backend,
+        }
+        .solve(&problem),
+    };
+    Ok(output::build(
+        scenario, &problem, &solution, solver, options,
+    ))
 }

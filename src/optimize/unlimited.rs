@@ -1,53 +1,36 @@
-//! The unlimited solver: every server takes its cheapest candidate (inventory ignored).
+//! The unlimited solver: every server takes its lowest-value candidate (inventory ignored).
 
-use super::{ServerCandidates, Solver, UnallocatedReason, Unplaced};
+use super::candidates::ServerCandidates;
+use super::problem::{Choice, Problem, Solution, SolveStatus, Solver, unplaced_without_candidates};
 
-/// Cheapest candidate per server; ties go to fewer GPUs, then to the earlier profile.
+/// Lowest value per server; ties go to fewer GPUs, then to the earlier profile.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Unlimited;
 
-impl Solver for Unlimited {
-    fn solve(&self, servers: &[ServerCandidates]) -> Vec<Result<usize, Unplaced>> {
-        servers
-            .iter()
-            .map(|s| {
-                s.candidates
-                    .iter()
-                    .enumerate()
-                    .min_by(|(_, a), (_, b)| {
-                        a.cost_cents_per_hour
-                            .total_cmp(&b.cost_cents_per_hour)
-                            .then(a.gpus().cmp(&b.gpus()))
-                    })
-                    .map(|(i, _)| i)
-                    .ok_or_else(|| s.unplaced_without_candidates())
-            })
-            .collect()
-    }
+/// Index of the server's best candidate by value, then GPUs, then profile order.
+pub fn cheapest(server: &ServerCandidates) -> Option<usize> {
+    server
+        .candidates
+        .iter()
+        .enumerate()
+        .min_by(|(_, a), (_, b)| a.value.total_cmp(&b.value).then(a.gpus().cmp(&b.gpus())))
+        .map(|(i, _)| i)
 }
 
-impl ServerCandidates<'_> {
-    /// Why this server has no candidate at all.
-    pub fn unplaced_without_candidates(&self) -> Unplaced {
-        if self.rejected.is_empty() {
-            Unplaced {
-                reason: UnallocatedReason::NoProfile,
-                detail: format!(
-                    "no accelerator has a profile for model `{}`",
-                    self.workload.model
-                ),
-            }
-        } else {
-            let detail = self
-                .rejected
-                .iter()
-                .map(|(acc, why)| format!("{acc}: {why}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            Unplaced {
-                reason: UnallocatedReason::SloInfeasible,
-                detail,
-            }
+impl Solver for Unlimited {
+    fn solve(&self, problem: &Problem) -> Solution {
+        let choices = problem
+            .servers
+            .iter()
+            .map(|s| match cheapest(s) {
+                Some(i) => Choice::full(s, i),
+                None => Choice::Unplaced(unplaced_without_candidates(s)),
+            })
+            .collect();
+        Solution {
+            choices,
+            status: SolveStatus::Optimal,
+            notes: Vec::new(),
         }
     }
 }

@@ -287,11 +287,19 @@ impl ServiceCurve {
         &self.service_rate_per_ms
     }
 
-    /// Mean latencies given the queue's mean wait, mean number in service and mean service time.
-    pub fn latencies(&self, wait_ms: f64, mean_in_service: f64, mean_service_ms: f64) -> Latencies {
+    /// Mean latencies given the queue's mean wait, mean number in service and mean service time,
+    /// for a replica whose max batch is `max_batch` (at most the curve's).
+    pub fn latencies(
+        &self,
+        max_batch: u32,
+        wait_ms: f64,
+        mean_in_service: f64,
+        mean_service_ms: f64,
+    ) -> Latencies {
+        let max_batch = max_batch.clamp(1, self.max_batch());
         match &self.params {
             PerfParams::V1(p) => {
-                gen1::latencies(p, &self.shape, self.max_batch(), wait_ms, mean_service_ms)
+                gen1::latencies(p, &self.shape, max_batch, wait_ms, mean_service_ms)
             }
             PerfParams::V2(p) => {
                 gen2::latencies(p, &self.shape, wait_ms, mean_in_service, mean_service_ms)
@@ -299,7 +307,7 @@ impl ServiceCurve {
             PerfParams::V3(p) => gen3::latencies(
                 &p.iteration,
                 &self.shape,
-                &self.chunks,
+                &self.chunks[..=max_batch as usize],
                 wait_ms,
                 mean_in_service,
                 mean_service_ms,

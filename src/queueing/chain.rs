@@ -47,65 +47,118 @@ const MAX_LOOP_STATES: u32 = 1_000_000;
 /// Returns `None` only for degenerate inputs (empty or non-positive rates, non-positive
 /// arrival rate), which validated callers never pass.
 pub fn solve(mu: &[f64], max_queue: u32, arrival_per_ms: f64) -> Option<ChainSolution> {
-    let max_batch = mu.len();
+    let mut last = None;
+    sweep(
+        mu,
+        |_| max_queue,
+        arrival_per_ms,
+        |n, sol| {
+            if n == mu.len() {
+                last = Some(*sol);
+            }
+            true
+        },
+    )?;
+    last
+}
+
+/// Solves, in one pass, the chains of every max batch `N = 1..=mu.len()` at the same arrival
+/// rate: the chain of max batch `N` uses `mu[..N]` and queue allowance `max_queue(N)`. Calls
+/// `visit(N, solution)` for each `N` in increasing order until it returns `false`.
+///
+/// This works because the states up to `N` carry the same unnormalised weights whatever the max
+/// batch, so each `N` only adds its own geometric tail: O(`mu.len()`) for all of them.
+/// Returns `None` for degenerate inputs (as [`solve`]).
+pub fn sweep(
+    mu: &[f64],
+    max_queue: impl Fn(u32) -> u32,
+    arrival_per_ms: f64,
+    mut visit: impl FnMut(usize, &ChainSolution) -> bool,
+) -> Option<()> {
     let positive = |x: f64| x > 0.0 && x.is_finite();
-    if max_batch == 0 || !positive(arrival_per_ms) || !mu.iter().all(|&m| positive(m)) {
+    if mu.is_empty() || !positive(arrival_per_ms) || !mu.iter().all(|&m| positive(m)) {
         return None;
     }
     let lambda = arrival_per_ms;
-
     // Head: states 0..=N, unnormalised weights with p(0) = 1, rescaled as they grow.
-    let mut p = 1.0_f64;
-    let mut head_mass = 1.0_f64; // sum p(n), n <= N
-    let mut head_first = 0.0_f64; // sum n p(n), n <= N
-    let mut p_idle = 1.0_f64;
+    let mut head = Head {
+        p_top: 1.0,
+        mass: 1.0,
+        first: 0.0,
+        p_idle: 1.0,
+    };
     for (i, &rate) in mu.iter().enumerate() {
-        p *= lambda / rate;
-        if p > RESCALE_ABOVE {
-            let factor = 1.0 / p;
-            head_mass *= factor;
-            head_first *= factor;
-            p_idle *= factor;
-            p = 1.0;
+        head.p_top *= lambda / rate;
+        if head.p_top > RESCALE_ABOVE {
+            head.scale(1.0 / head.p_top);
         }
-        head_mass += p;
-        head_first += (i + 1) as f64 * p;
+        head.mass += head.p_top;
+        head.first += (i + 1) as f64 * head.p_top;
+        let n = i + 1;
+        let solution = head.finish(n, rate, max_queue(n as u32), lambda);
+        if !visit(n, &solution) {
+            break;
+        }
     }
-    let p_top = p; // p(N)
+    Some(())
+}
 
-    // Tail: states N+k, k = 1..=Q, weights p(N) r^k with r = lambda/mu(N).
-    let r = lambda / mu[max_batch - 1];
-    let n_top = max_batch as f64;
-    let tail = geometric_tail(r, max_queue);
-    if tail.ln_divisor > 0.0 {
-        // The tail sums come divided by exp(ln_divisor): divide the head by the same factor.
-        let f = (-tail.ln_divisor).exp();
-        head_mass *= f;
-        head_first *= f;
-        p_idle *= f;
+/// Running sums over the states `0..=N` of the chain.
+#[derive(Clone, Copy)]
+struct Head {
+    /// Weight of state `N`.
+    p_top: f64,
+    /// Sum of weights.
+    mass: f64,
+    /// Sum of `n` times the weights.
+    first: f64,
+    /// Weight of state 0.
+    p_idle: f64,
+}
+
+impl Head {
+    fn scale(&mut self, factor: f64) {
+        self.p_top *= factor;
+        self.mass *= factor;
+        self.first *= factor;
+        self.p_idle *= factor;
     }
-    let tail_mass = p_top * tail.mass;
-    let tail_first = p_top * (n_top * tail.mass + tail.first_moment);
-    let p_full = p_top * tail.last;
 
-    let total = head_mass + tail_mass;
-    let mean_in_system = (head_first + tail_first) / total;
-    let mean_in_service = head_first / total + n_top * (1.0 - head_mass / total);
-    let blocking_probability = p_full / total;
-    let throughput = lambda * (1.0 - blocking_probability);
-    let response_ms = mean_in_system / throughput;
-    let service_ms = mean_in_service / throughput;
-    Some(ChainSolution {
-        arrival_per_ms: lambda,
-        throughput_per_ms: throughput,
-        mean_in_system,
-        mean_in_service,
-        response_ms,
-        service_ms,
-        wait_ms: (response_ms - service_ms).max(0.0),
-        blocking_probability,
-        idle_probability: p_idle / total,
-    })
+    /// Adds the geometric tail above max batch `n` (service rate `mu_top`, queue `max_queue`)
+    /// and normalises.
+    fn finish(mut self, n: usize, mu_top: f64, max_queue: u32, lambda: f64) -> ChainSolution {
+        // Tail: states N+k, k = 1..=Q, weights p(N) r^k with r = lambda/mu(N).
+        let tail = geometric_tail(lambda / mu_top, max_queue);
+        let p_top = self.p_top;
+        if tail.ln_divisor > 0.0 {
+            // The tail sums come divided by exp(ln_divisor): divide the head by the same factor
+            // (the tail is relative to p(N), which stays as it is).
+            self.scale((-tail.ln_divisor).exp());
+        }
+        let n_top = n as f64;
+        let tail_mass = p_top * tail.mass;
+        let tail_first = p_top * (n_top * tail.mass + tail.first_moment);
+        let p_full = p_top * tail.last;
+
+        let total = self.mass + tail_mass;
+        let mean_in_system = (self.first + tail_first) / total;
+        let mean_in_service = self.first / total + n_top * (1.0 - self.mass / total);
+        let blocking_probability = p_full / total;
+        let throughput = lambda * (1.0 - blocking_probability);
+        let response_ms = mean_in_system / throughput;
+        let service_ms = mean_in_service / throughput;
+        ChainSolution {
+            arrival_per_ms: lambda,
+            throughput_per_ms: throughput,
+            mean_in_system,
+            mean_in_service,
+            response_ms,
+            service_ms,
+            wait_ms: (response_ms - service_ms).max(0.0),
+            blocking_probability,
+            idle_probability: self.p_idle / total,
+        }
+    }
 }
 
 /// Sums of the geometric tail `r^k`, `k = 1..=q`, all divided by `exp(ln_divisor)`.
@@ -254,6 +307,23 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn sweep_equals_one_solve_per_max_batch(
+            rates in proptest::collection::vec(0.001f64..10.0, 1..30),
+            factor in 0.0001f64..3.0,
+        ) {
+            let lambda = rates.last().unwrap() * factor;
+            let mut seen = 0;
+            sweep(&rates, |n| 3 * n, lambda, |n, sol| {
+                let single = solve(&rates[..n], 3 * n as u32, lambda).unwrap();
+                assert!(close(sol.mean_in_system, single.mean_in_system, 1e-12));
+                assert!(close(sol.throughput_per_ms, single.throughput_per_ms, 1e-12));
+                seen += 1;
+                true
+            }).unwrap();
+            proptest::prop_assert_eq!(seen, rates.len());
+        }
+
         #[test]
         fn agrees_with_brute_force(
             rates in proptest::collection::vec(0.001f64..10.0, 1..40),

@@ -59,17 +59,6 @@ pub struct ConcurrencyResult {
     pub sizing: Option<Sizing>,
 }
 
-fn size_at(
-    params: PerfParams,
-    shape: RequestShape,
-    batch: u32,
-    max_queue: u32,
-    targets: &Targets,
-) -> Option<Sizing> {
-    let model = ReplicaModel::new(params, shape, batch, max_queue).ok()?;
-    size(&model, targets).ok()
-}
-
 fn largest_meeting(metric: impl Fn(u32) -> f64, target: Option<f64>, max_batch: u32) -> u32 {
     match target {
         None => max_batch,
@@ -80,7 +69,8 @@ fn largest_meeting(metric: impl Fn(u32) -> f64, target: Option<f64>, max_batch: 
     }
 }
 
-/// Runs the onset search for the smallest max batch with near-peak SLO-bound throughput.
+/// Runs the onset search for the smallest max batch with near-peak SLO-bound throughput, with a
+/// fixed queue allowance (upstream's `/optimize`).
 pub fn optimal_max_batch(
     params: PerfParams,
     shape: RequestShape,
@@ -88,18 +78,42 @@ pub fn optimal_max_batch(
     targets: &Targets,
     search: &ConcurrencySearch,
 ) -> ConcurrencyResult {
-    let m_max = search.max_batch.max(1);
+    match ReplicaModel::new(params, shape, search.max_batch.max(1), max_queue) {
+        Ok(model) => onset_search(&model, |_| max_queue, targets, search),
+        Err(_) => ConcurrencyResult {
+            max_batch: search.min_batch.max(1),
+            throughput_rps: 0.0,
+            m_itl: 1,
+            m_tpf: 1,
+            anchor_throughput_rps: 0.0,
+            oracle_calls: 0,
+            probes: Vec::new(),
+            feasible: false,
+            sizing: None,
+        },
+    }
+}
+
+/// The onset search on an existing replica model (its curve must reach `search.max_batch`);
+/// `max_queue(m)` is the queue allowance at max batch `m`.
+pub fn onset_search(
+    model: &ReplicaModel,
+    max_queue: impl Fn(u32) -> u32,
+    targets: &Targets,
+    search: &ConcurrencySearch,
+) -> ConcurrencyResult {
+    let curve: &ServiceCurve = model.curve();
+    let m_max = search.max_batch.clamp(1, curve.max_batch());
     let m_min = search.min_batch.clamp(1, m_max);
-    let curve = ServiceCurve::new(params, shape, m_max);
     let m_itl = largest_meeting(|b| curve.itl_at_batch_ms(b), targets.itl_ms, m_max);
     let m_tpf = largest_meeting(|b| curve.prefill_at_batch_ms(b), targets.ttft_ms, m_max);
+    let size_at = |m: u32| size(&model.with_limits(m, max_queue(m)), targets).ok();
 
     let mut probes = Vec::new();
     let mut calls = 0usize;
     let mut probe = |m: u32| -> f64 {
         probes.push(m);
-        let thr =
-            size_at(params, shape, m, max_queue, targets).map_or(0.0, |s| s.metrics.throughput_rps);
+        let thr = size_at(m).map_or(0.0, |s| s.metrics.throughput_rps);
         if thr > 0.0 {
             calls += 1;
         }
@@ -136,7 +150,6 @@ pub fn optimal_max_batch(
     }
     let chosen = hi.clamp(m_min, m_max);
     let throughput = probe(chosen);
-    let sizing = size_at(params, shape, chosen, max_queue, targets);
     ConcurrencyResult {
         max_batch: chosen,
         throughput_rps: throughput,
@@ -146,6 +159,6 @@ pub fn optimal_max_batch(
         oracle_calls: calls,
         probes,
         feasible: throughput > 0.0,
-        sizing,
+        sizing: size_at(chosen),
     }
 }

@@ -5,6 +5,7 @@
 //! Exactly upstream's model (`domain.md` sections 2-3), in `f64`: results agree with upstream's
 //! `float32` golden vectors to better than 1e-3 relative. Pure: no I/O.
 
+pub mod batch;
 pub mod chain;
 pub mod concurrency;
 mod replica;

@@ -4,6 +4,7 @@ use super::RATE_RANGE_EPSILON;
 use super::chain;
 use crate::perf::{PerfParams, RequestShape, ServiceCurve};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Predicted steady-state metrics of one replica at one arrival rate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -40,9 +41,13 @@ pub struct Metrics {
 pub struct InvalidModel(pub String);
 
 /// The analytic model of one replica for one request shape.
+///
+/// The service curve is shared (`Arc`): [`ReplicaModel::with_limits`] gives the model of the same
+/// replica with a smaller max batch without rebuilding it, which the max-batch searches use.
 #[derive(Clone, Debug)]
 pub struct ReplicaModel {
-    curve: ServiceCurve,
+    curve: Arc<ServiceCurve>,
+    max_batch: u32,
     max_queue: u32,
 }
 
@@ -81,17 +86,36 @@ impl ReplicaModel {
                 i + 1
             )));
         }
-        Ok(ReplicaModel { curve, max_queue })
+        Ok(ReplicaModel {
+            max_batch: curve.max_batch(),
+            curve: Arc::new(curve),
+            max_queue,
+        })
     }
 
-    /// The service curve the model is built on.
+    /// The same replica with max batch `max_batch` (clamped to `1..=` the curve's) and queue
+    /// allowance `max_queue`.
+    pub fn with_limits(&self, max_batch: u32, max_queue: u32) -> Self {
+        ReplicaModel {
+            curve: Arc::clone(&self.curve),
+            max_batch: max_batch.clamp(1, self.curve.max_batch()),
+            max_queue,
+        }
+    }
+
+    /// The service curve the model is built on (it may extend beyond this model's max batch).
     pub fn curve(&self) -> &ServiceCurve {
         &self.curve
     }
 
+    /// Service rates `mu(n)` for `n = 1..=max_batch`, requests per ms.
+    pub fn service_rates_per_ms(&self) -> &[f64] {
+        &self.curve.service_rates_per_ms()[..self.max_batch as usize]
+    }
+
     /// Max batch size.
     pub fn max_batch(&self) -> u32 {
-        self.curve.max_batch()
+        self.max_batch
     }
 
     /// Queue allowance beyond the max batch.
@@ -102,7 +126,7 @@ impl ReplicaModel {
     /// The valid range of arrival rates for sizing, requests/s:
     /// `[0.001*mu(1), 0.999*mu(N)]`.
     pub fn rate_range_rps(&self) -> (f64, f64) {
-        let rates = self.curve.service_rates_per_ms();
+        let rates = self.service_rates_per_ms();
         (
             rates[0] * RATE_RANGE_EPSILON * 1000.0,
             rates[rates.len() - 1] * (1.0 - RATE_RANGE_EPSILON) * 1000.0,
@@ -117,14 +141,21 @@ impl ReplicaModel {
             return None;
         }
         let sol = chain::solve(
-            self.curve.service_rates_per_ms(),
+            self.service_rates_per_ms(),
             self.max_queue,
             rate_rps / 1000.0,
         )?;
+        Some(self.metrics_of(&sol, self.max_batch))
+    }
+
+    /// Metrics of a chain solution for this replica with max batch `max_batch`.
+    pub(super) fn metrics_of(&self, sol: &chain::ChainSolution, max_batch: u32) -> Metrics {
         let lat = self
             .curve
-            .latencies(sol.wait_ms, sol.mean_in_service, sol.service_ms);
-        Some(Metrics {
+            .latencies(max_batch, sol.wait_ms, sol.mean_in_service, sol.service_ms);
+        let rates = self.curve.service_rates_per_ms();
+        let rate_rps = sol.arrival_per_ms * 1000.0;
+        Metrics {
             offered_rps: rate_rps,
             throughput_rps: sol.throughput_per_ms * 1000.0,
             ttft_ms: lat.ttft_ms,
@@ -134,9 +165,9 @@ impl ReplicaModel {
             response_ms: sol.response_ms,
             mean_batch: sol.mean_in_service,
             mean_in_system: sol.mean_in_system,
-            utilization: (sol.mean_in_service / f64::from(self.max_batch())).clamp(0.0, 1.0),
+            utilization: (sol.mean_in_service / f64::from(max_batch)).clamp(0.0, 1.0),
             blocking_probability: sol.blocking_probability,
-            max_rate_rps: self.rate_range_rps().1,
-        })
+            max_rate_rps: rates[max_batch as usize - 1] * (1.0 - RATE_RANGE_EPSILON) * 1000.0,
+        }
     }
 }

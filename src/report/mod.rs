@@ -5,6 +5,7 @@
 
 mod analysis;
 mod csv;
+mod inferno;
 mod structured;
 mod table;
 
@@ -26,6 +27,8 @@ pub enum OutputFormat {
     Yaml,
     /// CSV, one row per allocation.
     Csv,
+    /// Upstream's inferno solution JSON (`allocations` keyed by server name).
+    InfernoJson,
 }
 
 /// Renders a plan in `format`.
@@ -35,5 +38,6 @@ pub fn render_plan(plan: &Plan, format: OutputFormat) -> String {
         OutputFormat::Json => to_json(plan),
         OutputFormat::Yaml => to_yaml(plan),
         OutputFormat::Csv => csv::plan_csv(plan),
+        OutputFormat::InfernoJson => inferno::plan_inferno_json(plan),
     }
 }

@@ -66,21 +66,68 @@ pub fn plan_table(plan: &Plan) -> String {
         out.push_str(&table.to_string());
         out.push('\n');
     }
+    if plan
+        .by_accelerator
+        .iter()
+        .any(|u| u.gpus_available.is_some())
+    {
+        let mut usage = new_table(&[
+            "GPU type",
+            "Accelerators",
+            "GPUs used",
+            "Available",
+            "Cost/h",
+        ]);
+        for u in &plan.by_accelerator {
+            usage.add_row(vec![
+                Cell::new(&u.gpu_type),
+                Cell::new(u.accelerators.join(", ")),
+                right(u.gpus_used.to_string()),
+                right(
+                    u.gpus_available
+                        .map_or("unlimited".to_string(), |n| n.to_string()),
+                ),
+                right(dollars_per_hour(u.cost)),
+            ]);
+        }
+        out.push_str(&usage.to_string());
+        out.push('\n');
+    }
+    let served: std::collections::BTreeSet<&str> = plan
+        .allocations
+        .iter()
+        .filter(|a| !a.partial)
+        .map(|a| a.workload.as_str())
+        .collect();
+    let workloads = served.len()
+        + plan.unallocated.len()
+        + plan
+            .allocations
+            .iter()
+            .filter(|a| a.partial)
+            .map(|a| a.workload.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
     out.push_str(&format!(
-        "Total: {} GPU{}, {}/h ({} cents/h), {} of {} workloads allocated ({} solver)\n",
+        "Total: {} GPU{}, {}/h ({} cents/h), {} of {} workloads allocated ({} solver, {}; max batch: {})\n",
         plan.total_gpus,
         if plan.total_gpus == 1 { "" } else { "s" },
         dollars_per_hour(plan.total_cost),
         format_number(plan.total_cost),
-        plan.allocations.len(),
-        plan.allocations.len() + plan.unallocated.len(),
-        plan.solver
+        served.len(),
+        workloads,
+        plan.solver,
+        plan.status,
+        plan.batch_policy
     ));
     for u in &plan.unallocated {
         out.push_str(&format!(
             "Unallocated: {} ({} / {}): {}: {}\n",
             u.workload, u.service_class, u.model, u.reason, u.detail
         ));
+    }
+    for note in &plan.notes {
+        out.push_str(&format!("Note: {note}\n"));
     }
     out
 }

@@ -9,6 +9,7 @@
 //! Nothing downstream re-validates: the core trusts these types.
 
 mod error;
+pub mod inferno;
 mod load;
 pub mod numbers;
 mod raw;
@@ -74,8 +75,12 @@ pub struct Profile {
     pub gpus_per_replica: u32,
     /// Max batch the engine may run (vLLM `--max-num-seqs`); an upper bound for planning.
     pub max_batch: u32,
-    /// Requests that may wait beyond the max batch before the replica rejects (default 10x).
-    pub max_queue: u32,
+    /// Requests that may wait beyond the max batch before the replica rejects; `None` means
+    /// 10 x the max batch in use (upstream's rule).
+    pub max_queue: Option<u32>,
+    /// Upstream's `atTokens`: the max batch holds for requests of this many output tokens, and
+    /// scales as `max_batch * this / output_tokens` (at least 1) for other workloads.
+    pub max_batch_at_output_tokens: Option<u32>,
     /// The perf model and its parameters.
     pub perf: PerfParams,
     /// KV-cache capacity in tokens, when known.
@@ -84,6 +89,28 @@ pub struct Profile {
     pub source: String,
     /// Measured, estimated or synthetic.
     pub provenance: Option<Provenance>,
+}
+
+impl Profile {
+    /// The max batch to use for requests of `output_tokens` output tokens: the profile's, scaled
+    /// by `max_batch_at_output_tokens / output_tokens` when that is set (upstream's rule, integer
+    /// arithmetic, at least 1).
+    pub fn max_batch_for(&self, output_tokens: f64) -> u32 {
+        match self.max_batch_at_output_tokens {
+            Some(at) if output_tokens >= 1.0 => {
+                let scaled =
+                    u64::from(self.max_batch) * u64::from(at) / (output_tokens as u64).max(1);
+                u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
+            }
+            _ => self.max_batch,
+        }
+    }
+
+    /// The queue allowance at max batch `max_batch`: the profile's, or 10 x `max_batch`.
+    pub fn queue_for(&self, max_batch: u32) -> u32 {
+        self.max_queue
+            .unwrap_or_else(|| max_batch.saturating_mul(crate::queueing::DEFAULT_QUEUE_PER_BATCH))
+    }
 }
 
 /// A latency statistic a target applies to.
@@ -199,6 +226,23 @@ pub struct Workload {
     pub output_tokens: f64,
     /// Replicas to keep even without load.
     pub min_replicas: u32,
+    /// A max batch forced on every accelerator (upstream's per-server `maxBatchSize`).
+    pub max_batch: Option<u32>,
+    /// What runs today, when known.
+    pub current: Option<CurrentAllocation>,
+}
+
+/// A workload's allocation today.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CurrentAllocation {
+    /// Accelerator it runs on.
+    pub accelerator: String,
+    /// Replicas it has.
+    pub replicas: u32,
+    /// Its cost, cents per hour, when known (otherwise derived from the profile).
+    pub cost_cents_per_hour: Option<f64>,
+    /// Keep this workload on this accelerator (upstream's per-server `keepAccelerator`).
+    pub keep: bool,
 }
 
 /// A validated scenario: the catalog and the workloads to plan for.

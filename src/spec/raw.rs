@@ -94,6 +94,8 @@ pub struct ProfileDoc {
     pub max_queue: Option<NonNegativeInt>,
     pub perf: PerfDoc,
     #[serde(default)]
+    pub max_batch_at_output_tokens: Option<PositiveInt>,
+    #[serde(default)]
     pub kv_capacity_tokens: Option<PositiveInt>,
     pub source: String,
     #[serde(default)]
@@ -210,6 +212,25 @@ pub struct WorkloadDoc {
     pub output_tokens: AtLeastOneF64,
     #[serde(default)]
     pub min_replicas: Option<NonNegativeInt>,
+    #[serde(default)]
+    pub max_batch: Option<PositiveInt>,
+    #[serde(default)]
+    pub current: Option<CurrentDoc>,
+}
+
+/// A workload's current allocation.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a current allocation (accelerator, replicas)"
+)]
+pub struct CurrentDoc {
+    pub accelerator: Name,
+    pub replicas: NonNegativeInt,
+    #[serde(default)]
+    pub cost_cents_per_hour: Option<NonNegativeF64>,
+    #[serde(default)]
+    pub keep: bool,
 }
 
 /// A scenario: what to plan for, and where the catalog comes from.

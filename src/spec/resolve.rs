@@ -7,14 +7,13 @@ use super::raw::{
     ServiceClassDoc, ServiceClassesFile, WorkloadDoc,
 };
 use super::{
-    ANY_MODEL, Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError,
-    Workload,
+    ANY_MODEL, Accelerator, CurrentAllocation, LatencyTarget, Profile, Scenario, ServiceClass,
+    SloTarget, SpecError, Workload,
 };
 use crate::error::Error;
 use crate::perf::{
     DEFAULT_MAX_NUM_BATCHED_TOKENS, Gen1Params, Gen2Params, Gen3Params, PerfModelKind, PerfParams,
 };
-use crate::queueing::DEFAULT_QUEUE_PER_BATCH;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -244,8 +243,12 @@ fn profile(doc: ProfileDoc, origin: &Origin) -> Result<Profile, SpecError> {
     let perf = perf(&doc.perf, origin)?;
     let max_batch = small_int(doc.max_batch.get(), origin, "max_batch")?;
     let max_queue = match doc.max_queue {
-        Some(q) => small_int(q.get(), origin, "max_queue")?,
-        None => max_batch.saturating_mul(DEFAULT_QUEUE_PER_BATCH),
+        Some(q) => Some(small_int(q.get(), origin, "max_queue")?),
+        None => None,
+    };
+    let max_batch_at_output_tokens = match doc.max_batch_at_output_tokens {
+        Some(t) => Some(small_int(t.get(), origin, "max_batch_at_output_tokens")?),
+        None => None,
     };
     let gpus_per_replica = match doc.gpus_per_replica {
         Some(g) => small_int(g.get(), origin, "gpus_per_replica")?,
@@ -260,6 +263,7 @@ fn profile(doc: ProfileDoc, origin: &Origin) -> Result<Profile, SpecError> {
         gpus_per_replica,
         max_batch,
         max_queue,
+        max_batch_at_output_tokens,
         perf,
         kv_capacity_tokens: doc.kv_capacity_tokens.map(|k| k.get()),
         source: doc.source,
@@ -314,7 +318,22 @@ fn workload(doc: WorkloadDoc, origin: &Origin) -> Result<Workload, SpecError> {
         .name
         .map(|n| n.0)
         .unwrap_or_else(|| format!("{}-{}", doc.service_class.0, doc.model.0));
+    let max_batch = match doc.max_batch {
+        Some(m) => Some(small_int(m.get(), origin, "max_batch")?),
+        None => None,
+    };
+    let current = match doc.current {
+        Some(c) => Some(CurrentAllocation {
+            accelerator: c.accelerator.0,
+            replicas: small_int(c.replicas.get(), origin, "current.replicas")?,
+            cost_cents_per_hour: c.cost_cents_per_hour.map(|v| v.get()),
+            keep: c.keep,
+        }),
+        None => None,
+    };
     Ok(Workload {
+        max_batch,
+        current,
         name,
         model: doc.model.0,
         service_class: doc.service_class.0,
@@ -372,6 +391,19 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
                 ),
             ));
         }
+    }
+
+    if !parts.accelerators.is_empty()
+        && parts
+            .accelerators
+            .iter()
+            .all(|a| a.item.inventory_gpus == Some(0))
+    {
+        let first = &parts.accelerators[0].origin;
+        return Err(first.error(
+            "inventory_gpus",
+            "every accelerator has an inventory of 0 GPUs, so nothing can be allocated; remove `inventory_gpus` for unlimited capacity",
+        ));
     }
 
     // Profiles: values, known accelerators, one per (model, accelerator).
@@ -454,10 +486,10 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
                 format!("must be a number >= 0, got {}", w.rate_rps),
             ));
         }
-        if !finite(w.prompt_tokens, 0.0, false) {
+        if !finite(w.prompt_tokens, 0.0, true) {
             return Err(origin.error(
                 "prompt_tokens",
-                format!("must be a positive number, got {}", w.prompt_tokens),
+                format!("must be a number >= 0, got {}", w.prompt_tokens),
             ));
         }
         if !finite(w.output_tokens, 1.0, true) {
@@ -504,6 +536,24 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
                     class.item.name,
                     w.model,
                     known(&listed)
+                ),
+            ));
+        }
+        if let Some(current) = &w.current
+            && !profile_keys.contains_key(&(w.model.as_str(), current.accelerator.as_str()))
+        {
+            let with_profiles: BTreeSet<&str> = profile_keys
+                .keys()
+                .filter(|(m, _)| *m == w.model)
+                .map(|(_, a)| *a)
+                .collect();
+            return Err(origin.error(
+                "current.accelerator",
+                format!(
+                    "model `{}` has no profile on `{}`, so it cannot run there today; it has profiles on: {}",
+                    w.model,
+                    current.accelerator,
+                    known(&with_profiles)
                 ),
             ));
         }
