@@ -143,6 +143,7 @@ fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
                 ObjectiveArg::Transition => Objective::Transition,
             },
             keep_accelerator: a.keep_accelerator,
+            batch_variants: false,
         },
         saturation: a.saturation_policy.or(d.saturation).unwrap_or_default(),
         delayed_best_effort: a.delayed_best_effort || d.delayed_best_effort,

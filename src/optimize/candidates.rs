@@ -62,6 +62,9 @@ pub struct CandidateOptions {
     pub objective: Objective,
     /// Only the current accelerator of a workload that has one (what WVA does in a cluster).
     pub keep_accelerator: bool,
+    /// One candidate per distinct max batch of every policy (fixed, upstream, exact) instead of
+    /// one per accelerator: the solver then also chooses the batch size.
+    pub batch_variants: bool,
 }
 
 /// One way to serve a server: an accelerator type, a max batch and a replica count.
@@ -332,9 +335,30 @@ pub fn server_candidates<'a>(
         let Some(accelerator) = scenario.accelerator(&profile.accelerator) else {
             continue;
         };
-        match size_candidate(i, profile, accelerator, workload, &targets, options.batch) {
-            Ok(c) => candidates.push(c),
-            Err(e) => rejected.push((accelerator.name.clone(), e.to_string())),
+        let policies: &[BatchPolicy] = if options.batch_variants {
+            &[
+                BatchPolicy::Fixed,
+                BatchPolicy::Upstream,
+                BatchPolicy::Exact,
+            ]
+        } else {
+            std::slice::from_ref(&options.batch)
+        };
+        for &policy in policies {
+            match size_candidate(i, profile, accelerator, workload, &targets, policy) {
+                Ok(c) => {
+                    if !candidates
+                        .iter()
+                        .any(|d: &Candidate| d.profile_index == i && d.max_batch == c.max_batch)
+                    {
+                        candidates.push(c);
+                    }
+                }
+                Err(e) => {
+                    rejected.push((accelerator.name.clone(), e.to_string()));
+                    break;
+                }
+            }
         }
     }
     if options.objective == Objective::Transition

@@ -171,57 +171,68 @@ struct Outcome {
     status: SolutionStatus,
 }
 
+/// One program of the sequence.
+#[derive(Clone, Copy)]
+struct Phase<'a> {
+    goal: Goal,
+    /// Every server must be served (no "unserved" variable may be 1).
+    serve_all: bool,
+    /// Bounds on earlier priority levels' unserved load.
+    caps: &'a [(u32, f64)],
+    /// A feasible starting point.
+    warm: Option<&'a [f64]>,
+    /// Solve the LP relaxation instead.
+    relaxed: bool,
+    /// Per slot: forced to 1 (`Some(true)`), to 0 (`Some(false)`), or free.
+    fixed: Option<&'a [Option<bool>]>,
+    /// Another starting point, used when it satisfies the phase and is better than `warm`.
+    alternative: Option<&'a [f64]>,
+}
+
 impl Exact {
-    fn run(
-        &self,
-        problem: &Problem,
-        model: &Model,
-        goal: Goal,
-        serve_all: bool,
-        caps: &[(u32, f64)],
-        warm: Option<&[f64]>,
-    ) -> Result<Outcome, String> {
+    fn run(&self, problem: &Problem, model: &Model, phase: Phase) -> Result<Outcome, String> {
+        let Phase {
+            goal,
+            serve_all,
+            caps,
+            warm,
+            relaxed,
+            fixed,
+            ..
+        } = phase;
         let mut vars = ProblemVariables::new();
         let handles: Vec<Variable> = model
             .slots
             .iter()
-            .map(|slot| match (self.allow_mixed, slot.candidate) {
-                (true, Some(c)) => {
-                    let server = &problem.servers[slot.server];
-                    let top = server.candidates[c]
-                        .replicas
-                        .max(server.workload.min_replicas)
-                        .max(1);
-                    vars.add(variable().integer().min(0).max(top))
-                }
-                (_, None) if serve_all => vars.add(variable().binary().max(0)),
-                _ => vars.add(variable().binary()),
+            .enumerate()
+            .map(|(k, slot)| {
+                let top = match (self.allow_mixed, slot.candidate) {
+                    (true, Some(c)) => {
+                        let server = &problem.servers[slot.server];
+                        f64::from(
+                            server.candidates[c]
+                                .replicas
+                                .max(server.workload.min_replicas)
+                                .max(1),
+                        )
+                    }
+                    (_, None) if serve_all => 0.0,
+                    _ => 1.0,
+                };
+                let (lo, hi) = match fixed.and_then(|f| f[k]) {
+                    Some(true) => (top.min(1.0), top),
+                    Some(false) => (0.0, 0.0),
+                    None => (0.0, top),
+                };
+                let def = variable().min(lo).max(hi);
+                vars.add(if relaxed { def } else { def.integer() })
             })
             .collect();
-        let weight = |slot: &Slot, level: Option<u32>| -> f64 {
-            let server = &problem.servers[slot.server];
-            match (slot.candidate, level) {
-                (None, Some(l)) if server.priority == l => problem.unserved_weight(slot.server),
-                (None, _) | (Some(_), Some(_)) => 0.0,
-                (Some(c), None) => {
-                    let cand = &server.candidates[c];
-                    if self.allow_mixed {
-                        cand.replica_cost()
-                    } else {
-                        cand.value
-                    }
-                }
-            }
-        };
-        let level = match goal {
-            Goal::Unserved(l) => Some(l),
-            Goal::Value => None,
-        };
         let objective: Expression = model
             .slots
             .iter()
             .zip(&handles)
-            .map(|(slot, &v)| weight(slot, level) * v)
+            .map(|(slot, &v)| self.weight(problem, slot, goal) * v)
             .sum();
         let constraints = self.constraints(problem, model, &handles, caps);
         let solve = |values: &mut Vec<f64>| -> Result<SolutionStatus, String> {
@@ -252,6 +263,277 @@ impl Exact {
         let mut values = Vec::new();
         let status = solve(&mut values)?;
         Ok(Outcome { values, status })
+    }
+
+    /// The objective coefficient of a slot's variable.
+    fn weight(&self, problem: &Problem, slot: &Slot, goal: Goal) -> f64 {
+        let server = &problem.servers[slot.server];
+        match (slot.candidate, goal) {
+            (None, Goal::Unserved(l)) if server.priority == l => {
+                problem.unserved_weight(slot.server)
+            }
+            (None, _) | (Some(_), Goal::Unserved(_)) => 0.0,
+            (Some(c), Goal::Value) => {
+                let cand = &server.candidates[c];
+                if self.allow_mixed {
+                    cand.replica_cost()
+                } else {
+                    cand.value
+                }
+            }
+        }
+    }
+
+    fn objective_of(&self, problem: &Problem, model: &Model, goal: Goal, values: &[f64]) -> f64 {
+        model
+            .slots
+            .iter()
+            .zip(values)
+            .map(|(slot, v)| self.weight(problem, slot, goal) * v)
+            .sum()
+    }
+
+    /// Slots fixed so that servers less important than `level` are left unserved (or on their
+    /// unlimited fallback): while a level's unserved load is minimised they can only take
+    /// capacity away, so parking them changes nothing but the size of the program.
+    fn park_below(&self, problem: &Problem, model: &Model, level: u32) -> Vec<Option<bool>> {
+        model
+            .slots
+            .iter()
+            .map(|slot| {
+                let server = &problem.servers[slot.server];
+                if server.priority <= level {
+                    return None;
+                }
+                let has_unserved = model
+                    .slots
+                    .iter()
+                    .any(|s| s.server == slot.server && s.candidate.is_none());
+                Some(match slot.candidate {
+                    None => true,
+                    Some(c) => {
+                        !has_unserved && problem.available(&server.candidates[c].gpu_type).is_none()
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// True when `values` (a 0/1 assignment) satisfies the phase: one choice per server, the
+    /// fixings, the inventory and the caps.
+    fn consistent(&self, problem: &Problem, model: &Model, phase: &Phase, values: &[f64]) -> bool {
+        let fixings_hold = phase.fixed.is_none_or(|f| {
+            f.iter()
+                .zip(values)
+                .all(|(fix, &v)| fix.is_none_or(|on| (v > 0.5) == on))
+        });
+        let one_each = model.free.iter().all(|&i| {
+            model
+                .slots
+                .iter()
+                .zip(values)
+                .filter(|(s, v)| s.server == i && **v > 0.5)
+                .count()
+                == 1
+        });
+        let fits = self
+            .used(problem, model, values)
+            .iter()
+            .all(|(t, &u)| problem.available(t).is_none_or(|a| u <= a));
+        let caps_hold = phase.caps.iter().all(|&(level, cap)| {
+            self.objective_of(problem, model, Goal::Unserved(level), values)
+                <= cap + 1e-6 * cap.max(1.0)
+        });
+        let serve_all = !phase.serve_all
+            || model
+                .slots
+                .iter()
+                .zip(values)
+                .all(|(s, v)| s.candidate.is_some() || *v < 0.5);
+        fixings_hold && one_each && fits && caps_hold && serve_all
+    }
+
+    /// GPUs used per limited type by an assignment.
+    fn used(&self, problem: &Problem, model: &Model, values: &[f64]) -> BTreeMap<String, u64> {
+        let mut used = BTreeMap::new();
+        for (slot, &v) in model.slots.iter().zip(values) {
+            if let Some(c) = slot.candidate
+                && v > 0.5
+            {
+                let cand = &problem.servers[slot.server].candidates[c];
+                *used.entry(cand.gpu_type.clone()).or_insert(0) += cand.gpus();
+            }
+        }
+        used
+    }
+
+    /// Serves, greedily, unserved servers at priority `level` (heaviest first, each on its
+    /// candidate needing the fewest GPUs that still fits) in a feasible assignment.
+    fn fill(&self, problem: &Problem, model: &Model, values: &mut [f64], level: u32) {
+        let mut used = self.used(problem, model, values);
+        let mut waiting: Vec<usize> = model
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(k, s)| {
+                s.candidate.is_none()
+                    && values[*k] > 0.5
+                    && problem.servers[s.server].priority == level
+            })
+            .map(|(k, _)| k)
+            .collect();
+        waiting.sort_by(|&a, &b| {
+            problem
+                .unserved_weight(model.slots[b].server)
+                .total_cmp(&problem.unserved_weight(model.slots[a].server))
+        });
+        for u in waiting {
+            let server = model.slots[u].server;
+            let best = model
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.server == server)
+                .filter_map(|(k, s)| {
+                    s.candidate
+                        .map(|c| (k, &problem.servers[server].candidates[c]))
+                })
+                .filter(|(_, c)| {
+                    problem
+                        .available(&c.gpu_type)
+                        .is_none_or(|a| used.get(&c.gpu_type).copied().unwrap_or(0) + c.gpus() <= a)
+                })
+                .min_by_key(|(_, c)| c.gpus());
+            if let Some((k, c)) = best {
+                values[u] = 0.0;
+                values[k] = 1.0;
+                *used.entry(c.gpu_type.clone()).or_insert(0) += c.gpus();
+            }
+        }
+    }
+
+    /// Solves one phase. Single assignments first get an incumbent by relax-and-fix: solve the
+    /// LP relaxation, fix every server the LP serves integrally with one candidate, and solve the
+    /// smaller program left for the others. When the incumbent (that one, or `warm`, whichever
+    /// is better) reaches the LP bound it is optimal and the full program is skipped; otherwise
+    /// the full program starts from it. Returns the outcome, whether it is proven optimal, and
+    /// the LP bound.
+    fn solve_phase(
+        &self,
+        problem: &Problem,
+        model: &Model,
+        phase: Phase,
+    ) -> Result<(Outcome, bool, f64), String> {
+        if self.allow_mixed {
+            let outcome = self.run(problem, model, phase)?;
+            let proven = matches!(outcome.status, SolutionStatus::Optimal);
+            return Ok((outcome, proven, f64::NAN));
+        }
+        let lp = self.run(
+            problem,
+            model,
+            Phase {
+                relaxed: true,
+                warm: None,
+                alternative: None,
+                ..phase
+            },
+        )?;
+        let bound = self.objective_of(problem, model, phase.goal, &lp.values);
+        let mut fixed: Vec<Option<bool>> = phase
+            .fixed
+            .map_or_else(|| vec![None; model.slots.len()], <[_]>::to_vec);
+        for &i in &model.free {
+            let mine: Vec<usize> = (0..model.slots.len())
+                .filter(|&k| model.slots[k].server == i)
+                .collect();
+            if mine.iter().any(|&k| fixed[k] == Some(true)) {
+                continue;
+            }
+            if let Some(&k) = mine.iter().find(|&&k| {
+                fixed[k].is_none()
+                    && model.slots[k].candidate.is_some()
+                    && lp.values[k] >= 1.0 - 1e-7
+            }) {
+                for &m in &mine {
+                    fixed[m] = Some(m == k);
+                }
+            }
+        }
+        let value_of = |v: &[f64]| self.objective_of(problem, model, phase.goal, v);
+        let rounded = self
+            .run(
+                problem,
+                model,
+                Phase {
+                    fixed: Some(&fixed),
+                    warm: None,
+                    relaxed: false,
+                    ..phase
+                },
+            )
+            .ok();
+        let mut best: Option<Vec<f64>> = phase.warm.map(<[f64]>::to_vec);
+        if let Some(alt) = phase.alternative
+            && self.consistent(problem, model, &phase, alt)
+            && best.as_ref().is_none_or(|w| value_of(alt) < value_of(w))
+        {
+            best = Some(alt.to_vec());
+        }
+        if let Some(r) = rounded
+            && best
+                .as_ref()
+                .is_none_or(|w| value_of(&r.values) < value_of(w))
+        {
+            best = Some(r.values);
+        }
+        let tolerance = 1e-9 * bound.abs().max(1.0);
+        if let Some(b) = &best
+            && value_of(b) <= bound + tolerance
+        {
+            return Ok((
+                Outcome {
+                    values: b.clone(),
+                    status: SolutionStatus::Optimal,
+                },
+                true,
+                bound,
+            ));
+        }
+        match (
+            self.run(
+                problem,
+                model,
+                Phase {
+                    warm: best.as_deref(),
+                    ..phase
+                },
+            ),
+            best,
+        ) {
+            // A solver stopped early must not return worse than where it started.
+            (Ok(outcome), Some(b)) if value_of(&b) < value_of(&outcome.values) - tolerance => Ok((
+                Outcome {
+                    values: b,
+                    status: SolutionStatus::TimeLimit,
+                },
+                false,
+                bound,
+            )),
+            (Ok(outcome), _) => {
+                let proven = matches!(outcome.status, SolutionStatus::Optimal);
+                Ok((outcome, proven, bound))
+            }
+            (Err(_), Some(b)) => Ok((
+                Outcome {
+                    values: b,
+                    status: SolutionStatus::TimeLimit,
+                },
+                false,
+                bound,
+            )),
+            (Err(e), None) => Err(e),
+        }
     }
 
     fn constraints(
@@ -399,10 +681,10 @@ impl Exact {
         &self,
         problem: &Problem,
         greedy: &Solution,
-    ) -> Result<(Vec<Choice>, bool), String> {
+    ) -> Result<(Vec<Choice>, bool, f64), String> {
         let model = reduce(problem, self.allow_mixed);
         if model.free.is_empty() {
-            return Ok((self.choices(problem, &model, &[]), true));
+            return Ok((self.choices(problem, &model, &[]), true, 0.0));
         }
         let warm = self.warm_start(&model, greedy);
         let greedy_serves_all = problem
@@ -411,23 +693,44 @@ impl Exact {
             .zip(&greedy.choices)
             .all(|(s, c)| s.candidates.is_empty() || matches!(c, Choice::Single { candidate, replicas } if *replicas >= s.candidates[*candidate].replicas));
         let mut proven = true;
-        let mut note = |status: SolutionStatus| {
-            if !matches!(status, SolutionStatus::Optimal) {
+        let mut worst_gap: f64 = 0.0;
+        let mut track = |ok: bool, value: f64, bound: f64| {
+            if !ok {
                 proven = false;
+                if bound.is_finite() {
+                    worst_gap = worst_gap.max((value - bound) / value.abs().max(1e-9));
+                }
             }
         };
+        let base = Phase {
+            goal: Goal::Value,
+            serve_all: true,
+            caps: &[],
+            warm: None,
+            relaxed: false,
+            fixed: None,
+            alternative: warm.as_deref(),
+        };
         // Everything served?
-        match self.run(
+        match self.solve_phase(
             problem,
             &model,
-            Goal::Value,
-            true,
-            &[],
-            warm.as_deref().filter(|_| greedy_serves_all),
+            Phase {
+                warm: warm.as_deref().filter(|_| greedy_serves_all),
+                ..base
+            },
         ) {
-            Ok(outcome) => {
-                note(outcome.status);
-                return Ok((self.choices(problem, &model, &outcome.values), proven));
+            Ok((outcome, ok, bound)) => {
+                track(
+                    ok,
+                    self.objective_of(problem, &model, Goal::Value, &outcome.values),
+                    bound,
+                );
+                return Ok((
+                    self.choices(problem, &model, &outcome.values),
+                    proven,
+                    worst_gap,
+                ));
             }
             Err(e) if e.to_ascii_lowercase().contains("infeasible") => {}
             Err(e) => return Err(e),
@@ -443,30 +746,71 @@ impl Exact {
             {
                 continue;
             }
-            let outcome = self.run(
+            let goal = Goal::Unserved(level);
+            let mut parked = self.park_below(problem, &model, level);
+            // Levels already fully served stay fully served: fix their "unserved" to 0 rather
+            // than bounding a sum (the same set, and far easier for the solver).
+            for (k, slot) in model.slots.iter().enumerate() {
+                let p = problem.servers[slot.server].priority;
+                if slot.candidate.is_none() && caps.iter().any(|&(l, u)| l == p && u <= 1e-9) {
+                    parked[k] = Some(false);
+                }
+            }
+            // Starting points: the last answer and the greedy one, each with the less important
+            // servers parked (which only frees capacity) and this level filled in greedily.
+            let prepare = |values: &Vec<f64>| {
+                let mut v: Vec<f64> = values
+                    .iter()
+                    .zip(&parked)
+                    .map(|(&x, p)| match p {
+                        Some(true) => 1.0,
+                        Some(false) => 0.0,
+                        None => x,
+                    })
+                    .collect();
+                self.fill(problem, &model, &mut v, level);
+                v
+            };
+            let start = last.as_ref().map(prepare);
+            let from_greedy = warm.as_ref().map(prepare);
+            let (outcome, ok, bound) = self.solve_phase(
                 problem,
                 &model,
-                Goal::Unserved(level),
-                false,
-                &caps,
-                last.as_deref(),
+                Phase {
+                    goal,
+                    serve_all: false,
+                    caps: &caps,
+                    warm: start.as_deref(),
+                    fixed: Some(&parked),
+                    alternative: from_greedy.as_deref(),
+                    ..base
+                },
             )?;
-            note(outcome.status);
-            let unserved: f64 = model
-                .slots
-                .iter()
-                .zip(&outcome.values)
-                .filter(|(s, _)| {
-                    s.candidate.is_none() && problem.servers[s.server].priority == level
-                })
-                .map(|(s, v)| v * problem.unserved_weight(s.server))
-                .sum();
+            let unserved = self.objective_of(problem, &model, goal, &outcome.values);
+            track(ok, unserved, bound);
             caps.push((level, unserved));
             last = Some(outcome.values);
         }
-        let outcome = self.run(problem, &model, Goal::Value, false, &caps, last.as_deref())?;
-        note(outcome.status);
-        Ok((self.choices(problem, &model, &outcome.values), proven))
+        let (outcome, ok, bound) = self.solve_phase(
+            problem,
+            &model,
+            Phase {
+                serve_all: false,
+                caps: &caps,
+                warm: last.as_deref(),
+                ..base
+            },
+        )?;
+        track(
+            ok,
+            self.objective_of(problem, &model, Goal::Value, &outcome.values),
+            bound,
+        );
+        Ok((
+            self.choices(problem, &model, &outcome.values),
+            proven,
+            worst_gap,
+        ))
     }
 }
 
@@ -477,13 +821,14 @@ impl Solver for Exact {
         }
         let greedy = Greedy::default().solve(problem);
         let (mut choices, status, mut notes) = match self.solve_milp(problem, &greedy) {
-            Ok((choices, true)) => (choices, SolveStatus::Optimal, Vec::new()),
-            Ok((choices, false)) => (
+            Ok((choices, true, _)) => (choices, SolveStatus::Optimal, Vec::new()),
+            Ok((choices, false, gap)) => (
                 choices,
                 SolveStatus::TimeLimit,
                 vec![format!(
-                    "the exact solver stopped at its time limit ({} s per solve): the plan is the best feasible answer found, not proven optimal",
-                    self.time_limit_s
+                    "the exact solver stopped at its time limit ({} s per solve): the plan is the best feasible answer found, not proven optimal (within {:.3}% of the LP bound)",
+                    self.time_limit_s,
+                    gap * 100.0
                 )],
             ),
             Err(e) => (
