@@ -8,6 +8,7 @@ use crate::optimize::{
     plan,
 };
 use crate::report::{OutputFormat, render_plan};
+use crate::spec::cluster::{DefaultLoad, load_cluster};
 use crate::spec::inferno::{InfernoOptimizer, load_inferno};
 use crate::spec::load_scenario;
 use anyhow::Context;
@@ -63,7 +64,7 @@ pub(super) enum ObjectiveArg {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["scenario", "from_inferno"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["scenario", "from_inferno", "from_cluster"])))]
 pub(super) struct PlanArgs {
     /// Scenario file (YAML): workloads plus the accelerators, profiles and service classes,
     /// inline or as paths relative to it
@@ -73,8 +74,29 @@ pub(super) struct PlanArgs {
     /// (accelerator, capacity, model, serviceclass, server, optimizer) or a system-data.json.
     /// Upstream's settings (solver, saturation policy) and its fixed max batch become the
     /// defaults
-    #[arg(long, value_name = "DIR", conflicts_with = "scenario")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["scenario", "from_cluster"])]
     from_inferno: Option<PathBuf>,
+    /// Read what WVA users have in the cluster instead: files or folders of `kubectl get -o
+    /// yaml` dumps with the accelerator-unit-costs and service-classes-config ConfigMaps and
+    /// VariantAutoscaling objects (v0.4, with modelProfile)
+    #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "scenario")]
+    from_cluster: Vec<PathBuf>,
+    /// With --from-cluster: the load of each variant, a YAML file
+    /// `workloads: [{variant, rate_rps|rate_rpm, prompt_tokens, output_tokens}]`
+    #[arg(long, value_name = "FILE", requires = "from_cluster")]
+    workloads: Option<PathBuf>,
+    /// With --from-cluster: arrival rate of every variant not in --workloads, requests/s
+    #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster", conflicts_with = "rate_rpm")]
+    rate_rps: Option<f64>,
+    /// With --from-cluster: the same in requests per minute
+    #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster")]
+    rate_rpm: Option<f64>,
+    /// With --from-cluster: mean prompt tokens of every variant not in --workloads
+    #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster")]
+    in_tokens: Option<f64>,
+    /// With --from-cluster: mean output tokens of every variant not in --workloads
+    #[arg(long, value_parser = super::args::at_least_one, requires = "from_cluster")]
+    out_tokens: Option<f64>,
     /// How to choose among accelerators (default: exact with an inventory, else unlimited)
     #[arg(long, value_enum)]
     solver: Option<SolverKind>,
@@ -188,8 +210,26 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
             let defaults = inferno_defaults(&imported.optimizer)?;
             (imported.scenario, defaults, dir.clone(), imported.notes)
         }
+        (None, None) if !a.from_cluster.is_empty() => {
+            let defaults = DefaultLoad {
+                rate_rps: a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0)),
+                prompt_tokens: a.in_tokens,
+                output_tokens: a.out_tokens,
+            };
+            let (scenario, notes) =
+                load_cluster(&a.from_cluster, a.workloads.as_deref(), &defaults)?;
+            (
+                scenario,
+                Defaults::default(),
+                a.from_cluster[0].clone(),
+                notes,
+            )
+        }
         (None, None) => {
-            return Err(Error::Usage("give a SCENARIO or --from-inferno DIR".into()).into());
+            return Err(Error::Usage(
+                "give a SCENARIO, --from-inferno DIR or --from-cluster FILES".into(),
+            )
+            .into());
         }
     };
     for note in &notes {

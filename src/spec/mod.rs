@@ -8,6 +8,7 @@
 //!
 //! Nothing downstream re-validates: the core trusts these types.
 
+pub mod cluster;
 mod error;
 pub mod inferno;
 mod load;
