@@ -62,6 +62,9 @@ pub struct Allocation {
     /// met.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// For a partial allocation: the replicas the load needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas_needed: Option<u32>,
 }
 
 /// A server left without an allocation.
@@ -178,6 +181,7 @@ fn row(
         utilization,
         binding: cand.binding,
         partial,
+        replicas_needed: partial.then_some(cand.replicas),
     }
 }
 

@@ -47,19 +47,8 @@ const MAX_LOOP_STATES: u32 = 1_000_000;
 /// Returns `None` only for degenerate inputs (empty or non-positive rates, non-positive
 /// arrival rate), which validated callers never pass.
 pub fn solve(mu: &[f64], max_queue: u32, arrival_per_ms: f64) -> Option<ChainSolution> {
-    let mut last = None;
-    sweep(
-        mu,
-        |_| max_queue,
-        arrival_per_ms,
-        |n, sol| {
-            if n == mu.len() {
-                last = Some(*sol);
-            }
-            true
-        },
-    )?;
-    last
+    let head = Head::accumulate(mu, arrival_per_ms, |_, _| true)?;
+    Some(head.finish(mu.len(), mu[mu.len() - 1], max_queue, arrival_per_ms))
 }
 
 /// Solves, in one pass, the chains of every max batch `N = 1..=mu.len()` at the same arrival
@@ -75,32 +64,11 @@ pub fn sweep(
     arrival_per_ms: f64,
     mut visit: impl FnMut(usize, &ChainSolution) -> bool,
 ) -> Option<()> {
-    let positive = |x: f64| x > 0.0 && x.is_finite();
-    if mu.is_empty() || !positive(arrival_per_ms) || !mu.iter().all(|&m| positive(m)) {
-        return None;
-    }
-    let lambda = arrival_per_ms;
-    // Head: states 0..=N, unnormalised weights with p(0) = 1, rescaled as they grow.
-    let mut head = Head {
-        p_top: 1.0,
-        mass: 1.0,
-        first: 0.0,
-        p_idle: 1.0,
-    };
-    for (i, &rate) in mu.iter().enumerate() {
-        head.p_top *= lambda / rate;
-        if head.p_top > RESCALE_ABOVE {
-            head.scale(1.0 / head.p_top);
-        }
-        head.mass += head.p_top;
-        head.first += (i + 1) as f64 * head.p_top;
-        let n = i + 1;
-        let solution = head.finish(n, rate, max_queue(n as u32), lambda);
-        if !visit(n, &solution) {
-            break;
-        }
-    }
-    Some(())
+    Head::accumulate(mu, arrival_per_ms, |n, head| {
+        let solution = head.finish(n, mu[n - 1], max_queue(n as u32), arrival_per_ms);
+        visit(n, &solution)
+    })
+    .map(|_| ())
 }
 
 /// Running sums over the states `0..=N` of the chain.
@@ -117,6 +85,39 @@ struct Head {
 }
 
 impl Head {
+    /// Accumulates the head over states `0..=N` for `N = 1..=mu.len()`, calling `each(N, head)`
+    /// after each (stop when it returns `false`); returns the last head, or `None` for
+    /// degenerate inputs.
+    fn accumulate(
+        mu: &[f64],
+        lambda: f64,
+        mut each: impl FnMut(usize, &Head) -> bool,
+    ) -> Option<Head> {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if mu.is_empty() || !positive(lambda) || !mu.iter().all(|&m| positive(m)) {
+            return None;
+        }
+        // Unnormalised weights with p(0) = 1, rescaled as they grow.
+        let mut head = Head {
+            p_top: 1.0,
+            mass: 1.0,
+            first: 0.0,
+            p_idle: 1.0,
+        };
+        for (i, &rate) in mu.iter().enumerate() {
+            head.p_top *= lambda / rate;
+            if head.p_top > RESCALE_ABOVE {
+                head.scale(1.0 / head.p_top);
+            }
+            head.mass += head.p_top;
+            head.first += (i + 1) as f64 * head.p_top;
+            if !each(i + 1, &head) {
+                break;
+            }
+        }
+        Some(head)
+    }
+
     fn scale(&mut self, factor: f64) {
         self.p_top *= factor;
         self.mass *= factor;

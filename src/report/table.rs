@@ -51,7 +51,10 @@ pub fn plan_table(plan: &Plan) -> String {
             Cell::new(&a.service_class),
             Cell::new(&a.model),
             Cell::new(&a.accelerator),
-            right(a.replicas.to_string()),
+            right(match a.replicas_needed {
+                Some(needed) => format!("{} of {needed}", a.replicas),
+                None => a.replicas.to_string(),
+            }),
             right(a.max_batch.to_string()),
             right(a.gpus.to_string()),
             right(dollars_per_hour(a.cost)),
