@@ -18,6 +18,7 @@ pub mod optimize;
 pub mod perf;
 pub mod queueing;
 pub mod report;
+pub mod sim;
 pub mod spec;
 
 pub use error::{Error, ExitCode};

@@ -45,6 +45,17 @@ pub fn at_least_one(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A time limit in seconds: `> 0` and at most [`crate::optimize::exact::MAX_TIME_LIMIT_S`].
+pub fn time_limit(text: &str) -> Result<f64, String> {
+    let v = positive(text)?;
+    let max = crate::optimize::exact::MAX_TIME_LIMIT_S;
+    if v <= max {
+        Ok(v)
+    } else {
+        Err(format!("must be at most {max} s, got {v}"))
+    }
+}
+
 /// A whole number `>= 1`.
 pub fn positive_int(text: &str) -> Result<u32, String> {
     let v: u32 = text

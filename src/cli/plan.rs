@@ -51,7 +51,7 @@ pub(super) enum BatchArg {
     Fixed,
     /// Upstream's search: the smallest max batch within 1% of full throughput
     Upstream,
-    /// The fewest replicas over every max batch, then the smallest max batch (default)
+    /// The profile's max batch unless a smaller one needs fewer replicas (exact search; default)
     Exact,
 }
 
@@ -119,7 +119,7 @@ pub(super) struct PlanArgs {
     #[arg(long)]
     allow_mixed: bool,
     /// Exact solver: time limit per MILP solve, seconds (the best answer found is kept)
-    #[arg(long, value_parser = super::args::positive, default_value_t = crate::optimize::exact::DEFAULT_TIME_LIMIT_S)]
+    #[arg(long, value_parser = super::args::time_limit, default_value_t = crate::optimize::exact::DEFAULT_TIME_LIMIT_S)]
     time_limit_s: f64,
     /// Exact solver: MILP backend
     #[arg(long, value_enum, default_value_t = BackendArg::Microlp)]
@@ -169,7 +169,9 @@ fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
         },
         saturation: a.saturation_policy.or(d.saturation).unwrap_or_default(),
         delayed_best_effort: a.delayed_best_effort || d.delayed_best_effort,
-        allow_mixed: a.allow_mixed || d.allow_mixed,
+        // Upstream's `heterogeneous` only applies when the solver is left to upstream's choice.
+        allow_mixed: a.allow_mixed
+            || (d.allow_mixed && a.solver.is_none_or(|s| s == SolverKind::Exact)),
         time_limit_s: a.time_limit_s,
         backend: backend(a.milp_backend)?,
     })

@@ -121,14 +121,19 @@ impl Candidate {
     /// Predicted metrics when this candidate's accelerator serves `rate_rps` with `replicas`
     /// replicas (idle latencies at zero load).
     pub fn metrics_at(&self, rate_rps: f64, replicas: u32) -> Option<Metrics> {
-        let per_replica = if replicas > 0 {
-            rate_rps / f64::from(replicas)
-        } else {
-            0.0
-        };
-        self.model
-            .analyze(per_replica.max(self.model.rate_range_rps().0))
+        metrics_at(&self.model, rate_rps, replicas)
     }
+}
+
+/// Metrics of `model` serving `rate_rps` spread over `replicas` replicas; at zero load, the idle
+/// latencies (at the lowest valid rate).
+fn metrics_at(model: &ReplicaModel, rate_rps: f64, replicas: u32) -> Option<Metrics> {
+    let per_replica = if replicas > 0 {
+        rate_rps / f64::from(replicas)
+    } else {
+        0.0
+    };
+    model.analyze(per_replica.max(model.rate_range_rps().0))
 }
 
 /// Why an accelerator cannot serve a server.
@@ -200,6 +205,12 @@ pub fn size_candidate(
     let queue = |m: u32| profile.queue_for(m);
     let full = ReplicaModel::new(profile.perf, shape, limit, queue(limit))?;
     let at_limit = size(&full, targets)?;
+    // A workload's own max batch is forced (upstream's per-server maxBatchSize).
+    let batch = if workload.max_batch.is_some() {
+        BatchPolicy::Fixed
+    } else {
+        batch
+    };
     let max_batch = match batch {
         BatchPolicy::Fixed => limit,
         BatchPolicy::Upstream => {
@@ -231,13 +242,30 @@ pub fn size_candidate(
             .unwrap_or(limit)
         }
     };
+    let at_limit_replicas = replicas_for(
+        workload.rate_rps,
+        at_limit.metrics.throughput_rps,
+        workload.min_replicas,
+    )?;
     let (model, sizing) = if max_batch == limit {
         (full, at_limit)
     } else {
         let model = full.with_limits(max_batch, queue(max_batch));
         let sizing = size(&model, targets)?;
-        (model, sizing)
+        // The exact policy keeps the profile's max batch unless the smaller one really needs
+        // fewer replicas once sized (its search judges feasibility at the offered rate).
+        let fewer = replicas_for(
+            workload.rate_rps,
+            sizing.metrics.throughput_rps,
+            workload.min_replicas,
+        )? < at_limit_replicas;
+        if batch == BatchPolicy::Exact && !fewer {
+            (full, at_limit)
+        } else {
+            (model, sizing)
+        }
     };
+    let max_batch = model.max_batch();
     let max_rate = sizing.metrics.throughput_rps;
     let replicas = replicas_for(workload.rate_rps, max_rate, workload.min_replicas)?;
     let per_replica = if replicas > 0 {
@@ -245,10 +273,8 @@ pub fn size_candidate(
     } else {
         0.0
     };
-    // At zero load, report the idle latencies (the lowest valid rate).
-    let metrics = model
-        .analyze(per_replica.max(model.rate_range_rps().0))
-        .ok_or(SizingError::Unevaluable {
+    let metrics =
+        metrics_at(&model, workload.rate_rps, replicas).ok_or(SizingError::Unevaluable {
             rate_rps: per_replica,
         })?;
     let cost =
@@ -344,6 +370,8 @@ pub fn server_candidates<'a>(
         } else {
             std::slice::from_ref(&options.batch)
         };
+        let mut failure = None;
+        let before = candidates.len();
         for &policy in policies {
             match size_candidate(i, profile, accelerator, workload, &targets, policy) {
                 Ok(c) => {
@@ -354,11 +382,11 @@ pub fn server_candidates<'a>(
                         candidates.push(c);
                     }
                 }
-                Err(e) => {
-                    rejected.push((accelerator.name.clone(), e.to_string()));
-                    break;
-                }
+                Err(e) => failure = Some(e),
             }
+        }
+        if let (Some(e), true) = (failure, candidates.len() == before) {
+            rejected.push((accelerator.name.clone(), e.to_string()));
         }
     }
     if options.objective == Objective::Transition

@@ -7,8 +7,8 @@
 
 use crate::perf::{Gen2Params, PerfParams};
 use crate::spec::{
-    Accelerator, LatencyTarget, Profile, Scenario, ScenarioParts, ServiceClass, SloTarget,
-    Statistic, Workload,
+    Accelerator, ArrivalProcess, LatencyTarget, LengthDist, Profile, Scenario, ScenarioParts,
+    ServiceClass, SloTarget, Statistic, Workload,
 };
 
 /// A tiny deterministic generator (SplitMix64), so instances do not depend on a crate's RNG.
@@ -108,11 +108,23 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
             model: format!("model{}", i % models),
             service_class: classes[i % 3].name.clone(),
             rate_rps: rng.uniform(0.1, 50.0),
-            prompt_tokens: rng.uniform(100.0, 4000.0),
-            output_tokens: rng.uniform(20.0, 800.0),
+            prompt_tokens: 0.0,
+            output_tokens: 0.0,
+            prompt_dist: LengthDist::Fixed {
+                mean: rng.uniform(100.0, 4000.0),
+            },
+            output_dist: LengthDist::Fixed {
+                mean: rng.uniform(20.0, 800.0),
+            },
+            arrivals: ArrivalProcess::Poisson,
             min_replicas: 1,
             max_batch: None,
             current: None,
+        })
+        .map(|mut w| {
+            w.prompt_tokens = w.prompt_dist.mean();
+            w.output_tokens = w.output_dist.mean();
+            w
         })
         .collect();
     let parts = ScenarioParts::in_memory("synthetic", accs, profiles, classes, loads);

@@ -7,11 +7,13 @@
 //! are processed one after another, each level's leftovers getting best-effort capacity
 //! ([`super::saturation`]) before the next level, unless `delayed_best_effort`.
 //!
-//! Upstream breaks ties by Go's map order and an unstable sort (random); `wva` breaks them by
-//! scenario order, so it is deterministic.
+//! Upstream breaks ties by Go's map order and an unstable sort (random); `wva` starts from
+//! scenario order (candidates by value, then GPUs), so it is deterministic. A server moved to its
+//! next candidate is re-inserted before the entries that compare equal to it, as upstream's
+//! binary search does.
 
 use super::problem::{
-    Choice, Problem, Solution, SolveStatus, Solver, unplaced_out_of_capacity,
+    Choice, Problem, Solution, SolveStatus, Solver, by_value, mark_unplaced,
     unplaced_without_candidates,
 };
 use super::saturation::{self, Available, SaturationPolicy};
@@ -67,8 +69,7 @@ impl Solver for Greedy {
             .enumerate()
             .filter(|(_, s)| !s.candidates.is_empty())
             .map(|(i, s)| {
-                let mut order: Vec<usize> = (0..s.candidates.len()).collect();
-                order.sort_by(|&a, &b| s.candidates[a].value.total_cmp(&s.candidates[b].value));
+                let order = by_value(s);
                 let regret = if order.len() > 1 {
                     s.candidates[order[1]].value - s.candidates[order[0]].value
                 } else {
@@ -127,17 +128,7 @@ impl Solver for Greedy {
             );
         }
         // Servers still without anything are out of capacity.
-        let used = Solution {
-            choices: choices.clone(),
-            status: SolveStatus::Heuristic,
-            notes: Vec::new(),
-        }
-        .gpus_used(problem);
-        for (i, server) in problem.servers.iter().enumerate() {
-            if matches!(choices[i], Choice::Unplaced(_)) && !server.candidates.is_empty() {
-                choices[i] = Choice::Unplaced(unplaced_out_of_capacity(server, problem, &used));
-            }
-        }
+        mark_unplaced(problem, &mut choices);
         Solution {
             choices,
             status: SolveStatus::Heuristic,

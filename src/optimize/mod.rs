@@ -205,6 +205,12 @@ pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
         }
         .solve(&problem),
     };
+    let mut solution = solution;
+    if !solution.fits(&problem) {
+        solution.notes.push(format!(
+            "the {solver} solver ignores the inventory, and this plan exceeds it (see the GPU usage); use --solver exact or greedy to respect it"
+        ));
+    }
     Ok(output::build(
         scenario, &problem, &solution, solver, options,
     ))

@@ -12,6 +12,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Added to a server's rate in its unserved weight (requests/s): far above any solver
+/// tolerance, so leaving even a zero-load server out is never "free".
+pub const UNSERVED_SLIVER: f64 = 1e-3;
+
 /// The servers and the inventory.
 #[derive(Clone, Debug)]
 pub struct Problem<'a> {
@@ -40,10 +44,10 @@ impl Problem<'_> {
         levels
     }
 
-    /// The weight of leaving server `i` unserved: its arrival rate (plus a sliver, so that a
-    /// server with no load but a replica floor still counts).
+    /// The weight of leaving server `i` unserved: its arrival rate, plus
+    /// [`UNSERVED_SLIVER`] so that a server with no load but a replica floor still counts.
     pub fn unserved_weight(&self, i: usize) -> f64 {
-        self.servers[i].workload.rate_rps + 1e-6
+        self.servers[i].workload.rate_rps + UNSERVED_SLIVER
     }
 }
 
@@ -122,18 +126,62 @@ pub struct Solution {
     pub notes: Vec<String>,
 }
 
+/// GPUs used per type by `choices` (one per server of `problem`).
+pub fn gpus_used(problem: &Problem, choices: &[Choice]) -> BTreeMap<String, u64> {
+    let mut used = BTreeMap::new();
+    for (server, choice) in problem.servers.iter().zip(choices) {
+        for (c, replicas) in choice.parts() {
+            let cand = &server.candidates[c];
+            *used.entry(cand.gpu_type.clone()).or_insert(0) +=
+                u64::from(replicas) * u64::from(cand.gpus_per_replica);
+        }
+    }
+    used
+}
+
+/// Candidate indices of a server, by value (then GPUs), ascending: the order solvers try them.
+pub fn by_value(server: &ServerCandidates) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..server.candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&server.candidates[a], &server.candidates[b]);
+        x.value.total_cmp(&y.value).then(x.gpus().cmp(&y.gpus()))
+    });
+    order
+}
+
+/// A server left without an allocation, with its candidate indices by value.
+pub type Leftover = (usize, Vec<usize>);
+
+/// Marks every server with candidates but no allocation as out of capacity; returns the GPUs
+/// used and those servers with their candidates by value, by priority (stable).
+pub fn mark_unplaced(
+    problem: &Problem,
+    choices: &mut [Choice],
+) -> (BTreeMap<String, u64>, Vec<Leftover>) {
+    let used = gpus_used(problem, choices);
+    let mut left = Vec::new();
+    for (i, server) in problem.servers.iter().enumerate() {
+        if matches!(choices[i], Choice::Unplaced(_)) && !server.candidates.is_empty() {
+            choices[i] = Choice::Unplaced(unplaced_out_of_capacity(server, problem, &used));
+            left.push((i, by_value(server)));
+        }
+    }
+    left.sort_by_key(|(i, _)| problem.servers[*i].priority);
+    (used, left)
+}
+
+/// Capacity of a mixed choice's parts, requests/s.
+pub fn capacity_rps(server: &ServerCandidates, parts: &[(usize, u32)]) -> f64 {
+    parts
+        .iter()
+        .map(|&(c, n)| f64::from(n) * server.candidates[c].max_rate_per_replica_rps)
+        .sum()
+}
+
 impl Solution {
     /// GPUs used per type.
     pub fn gpus_used(&self, problem: &Problem) -> BTreeMap<String, u64> {
-        let mut used = BTreeMap::new();
-        for (server, choice) in problem.servers.iter().zip(&self.choices) {
-            for (c, replicas) in choice.parts() {
-                let cand = &server.candidates[c];
-                *used.entry(cand.gpu_type.clone()).or_insert(0) +=
-                    u64::from(replicas) * u64::from(cand.gpus_per_replica);
-            }
-        }
-        used
+        gpus_used(problem, &self.choices)
     }
 
     /// True when no limited type is over its inventory.
@@ -170,10 +218,7 @@ impl Solution {
                     }
                 }
                 Choice::Mixed(parts) => {
-                    let capacity: f64 = parts
-                        .iter()
-                        .map(|&(c, n)| f64::from(n) * server.candidates[c].max_rate_per_replica_rps)
-                        .sum();
+                    let capacity = capacity_rps(server, parts);
                     let rate = server.workload.rate_rps;
                     if rate <= 0.0 {
                         1.0

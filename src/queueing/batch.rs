@@ -1,5 +1,6 @@
-//! Choosing a replica's max batch exactly: the fewest replicas for a workload over every max
-//! batch `1..=N`, then the smallest max batch that achieves it.
+//! Choosing a replica's max batch exactly: the fewest replicas a workload needs over every max
+//! batch `1..=N` ([`fewest_replicas`]), and, among the max batches achieving them, the one with
+//! the highest SLO-bound rate per replica ([`highest_rate_batch`]).
 //!
 //! A smaller max batch can need *fewer* replicas: when the ITL target is tight, capping the batch
 //! keeps ITL down and lets the queue (and so TTFT) absorb the load instead. Upstream's onset
@@ -41,9 +42,10 @@ pub fn smallest_feasible_batch(
     found
 }
 
-/// The max batch with the highest SLO-bound per-replica rate, found by raising the rate from
-/// `feasible_rate_rps` (at which some max batch must be feasible) until only one max batch
-/// still meets the targets (bisection on the rate to 1e-4 relative, each step one sweep).
+/// The max batch with the highest SLO-bound per-replica rate: bisects (to 1e-4 relative, one
+/// sweep per step) for the highest rate at which some max batch still meets the targets,
+/// starting from `feasible_rate_rps` (where one must), and returns the smallest max batch
+/// feasible there.
 pub fn highest_rate_batch(
     model: &ReplicaModel,
     max_queue: impl Fn(u32) -> u32 + Copy,
@@ -93,7 +95,12 @@ pub fn fewest_replicas(
         return None;
     }
     let per_replica = |k: u32| total_rate_rps / f64::from(k);
-    let capacity = model.rate_range_rps().1;
+    // The highest stable rate over every max batch (gen 3's mu can dip where chunking changes).
+    let top = model
+        .service_rates_per_ms()
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b));
+    let capacity = top * (1.0 - super::RATE_RANGE_EPSILON) * 1000.0;
     let lowest = (total_rate_rps / capacity).ceil().max(1.0);
     if lowest >= f64::from(fewer_than) {
         return None;

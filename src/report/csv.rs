@@ -2,11 +2,13 @@
 
 use crate::optimize::Plan;
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 22] = [
     "workload",
     "service_class",
+    "priority",
     "model",
     "accelerator",
+    "gpu_type",
     "replicas",
     "max_batch",
     "gpus_per_replica",
@@ -20,10 +22,12 @@ const HEADER: [&str; 18] = [
     "max_rate_per_replica_rps",
     "utilization",
     "binding",
+    "partial",
+    "replicas_needed",
     "unallocated_reason",
 ];
 
-fn opt(v: Option<f64>) -> String {
+fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
@@ -34,8 +38,10 @@ pub(super) fn plan_csv(plan: &Plan) -> String {
         rows.push(vec![
             a.workload.clone(),
             a.service_class.clone(),
+            a.priority.to_string(),
             a.model.clone(),
             a.accelerator.clone(),
+            a.gpu_type.clone(),
             a.replicas.to_string(),
             a.max_batch.to_string(),
             a.gpus_per_replica.to_string(),
@@ -49,6 +55,8 @@ pub(super) fn plan_csv(plan: &Plan) -> String {
             a.max_rate_per_replica_rps.to_string(),
             a.utilization.to_string(),
             a.binding.to_string(),
+            a.partial.to_string(),
+            opt(a.replicas_needed),
             String::new(),
         ]);
     }
@@ -56,8 +64,8 @@ pub(super) fn plan_csv(plan: &Plan) -> String {
         let mut row = vec![String::new(); HEADER.len()];
         row[0] = u.workload.clone();
         row[1] = u.service_class.clone();
-        row[2] = u.model.clone();
-        row[17] = u.reason.code().to_string();
+        row[3] = u.model.clone();
+        row[HEADER.len() - 1] = u.reason.code().to_string();
         rows.push(row);
     }
     for row in rows {

@@ -17,10 +17,10 @@
 //!   (what the controller last measured).
 
 use super::load::{Located, Origin, read_text};
-use super::numbers::{Name, NonNegativeF64, PositiveF64};
+use super::numbers::{AtLeastOneF64, Name, NonNegativeF64, NonNegativeInt};
 use super::{
-    Accelerator, CurrentAllocation, LatencyTarget, Profile, Provenance, Scenario, ScenarioParts,
-    ServiceClass, SloTarget, SpecError, Statistic, Workload,
+    Accelerator, ArrivalProcess, CurrentAllocation, LatencyTarget, LengthDist, Profile, Provenance,
+    Scenario, ScenarioParts, ServiceClass, SloTarget, SpecError, Statistic, Workload,
 };
 use crate::error::Error;
 use crate::perf::{Gen1Params, PerfParams};
@@ -66,9 +66,9 @@ struct LoadEntry {
     #[serde(default)]
     rate_rpm: Option<NonNegativeF64>,
     prompt_tokens: NonNegativeF64,
-    output_tokens: PositiveF64,
+    output_tokens: AtLeastOneF64,
     #[serde(default)]
-    min_replicas: Option<u32>,
+    min_replicas: Option<NonNegativeInt>,
 }
 
 /// One object with where it came from.
@@ -487,29 +487,26 @@ pub fn load_cluster(
             SpecError::file(&first, format!("no VariantAutoscaling objects in {where_}")).into(),
         );
     }
-    let loads: BTreeMap<String, (LoadEntry, Origin)> = match load_file {
-        Some(path) => {
-            let doc: LoadFile = super::load_yaml(path)?;
-            let file = Arc::new(path.to_path_buf());
-            doc.workloads
-                .into_iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    (
-                        e.variant.0.clone(),
-                        (
-                            e,
-                            Origin {
-                                file: Arc::clone(&file),
-                                path: format!("workloads[{i}]"),
-                            },
-                        ),
+    let mut loads: BTreeMap<String, (LoadEntry, Origin)> = BTreeMap::new();
+    if let Some(path) = load_file {
+        let doc: LoadFile = super::load_yaml(path)?;
+        let file = Arc::new(path.to_path_buf());
+        for (i, e) in doc.workloads.into_iter().enumerate() {
+            let origin = Origin {
+                file: Arc::clone(&file),
+                path: format!("workloads[{i}]"),
+            };
+            if let Some((_, first)) = loads.get(&e.variant.0) {
+                return Err(origin
+                    .error(
+                        "variant",
+                        format!("`{}` is already given at {}", e.variant.0, first.path),
                     )
-                })
-                .collect()
+                    .into());
+            }
+            loads.insert(e.variant.0.clone(), (e, origin));
         }
-        None => BTreeMap::new(),
-    };
+    }
     for name in loads.keys() {
         if !variants.iter().any(|v| &v.name == name) {
             let (_, origin) = &loads[name];
@@ -552,18 +549,24 @@ pub fn load_cluster(
                 let rate = match (e.rate_rps, e.rate_rpm) {
                     (Some(r), None) => r.get(),
                     (None, Some(r)) => r.get() / 60.0,
-                    _ => {
+                    (Some(_), Some(_)) => {
                         return Err(origin
-                            .error("rate_rps", "give the rate once: rate_rps or rate_rpm")
+                            .error(
+                                "rate_rpm",
+                                "give the rate once: rate_rps or rate_rpm, not both",
+                            )
+                            .into());
+                    }
+                    (None, None) => {
+                        return Err(origin
+                            .error("rate_rps", "missing arrival rate (rate_rps or rate_rpm)")
                             .into());
                     }
                 };
-                (
-                    rate,
-                    e.prompt_tokens.get(),
-                    e.output_tokens.get(),
-                    e.min_replicas.unwrap_or(1),
-                )
+                let min = e
+                    .min_replicas
+                    .map_or(1, |m| u32::try_from(m.get()).unwrap_or(u32::MAX));
+                (rate, e.prompt_tokens.get(), e.output_tokens.get(), min)
             }
             None => match (
                 defaults.rate_rps,
@@ -572,12 +575,29 @@ pub fn load_cluster(
                 v.status_load,
             ) {
                 (Some(r), Some(i), Some(o), _) => (r, i, o, 1),
-                (_, _, _, Some((rpm, i, o))) => (
-                    defaults.rate_rps.unwrap_or(rpm / 60.0),
-                    defaults.prompt_tokens.unwrap_or(i),
-                    defaults.output_tokens.unwrap_or(o),
-                    1,
-                ),
+                (_, _, _, Some((rpm, i, o))) => {
+                    for (field, value, min) in [
+                        ("arrivalRate", rpm, 0.0),
+                        ("avgInputTokens", i, 0.0),
+                        ("avgOutputTokens", o, 1.0),
+                    ] {
+                        if value.is_nan() || value < min {
+                            return Err(v
+                                .origin
+                                .error(
+                                    &format!("status.currentAlloc.load.{field}"),
+                                    format!("must be a number >= {min}, got {value}"),
+                                )
+                                .into());
+                        }
+                    }
+                    (
+                        defaults.rate_rps.unwrap_or(rpm / 60.0),
+                        defaults.prompt_tokens.unwrap_or(i),
+                        defaults.output_tokens.unwrap_or(o),
+                        1,
+                    )
+                }
                 _ => {
                     return Err(v
                         .origin
@@ -609,6 +629,13 @@ pub fn load_cluster(
                 rate_rps,
                 prompt_tokens,
                 output_tokens: output_tokens.max(1.0),
+                prompt_dist: LengthDist::Fixed {
+                    mean: prompt_tokens,
+                },
+                output_dist: LengthDist::Fixed {
+                    mean: output_tokens.max(1.0),
+                },
+                arrivals: ArrivalProcess::Poisson,
                 min_replicas,
                 max_batch: None,
                 current,

@@ -17,8 +17,8 @@
 
 use super::load::{Located, Origin, read_text};
 use super::{
-    Accelerator, CurrentAllocation, LatencyTarget, Profile, Scenario, ScenarioParts, ServiceClass,
-    SloTarget, SpecError, Statistic, Workload,
+    Accelerator, ArrivalProcess, CurrentAllocation, LatencyTarget, LengthDist, Profile, Scenario,
+    ScenarioParts, ServiceClass, SloTarget, SpecError, Statistic, Workload,
 };
 use crate::error::Error;
 use crate::perf::{Gen1Params, Gen2Params, PerfParams};
@@ -314,6 +314,19 @@ pub fn load_inferno(path: &Path) -> Result<InfernoProblem, Error> {
         .iter()
         .map(|a| (a.name.as_str(), a.multiplicity.unwrap_or(1).max(1)))
         .collect();
+    for (i, a) in accs.accelerators.iter().enumerate() {
+        if !(a.cost.is_finite() && a.cost > 0.0) {
+            return Err(origin(&acc_file, format!("accelerators[{i}].cost"))
+                .error(
+                    "",
+                    format!(
+                        "must be a positive number of cents per hour, got {}",
+                        a.cost
+                    ),
+                )
+                .into());
+        }
+    }
     let accelerators: Vec<Located<Accelerator>> = accs
         .accelerators
         .iter()
@@ -459,10 +472,42 @@ pub fn load_inferno(path: &Path) -> Result<InfernoProblem, Error> {
         } else {
             s.class.clone()
         };
+        let at = origin(&server_file, format!("servers[{i}]"));
         if !has_class(&class) {
-            return Err(origin(&server_file, format!("servers[{i}].class"))
-                .error("", format!("unknown service class `{class}`"))
+            let why = if classes.service_classes.iter().any(|c| c.name == class) {
+                "it has no latency targets (only throughput ones, which wva does not support)"
+            } else {
+                "no such class in serviceclass-data.json"
+            };
+            return Err(at
+                .error("class", format!("service class `{class}`: {why}"))
                 .into());
+        }
+        if !profiles.iter().any(|p| p.item.model == s.model) {
+            let why = if models.models.iter().any(|m| m.name == s.model) {
+                "its model-data entries have no performance parameters or maxBatchSize, so they were skipped"
+            } else {
+                "no entry for it in model-data.json"
+            };
+            return Err(at
+                .error("model", format!("model `{}`: {why}", s.model))
+                .into());
+        }
+        if let Some(load) = s.current.as_ref().and_then(|a| a.load.as_ref()) {
+            for (field, value, min) in [
+                ("arrivalRate", load.arrival_rpm, 0.0),
+                ("avgInTokens", load.in_tokens, 0.0),
+                ("avgOutTokens", load.out_tokens, 0.0),
+            ] {
+                if !(value.is_finite() && value >= min) {
+                    return Err(at
+                        .error(
+                            &format!("currentAlloc.load.{field}"),
+                            format!("must be a number >= {min}, got {value}"),
+                        )
+                        .into());
+                }
+            }
         }
         let alloc = s.current.as_ref();
         let load = alloc.and_then(|a| a.load.as_ref());
@@ -490,6 +535,11 @@ pub fn load_inferno(path: &Path) -> Result<InfernoProblem, Error> {
                 rate_rps,
                 prompt_tokens: prompt.max(0.0),
                 output_tokens: output,
+                prompt_dist: LengthDist::Fixed {
+                    mean: prompt.max(0.0),
+                },
+                output_dist: LengthDist::Fixed { mean: output },
+                arrivals: ArrivalProcess::Poisson,
                 min_replicas: s.min_replicas,
                 max_batch: (s.max_batch > 0).then_some(s.max_batch),
                 current,

@@ -95,13 +95,17 @@ pub struct Profile {
 impl Profile {
     /// The max batch to use for requests of `output_tokens` output tokens: the profile's, scaled
     /// by `max_batch_at_output_tokens / output_tokens` when that is set (upstream's rule, integer
-    /// arithmetic, at least 1).
+    /// arithmetic, at least 1; at most the gen-3 token budget and 65,536).
     pub fn max_batch_for(&self, output_tokens: f64) -> u32 {
         match self.max_batch_at_output_tokens {
             Some(at) if output_tokens >= 1.0 => {
                 let scaled =
                     u64::from(self.max_batch) * u64::from(at) / (output_tokens as u64).max(1);
-                u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
+                let budget = match self.perf {
+                    crate::perf::PerfParams::V3(p) => u64::from(p.max_num_batched_tokens),
+                    _ => u64::MAX,
+                };
+                scaled.clamp(1, budget.min(u64::from(resolve::MAX_BATCH_LIMIT))) as u32
             }
             _ => self.max_batch,
         }
@@ -210,6 +214,64 @@ impl ServiceClass {
     }
 }
 
+/// A distribution of token counts per request.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "dist", rename_all = "lowercase")]
+pub enum LengthDist {
+    /// Every request has the same length.
+    Fixed {
+        /// The length.
+        mean: f64,
+    },
+    /// Exponential with this mean (rounded, at least 1).
+    Exponential {
+        /// Mean.
+        mean: f64,
+    },
+    /// Log-normal with this mean and coefficient of variation.
+    Lognormal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation over mean.
+        cv: f64,
+    },
+    /// Uniform over the integers `min..=max`.
+    Uniform {
+        /// Smallest.
+        min: f64,
+        /// Largest.
+        max: f64,
+    },
+}
+
+impl LengthDist {
+    /// The mean length.
+    pub fn mean(&self) -> f64 {
+        match *self {
+            LengthDist::Fixed { mean }
+            | LengthDist::Exponential { mean }
+            | LengthDist::Lognormal { mean, .. } => mean,
+            LengthDist::Uniform { min, max } => (min + max) / 2.0,
+        }
+    }
+}
+
+/// How requests arrive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "process", rename_all = "lowercase")]
+pub enum ArrivalProcess {
+    /// Exponential inter-arrival times.
+    #[default]
+    Poisson,
+    /// Evenly spaced.
+    Deterministic,
+    /// Gamma inter-arrival times with this coefficient of variation (bursty above 1).
+    Gamma {
+        /// Standard deviation over mean of the inter-arrival time.
+        cv: f64,
+    },
+}
+
 /// Traffic of one model in one service class.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Workload {
@@ -225,6 +287,12 @@ pub struct Workload {
     pub prompt_tokens: f64,
     /// Mean output tokens per request.
     pub output_tokens: f64,
+    /// Distribution of prompt tokens (for simulation; its mean is `prompt_tokens`).
+    pub prompt_dist: LengthDist,
+    /// Distribution of output tokens (for simulation; its mean is `output_tokens`).
+    pub output_dist: LengthDist,
+    /// Arrival process (for simulation).
+    pub arrivals: ArrivalProcess,
     /// Replicas to keep even without load.
     pub min_replicas: u32,
     /// A max batch forced on every accelerator (upstream's per-server `maxBatchSize`).

@@ -1,10 +1,8 @@
 //! The documents as written: serde structs mirroring the YAML, with unknown fields rejected and
 //! numbers checked as they are read. [`super::resolve`] turns them into domain types.
 
-use super::numbers::{
-    AtLeastOneF64, Name, NonNegativeF64, NonNegativeInt, PositiveF64, PositiveInt,
-};
-use super::{Provenance, Statistic};
+use super::numbers::{Name, NonNegativeF64, NonNegativeInt, PositiveF64, PositiveInt};
+use super::{ArrivalProcess, LengthDist, Provenance, Statistic};
 use crate::perf::PerfModelKind;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -165,6 +163,170 @@ impl<'de> Deserialize<'de> for LatencyTargetDoc {
     }
 }
 
+/// A token count: a number (every request the same; its mean for planning), or a
+/// distribution `{dist: fixed|exponential|lognormal|uniform, mean, cv, min, max}`. `MIN` is the
+/// smallest mean allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct TokensDoc<const MIN: u32>(pub LengthDist);
+
+impl<'de, const MIN: u32> Deserialize<'de> for TokensDoc<MIN> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<const MIN: u32>;
+        fn check<E: de::Error>(what: &str, v: f64, min: f64) -> Result<f64, E> {
+            if v.is_finite() && v >= min {
+                Ok(v)
+            } else {
+                Err(E::custom(format!(
+                    "{what} must be a number >= {min}, got {v}"
+                )))
+            }
+        }
+        impl<'de, const MIN: u32> Visitor<'de> for V<MIN> {
+            type Value = TokensDoc<MIN>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a token count, or {dist: fixed|exponential|lognormal|uniform, mean, cv, min, max}")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<TokensDoc<MIN>, E> {
+                Ok(TokensDoc(LengthDist::Fixed {
+                    mean: check("the token count", v, f64::from(MIN))?,
+                }))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TokensDoc<MIN>, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TokensDoc<MIN>, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TokensDoc<MIN>, A::Error> {
+                let (mut dist, mut mean, mut cv, mut min, mut max) =
+                    (None::<String>, None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "dist" => dist = Some(map.next_value()?),
+                        "mean" => mean = Some(map.next_value::<f64>()?),
+                        "cv" => cv = Some(map.next_value::<f64>()?),
+                        "min" => min = Some(map.next_value::<f64>()?),
+                        "max" => max = Some(map.next_value::<f64>()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown field `{other}`, expected one of `dist`, `mean`, `cv`, `min`, `max`"
+                            )));
+                        }
+                    }
+                }
+                let lower = f64::from(MIN);
+                let need = |v: Option<f64>, what: &str| {
+                    v.ok_or_else(|| de::Error::custom(format!("missing `{what}`")))
+                };
+                let extra = |present: bool, what: &str, dist: &str| {
+                    if present {
+                        Err(de::Error::custom(format!(
+                            "`{what}` does not apply to dist `{dist}`"
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                };
+                let dist_name = dist.unwrap_or_else(|| "fixed".into());
+                let d = match dist_name.as_str() {
+                    "fixed" | "exponential" => {
+                        extra(cv.is_some(), "cv", &dist_name)?;
+                        extra(min.is_some() || max.is_some(), "min/max", &dist_name)?;
+                        let mean = check("mean", need(mean, "mean")?, lower)?;
+                        if dist_name == "fixed" {
+                            LengthDist::Fixed { mean }
+                        } else {
+                            LengthDist::Exponential { mean }
+                        }
+                    }
+                    "lognormal" => {
+                        extra(min.is_some() || max.is_some(), "min/max", &dist_name)?;
+                        let mean = check("mean", need(mean, "mean")?, lower)?;
+                        let cv = need(cv, "cv")?;
+                        if !(cv.is_finite() && cv > 0.0) {
+                            return Err(de::Error::custom(format!(
+                                "cv must be a positive number, got {cv}"
+                            )));
+                        }
+                        LengthDist::Lognormal { mean, cv }
+                    }
+                    "uniform" => {
+                        extra(mean.is_some() || cv.is_some(), "mean/cv", &dist_name)?;
+                        let min = check("min", need(min, "min")?, lower)?;
+                        let max = check("max", need(max, "max")?, min)?;
+                        LengthDist::Uniform { min, max }
+                    }
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "unknown dist `{other}`; known: fixed, exponential, lognormal, uniform"
+                        )));
+                    }
+                };
+                Ok(TokensDoc(d))
+            }
+        }
+        deserializer.deserialize_any(V::<MIN>)
+    }
+}
+
+/// An arrival process: `poisson`, `deterministic`, or `{process: gamma, cv: 2.0}`.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrivalsDoc(pub ArrivalProcess);
+
+impl<'de> Deserialize<'de> for ArrivalsDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ArrivalsDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("poisson, deterministic, or {process: gamma, cv: <number>}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ArrivalsDoc, E> {
+                match v {
+                    "poisson" => Ok(ArrivalsDoc(ArrivalProcess::Poisson)),
+                    "deterministic" => Ok(ArrivalsDoc(ArrivalProcess::Deterministic)),
+                    "gamma" => Err(E::custom(
+                        "a gamma process needs its cv: {process: gamma, cv: 2.0}",
+                    )),
+                    other => Err(E::custom(format!(
+                        "unknown arrival process `{other}`; known: poisson, deterministic, gamma"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ArrivalsDoc, A::Error> {
+                let (mut process, mut cv) = (None::<String>, None::<f64>);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "process" => process = Some(map.next_value()?),
+                        "cv" => cv = Some(map.next_value()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown field `{other}`, expected `process` or `cv`"
+                            )));
+                        }
+                    }
+                }
+                match (process.as_deref(), cv) {
+                    (Some("gamma"), Some(cv)) if cv.is_finite() && cv > 0.0 => {
+                        Ok(ArrivalsDoc(ArrivalProcess::Gamma { cv }))
+                    }
+                    (Some("gamma"), Some(cv)) => Err(de::Error::custom(format!(
+                        "cv must be a positive number, got {cv}"
+                    ))),
+                    (Some("gamma"), None) => Err(de::Error::custom("missing `cv`")),
+                    (Some("poisson"), None) => Ok(ArrivalsDoc(ArrivalProcess::Poisson)),
+                    (Some("deterministic"), None) => Ok(ArrivalsDoc(ArrivalProcess::Deterministic)),
+                    (Some(p), _) => Err(de::Error::custom(format!(
+                        "`{p}` takes no cv, or is unknown; known: poisson, deterministic, gamma"
+                    ))),
+                    (None, _) => Err(de::Error::custom("missing `process`")),
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// SLO targets of one model in a service class.
 #[derive(Debug, serde::Deserialize)]
 #[serde(
@@ -208,8 +370,10 @@ pub struct WorkloadDoc {
     pub rate_rps: Option<NonNegativeF64>,
     #[serde(default)]
     pub rate_rpm: Option<NonNegativeF64>,
-    pub prompt_tokens: PositiveF64,
-    pub output_tokens: AtLeastOneF64,
+    pub prompt_tokens: TokensDoc<1>,
+    pub output_tokens: TokensDoc<1>,
+    #[serde(default)]
+    pub arrivals: Option<ArrivalsDoc>,
     #[serde(default)]
     pub min_replicas: Option<NonNegativeInt>,
     #[serde(default)]

@@ -338,8 +338,11 @@ fn workload(doc: WorkloadDoc, origin: &Origin) -> Result<Workload, SpecError> {
         model: doc.model.0,
         service_class: doc.service_class.0,
         rate_rps,
-        prompt_tokens: doc.prompt_tokens.get(),
-        output_tokens: doc.output_tokens.get(),
+        prompt_tokens: doc.prompt_tokens.0.mean(),
+        output_tokens: doc.output_tokens.0.mean(),
+        prompt_dist: doc.prompt_tokens.0,
+        output_dist: doc.output_tokens.0,
+        arrivals: doc.arrivals.map(|a| a.0).unwrap_or_default(),
         min_replicas,
     })
 }
@@ -440,10 +443,13 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
     // Service classes: unique names, targets present, one entry per model.
     let mut class_names = BTreeSet::new();
     for Located { item: c, origin } in &parts.service_classes {
-        if c.priority == 0 {
+        if !(1..=100).contains(&c.priority) {
             return Err(origin.error(
                 "priority",
-                "must be a whole number >= 1 (1 = most important)",
+                format!(
+                    "must be a whole number from 1 (most important) to 100, as in WVA; got {}",
+                    c.priority
+                ),
             ));
         }
         if !class_names.insert(c.name.as_str()) {
@@ -486,17 +492,43 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
                 format!("must be a number >= 0, got {}", w.rate_rps),
             ));
         }
-        if !finite(w.prompt_tokens, 0.0, true) {
+        if !finite(w.prompt_tokens, 0.0, true) || w.prompt_tokens > MAX_TOKENS {
             return Err(origin.error(
                 "prompt_tokens",
-                format!("must be a number >= 0, got {}", w.prompt_tokens),
+                format!(
+                    "must be a number from 0 to {MAX_TOKENS:e}, got {}",
+                    w.prompt_tokens
+                ),
             ));
         }
-        if !finite(w.output_tokens, 1.0, true) {
+        if !finite(w.output_tokens, 1.0, true) || w.output_tokens > MAX_TOKENS {
             return Err(origin.error(
                 "output_tokens",
-                format!("must be a number >= 1, got {}", w.output_tokens),
+                format!(
+                    "must be a number from 1 to {MAX_TOKENS:e}, got {}",
+                    w.output_tokens
+                ),
             ));
+        }
+        if let Some(m) = w.max_batch {
+            if m == 0 || m > MAX_BATCH_LIMIT {
+                return Err(origin.error(
+                    "max_batch",
+                    format!("must be a whole number from 1 to {MAX_BATCH_LIMIT}, got {m}"),
+                ));
+            }
+            if let Some(p) = parts.profiles.iter().find(|p| {
+                p.item.model == w.model
+                    && matches!(p.item.perf, PerfParams::V3(g) if g.max_num_batched_tokens < m)
+            }) {
+                return Err(origin.error(
+                    "max_batch",
+                    format!(
+                        "{m} is above the max_num_batched_tokens of the {} profile on {}; vLLM requires max_num_batched_tokens >= max_num_seqs",
+                        p.item.model, p.item.accelerator
+                    ),
+                ));
+            }
         }
         let Some(class) = parts
             .service_classes
@@ -578,9 +610,20 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
     })
 }
 
+/// Largest max batch accepted (vLLM's own limits are far lower; this keeps memory bounded).
+pub const MAX_BATCH_LIMIT: u32 = 65_536;
+/// Largest mean token count accepted per request.
+pub const MAX_TOKENS: f64 = 1e7;
+
 fn check_profile_values(p: &Profile, origin: &Origin) -> Result<(), SpecError> {
-    if p.max_batch == 0 {
-        return Err(origin.error("max_batch", "must be a whole number >= 1"));
+    if p.max_batch == 0 || p.max_batch > MAX_BATCH_LIMIT {
+        return Err(origin.error(
+            "max_batch",
+            format!(
+                "must be a whole number from 1 to {MAX_BATCH_LIMIT}, got {}",
+                p.max_batch
+            ),
+        ));
     }
     if p.gpus_per_replica == 0 {
         return Err(origin.error("gpus_per_replica", "must be a whole number >= 1"));

@@ -1,0 +1,368 @@
+//! The fleet: groups of replicas behind routers, and the event loop that interleaves arrivals
+//! with the iterations of every engine.
+
+use super::engine::{Completion, Engine};
+use super::metrics::{Histogram, summarize};
+use super::timeline::{Occupancy, Timeline};
+use super::workload::Request;
+use super::{GroupResult, SimConfig, SimError, SimResult, SloAttainment};
+use clap::ValueEnum;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::fmt;
+
+/// How a group's router picks a replica for each request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Router {
+    /// In turn.
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// The replica with the fewest requests in it (running + waiting); ties to the lowest index.
+    #[default]
+    LeastOutstanding,
+    /// The less loaded of two replicas drawn at random.
+    PowerOfTwo,
+}
+
+impl fmt::Display for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Router::RoundRobin => "round-robin",
+            Router::Random => "random",
+            Router::LeastOutstanding => "least-outstanding",
+            Router::PowerOfTwo => "power-of-two",
+        })
+    }
+}
+
+/// An iteration end in the event queue (earliest first; ties by replica index).
+#[derive(PartialEq)]
+struct Event {
+    time_ms: f64,
+    replica: u32,
+}
+
+impl Eq for Event {}
+
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.time_ms
+            .total_cmp(&other.time_ms)
+            .then(self.replica.cmp(&other.replica))
+    }
+}
+
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Per-group accumulators.
+#[derive(Default)]
+struct GroupAcc {
+    requests: u64,
+    completed: u64,
+    rejected: u64,
+    tokens_out: u64,
+    ttft: Vec<f64>,
+    tpot: Vec<f64>,
+    e2e: Vec<f64>,
+    wait: Vec<f64>,
+    itl: Histogram,
+    met_ttft: u64,
+    met_itl: u64,
+    met_both: u64,
+    first_counted_arrival_ms: f64,
+    last_counted_finish_ms: f64,
+    round_robin: usize,
+}
+
+fn pick(
+    router: Router,
+    engines: &[Engine],
+    range: std::ops::Range<usize>,
+    acc: &mut GroupAcc,
+    rng: &mut ChaCha8Rng,
+) -> usize {
+    let n = range.len();
+    match router {
+        Router::RoundRobin => {
+            let r = range.start + acc.round_robin % n;
+            acc.round_robin = acc.round_robin.wrapping_add(1);
+            r
+        }
+        Router::Random => range.start + rng.random_range(0..n),
+        Router::LeastOutstanding => range.min_by_key(|&r| engines[r].outstanding()).unwrap_or(0),
+        Router::PowerOfTwo => {
+            let a = range.start + rng.random_range(0..n);
+            let b = range.start + rng.random_range(0..n);
+            if engines[b].outstanding() < engines[a].outstanding() {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
+/// Runs a simulation of `requests` (in arrival order) on the fleet of `config`. `progress` is
+/// called now and then with the number of requests finished so far.
+pub fn run(
+    config: &SimConfig,
+    requests: impl IntoIterator<Item = Request>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<SimResult, SimError> {
+    let mut engines = Vec::new();
+    let mut ranges = Vec::new();
+    let mut group_of = Vec::new();
+    for (g, group) in config.groups.iter().enumerate() {
+        if group.replicas == 0 {
+            return Err(SimError::NoReplicas(group.name.clone()));
+        }
+        let e = &group.engine;
+        if e.max_num_seqs == 0 {
+            return Err(SimError::Engine {
+                group: group.name.clone(),
+                message: "max_num_seqs must be at least 1".into(),
+            });
+        }
+        if e.max_num_batched_tokens < e.max_num_seqs {
+            return Err(SimError::Engine {
+                group: group.name.clone(),
+                message: format!(
+                    "max_num_batched_tokens ({}) must be at least max_num_seqs ({}), as vLLM requires",
+                    e.max_num_batched_tokens, e.max_num_seqs
+                ),
+            });
+        }
+        let start = engines.len();
+        for _ in 0..group.replicas {
+            engines.push(Engine::new(*e));
+            group_of.push(g as u32);
+        }
+        ranges.push(start..engines.len());
+    }
+    let names: Vec<String> = config.groups.iter().map(|g| g.name.clone()).collect();
+    let mut timeline = config
+        .timeline_bucket_ms
+        .filter(|b| *b > 0.0)
+        .map(|b| Timeline::new(b, config.groups.iter().map(|g| g.replicas).collect()));
+    let mut router_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x00C0_FFEE);
+    let mut noise_rngs: Vec<ChaCha8Rng> = (0..engines.len())
+        .map(|r| ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(0xA5A5_0000 + r as u64)))
+        .collect();
+    let mut accs: Vec<GroupAcc> = config
+        .groups
+        .iter()
+        .map(|_| GroupAcc {
+            first_counted_arrival_ms: f64::INFINITY,
+            ..GroupAcc::default()
+        })
+        .collect();
+    let mut events: BinaryHeap<Reverse<Event>> = BinaryHeap::new();
+    let mut done: Vec<Completion> = Vec::new();
+    let mut requests = requests.into_iter().peekable();
+    let (mut now_ms, mut simulated, mut finished) = (0.0f64, 0u64, 0u64);
+    let mut last_preemptions = vec![0u64; engines.len()];
+
+    let record = |c: &Completion, accs: &mut [GroupAcc], timeline: &mut Option<Timeline>| {
+        let g = c.request.group as usize;
+        let acc = &mut accs[g];
+        if c.request.counted {
+            if c.rejected {
+                acc.rejected += 1;
+            } else {
+                let t = &config.groups[g].targets;
+                let ttft = c.first_token_ms - c.request.arrival_ms;
+                let tpot = if c.request.output_tokens > 1 {
+                    (c.finish_ms - c.first_token_ms) / f64::from(c.request.output_tokens - 1)
+                } else {
+                    0.0
+                };
+                let ok_ttft = t.ttft_ms.is_none_or(|x| ttft <= x);
+                let ok_itl = t.itl_ms.is_none_or(|x| tpot <= x);
+                acc.met_ttft += u64::from(ok_ttft);
+                acc.met_itl += u64::from(ok_itl);
+                acc.met_both += u64::from(ok_ttft && ok_itl);
+                acc.completed += 1;
+                acc.tokens_out += u64::from(c.request.output_tokens);
+                acc.ttft.push(ttft);
+                if c.request.output_tokens > 1 {
+                    acc.tpot.push(tpot);
+                }
+                acc.e2e.push(c.finish_ms - c.request.arrival_ms);
+                acc.wait.push(c.first_scheduled_ms - c.request.arrival_ms);
+                acc.last_counted_finish_ms = acc.last_counted_finish_ms.max(c.finish_ms);
+            }
+        }
+        if let Some(tl) = timeline.as_mut()
+            && !c.rejected
+        {
+            tl.completion(
+                c.request.group,
+                c.finish_ms,
+                c.first_token_ms - c.request.arrival_ms,
+            );
+        }
+    };
+
+    loop {
+        let next_end = events.peek().map(|Reverse(e)| e.time_ms);
+        let next_arrival = requests.peek().map(|r| r.arrival_ms);
+        let take_arrival = match (next_arrival, next_end) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(e)) => a <= e,
+        };
+        if take_arrival {
+            let Some(request) = requests.next() else {
+                break;
+            };
+            let g = request.group as usize;
+            if g >= ranges.len() {
+                return Err(SimError::UnknownGroup {
+                    id: request.id,
+                    group: request.group,
+                    groups: ranges.len(),
+                });
+            }
+            now_ms = now_ms.max(request.arrival_ms);
+            simulated += 1;
+            let acc = &mut accs[g];
+            if request.counted {
+                acc.requests += 1;
+                acc.first_counted_arrival_ms = acc.first_counted_arrival_ms.min(request.arrival_ms);
+            }
+            if let Some(tl) = timeline.as_mut() {
+                tl.arrival(request.group, request.arrival_ms);
+            }
+            let r = pick(
+                config.groups[g].router,
+                &engines,
+                ranges[g].clone(),
+                acc,
+                &mut router_rng,
+            );
+            engines[r].enqueue(request);
+            if !engines[r].is_busy() {
+                let mut rejected = Vec::new();
+                if let Some(end) =
+                    engines[r].start_iteration(now_ms, &mut noise_rngs[r], &mut rejected)
+                {
+                    events.push(Reverse(Event {
+                        time_ms: end,
+                        replica: r as u32,
+                    }));
+                }
+                for c in &rejected {
+                    record(c, &mut accs, &mut timeline);
+                }
+            }
+            continue;
+        }
+        let Some(Reverse(Event { time_ms, replica })) = events.pop() else {
+            break;
+        };
+        now_ms = time_ms;
+        let r = replica as usize;
+        let g = group_of[r] as usize;
+        done.clear();
+        engines[r].finish_iteration(time_ms, &mut accs[g].itl, &mut done);
+        if let Some(end) = engines[r].start_iteration(time_ms, &mut noise_rngs[r], &mut done) {
+            events.push(Reverse(Event {
+                time_ms: end,
+                replica,
+            }));
+            if let Some(tl) = timeline.as_mut() {
+                let e = &engines[r];
+                let new_preemptions = e.stats.preemptions - last_preemptions[r];
+                last_preemptions[r] = e.stats.preemptions;
+                let state = Occupancy {
+                    running: e.running(),
+                    waiting: e.waiting(),
+                    kv_fraction: e.kv_fraction(),
+                    preemptions: new_preemptions,
+                };
+                tl.occupancy(group_of[r], time_ms, end - time_ms, state);
+            }
+        }
+        finished += done.len() as u64;
+        for c in &done {
+            record(c, &mut accs, &mut timeline);
+        }
+        if finished % 65_536 < done.len() as u64 {
+            progress(finished);
+        }
+    }
+    progress(finished);
+
+    let mut groups = Vec::new();
+    let mut iterations = 0;
+    for (g, acc) in accs.iter_mut().enumerate() {
+        let group_engines = &engines[ranges[g].clone()];
+        let iters: u64 = group_engines.iter().map(|e| e.stats.iterations).sum();
+        let batch_sum: u64 = group_engines.iter().map(|e| e.stats.batch_sum).sum();
+        iterations += iters;
+        let window_s = (acc.last_counted_finish_ms - acc.first_counted_arrival_ms) / 1000.0;
+        let share = |met: u64| {
+            if acc.requests > 0 {
+                met as f64 / acc.requests as f64
+            } else {
+                f64::NAN
+            }
+        };
+        groups.push(GroupResult {
+            name: config.groups[g].name.clone(),
+            replicas: config.groups[g].replicas,
+            requests: acc.requests,
+            completed: acc.completed,
+            rejected: acc.rejected,
+            tokens_out: acc.tokens_out,
+            itl_samples: acc.itl.count(),
+            throughput_rps: if window_s > 0.0 {
+                acc.completed as f64 / window_s
+            } else {
+                f64::NAN
+            },
+            ttft_ms: summarize(&mut acc.ttft),
+            itl_ms: acc.itl.summary(),
+            tpot_ms: summarize(&mut acc.tpot),
+            e2e_ms: summarize(&mut acc.e2e),
+            queue_wait_ms: summarize(&mut acc.wait),
+            preemptions: group_engines.iter().map(|e| e.stats.preemptions).sum(),
+            kv_peak_fraction: group_engines
+                .iter()
+                .map(|e| e.stats.kv_peak_fraction)
+                .fold(0.0, f64::max),
+            mean_batch: if iters > 0 {
+                batch_sum as f64 / iters as f64
+            } else {
+                0.0
+            },
+            peak_batch: group_engines
+                .iter()
+                .map(|e| e.stats.batch_peak)
+                .max()
+                .unwrap_or(0),
+            slo_attainment: SloAttainment {
+                ttft: share(acc.met_ttft),
+                itl: share(acc.met_itl),
+                both: share(acc.met_both),
+            },
+        });
+    }
+    Ok(SimResult {
+        groups,
+        timeline: timeline.map(|t| t.rows(&names)).unwrap_or_default(),
+        simulated_s: now_ms / 1000.0,
+        requests_simulated: simulated,
+        iterations,
+    })
+}
