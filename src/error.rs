@@ -36,12 +36,20 @@ pub enum Error {
     #[error(transparent)]
     Spec(#[from] SpecError),
     /// A file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (not a `source`: the message already includes it).
+        cause: std::io::Error,
+    },
+    /// An output file could not be written.
+    #[error("cannot write {}: {cause}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause (not a `source`: the message already includes it).
+        cause: std::io::Error,
     },
     /// Arguments that are individually valid but do not make sense together.
     #[error("{0}")]
@@ -55,7 +63,9 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Spec(_) | Error::Read { .. } | Error::Usage(_) => ExitCode::Input,
+            Error::Spec(_) | Error::Read { .. } | Error::Write { .. } | Error::Usage(_) => {
+                ExitCode::Input
+            }
             Error::Infeasible(_) => ExitCode::Infeasible,
         }
     }

@@ -7,6 +7,7 @@ mod analyze;
 pub mod args;
 mod output;
 mod plan;
+mod simulate;
 
 use crate::error::{Error, ExitCode};
 use crate::spec::SpecError;
@@ -41,6 +42,9 @@ enum Command {
     /// Find the cheapest accelerator and replica count for every workload of a scenario
     #[command(after_help = plan::AFTER_HELP)]
     Plan(plan::PlanArgs),
+    /// Simulate a scenario's fleet iteration by iteration, as vLLM schedules it
+    #[command(after_help = simulate::AFTER_HELP)]
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -70,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(*args),
         Command::Plan(args) => plan::run(args),
+        Command::Simulate(args) => simulate::run_simulate(*args),
     }
 }
 

@@ -164,19 +164,18 @@ impl PerfParams {
     /// Time of one engine iteration, ms, for the given work.
     ///
     /// For gen 2 and gen 3 this is the linear model itself. Gen 1 has no per-iteration form
-    /// upstream; `wva` maps it as `alpha + beta*running` for the decode part plus
-    /// `gamma*[any prefill] + delta*prefill_tokens*running` for the prefill part, which is exact
-    /// for the two shapes gen 1 was fitted on (pure decode and one prefill).
+    /// upstream: its lines describe a static batch of `n` requests, prefilled together in
+    /// `gamma + delta*in*n` (so `gamma` per prefill step and `delta` per prompt token) and then
+    /// decoded in steps of `alpha + beta*n`. `wva` maps an iteration to
+    /// `alpha + beta*running` plus, when it prefills, `gamma + delta*prefill_tokens`, which gives
+    /// back both lines for the static batch.
     pub fn iteration_ms(&self, work: &IterationWork) -> f64 {
         match self {
             PerfParams::V1(p) => {
                 let running = f64::from(work.running_requests);
                 let mut t = p.alpha_ms + p.beta_ms_per_request * running;
                 if work.prefill_tokens > 0 {
-                    t += p.gamma_ms
-                        + p.delta_ms_per_token_request
-                            * work.prefill_tokens as f64
-                            * running.max(1.0);
+                    t += p.gamma_ms + p.delta_ms_per_token_request * work.prefill_tokens as f64;
                 }
                 t
             }

@@ -6,10 +6,16 @@
 mod analysis;
 mod csv;
 mod inferno;
+pub mod plot;
+mod simulation;
 mod structured;
 mod table;
 
 pub use analysis::Analysis;
+pub use simulation::{
+    Ci95, SimulationReport, WorkloadInfo, WorkloadReport, ci95, report as simulation_report,
+    simulation_table,
+};
 pub use structured::{to_json, to_yaml};
 pub use table::{analysis_table, plan_table};
 

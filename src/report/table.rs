@@ -4,7 +4,7 @@ use super::Analysis;
 use crate::optimize::Plan;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
-fn new_table(header: &[&str]) -> Table {
+pub(super) fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
@@ -13,7 +13,7 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
-fn right(text: String) -> Cell {
+pub(super) fn right(text: String) -> Cell {
     Cell::new(text).set_alignment(CellAlignment::Right)
 }
 

@@ -18,12 +18,15 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Router {
-    /// In turn.
+    /// In turn. The default: it splits load evenly, as the analytic model assumes.
+    #[default]
     RoundRobin,
     /// Uniformly at random.
     Random,
     /// The replica with the fewest requests in it (running + waiting); ties to the lowest index.
-    #[default]
+    /// Consecutive arrivals tend to land on the same replica and share its prefill iterations,
+    /// so TTFT is often worse than round-robin (markedly so with fixed lengths, which keep
+    /// replicas' completions in step).
     LeastOutstanding,
     /// The less loaded of two replicas drawn at random.
     PowerOfTwo,
@@ -122,37 +125,42 @@ pub fn run(
     let mut ranges = Vec::new();
     let mut group_of = Vec::new();
     for (g, group) in config.groups.iter().enumerate() {
-        if group.replicas == 0 {
+        if group.engines.is_empty() {
             return Err(SimError::NoReplicas(group.name.clone()));
         }
-        let e = &group.engine;
-        if e.max_num_seqs == 0 {
-            return Err(SimError::Engine {
-                group: group.name.clone(),
-                message: "max_num_seqs must be at least 1".into(),
-            });
-        }
-        if e.max_num_batched_tokens < e.max_num_seqs {
-            return Err(SimError::Engine {
-                group: group.name.clone(),
-                message: format!(
-                    "max_num_batched_tokens ({}) must be at least max_num_seqs ({}), as vLLM requires",
-                    e.max_num_batched_tokens, e.max_num_seqs
-                ),
-            });
-        }
         let start = engines.len();
-        for _ in 0..group.replicas {
+        for e in &group.engines {
+            if e.max_num_seqs == 0 {
+                return Err(SimError::Engine {
+                    group: group.name.clone(),
+                    message: "max_num_seqs must be at least 1".into(),
+                });
+            }
+            if e.max_num_batched_tokens < e.max_num_seqs {
+                return Err(SimError::Engine {
+                    group: group.name.clone(),
+                    message: format!(
+                        "max_num_batched_tokens ({}) must be at least max_num_seqs ({}), as vLLM requires",
+                        e.max_num_batched_tokens, e.max_num_seqs
+                    ),
+                });
+            }
             engines.push(Engine::new(*e));
             group_of.push(g as u32);
         }
         ranges.push(start..engines.len());
     }
     let names: Vec<String> = config.groups.iter().map(|g| g.name.clone()).collect();
-    let mut timeline = config
-        .timeline_bucket_ms
-        .filter(|b| *b > 0.0)
-        .map(|b| Timeline::new(b, config.groups.iter().map(|g| g.replicas).collect()));
+    let mut timeline = config.timeline_bucket_ms.filter(|b| *b > 0.0).map(|b| {
+        Timeline::new(
+            b,
+            config
+                .groups
+                .iter()
+                .map(|g| g.engines.len() as u32)
+                .collect(),
+        )
+    });
     let mut router_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x00C0_FFEE);
     let mut noise_rngs: Vec<ChaCha8Rng> = (0..engines.len())
         .map(|r| ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(0xA5A5_0000 + r as u64)))
@@ -320,7 +328,7 @@ pub fn run(
         };
         groups.push(GroupResult {
             name: config.groups[g].name.clone(),
-            replicas: config.groups[g].replicas,
+            replicas: config.groups[g].engines.len() as u32,
             requests: acc.requests,
             completed: acc.completed,
             rejected: acc.rejected,
@@ -351,10 +359,13 @@ pub fn run(
                 .map(|e| e.stats.batch_peak)
                 .max()
                 .unwrap_or(0),
-            slo_attainment: SloAttainment {
-                ttft: share(acc.met_ttft),
-                itl: share(acc.met_itl),
-                both: share(acc.met_both),
+            slo_attainment: {
+                let t = &config.groups[g].targets;
+                SloAttainment {
+                    ttft: t.ttft_ms.map(|_| share(acc.met_ttft)),
+                    itl: t.itl_ms.map(|_| share(acc.met_itl)),
+                    both: (t.ttft_ms.is_some() || t.itl_ms.is_some()).then(|| share(acc.met_both)),
+                }
             },
         });
     }

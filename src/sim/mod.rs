@@ -7,9 +7,11 @@
 //! deterministic: every random draw comes from ChaCha8 streams derived from the seed, so the
 //! same configuration, requests and seed give the same result on any machine.
 
+pub mod agreement;
 pub mod engine;
 mod fleet;
 pub mod metrics;
+pub mod setup;
 mod timeline;
 pub mod workload;
 
@@ -22,15 +24,14 @@ pub use workload::{Generator, Horizon, Request, Traffic};
 use crate::queueing::Targets;
 use serde::Serialize;
 
-/// One group of identical replicas serving one workload.
+/// One group of replicas serving one workload (usually identical; several accelerator types
+/// for a mixed allocation).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupConfig {
     /// Name (the workload's).
     pub name: String,
-    /// Replicas.
-    pub replicas: u32,
-    /// Engine settings of each replica.
-    pub engine: EngineConfig,
+    /// Engine settings, one per replica.
+    pub engines: Vec<EngineConfig>,
     /// How requests are spread over the replicas.
     pub router: Router,
     /// Targets for SLO attainment (means apply per request: TTFT, and TPOT against ITL).
@@ -48,15 +49,16 @@ pub struct SimConfig {
     pub timeline_bucket_ms: Option<f64>,
 }
 
-/// Share of requests meeting their targets.
+/// Share of requests meeting their targets (a rejected request meets none); `None` where the
+/// workload has no such target.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct SloAttainment {
     /// TTFT within its target.
-    pub ttft: f64,
+    pub ttft: Option<f64>,
     /// Time per output token within the ITL target.
-    pub itl: f64,
-    /// Both.
-    pub both: f64,
+    pub itl: Option<f64>,
+    /// Every target met.
+    pub both: Option<f64>,
 }
 
 /// What one group did (counted requests only: after the warm-up).
@@ -166,9 +168,8 @@ mod tests {
         SimConfig {
             groups: vec![GroupConfig {
                 name: "w".into(),
-                replicas,
-                engine,
-                router: Router::LeastOutstanding,
+                engines: vec![engine; replicas as usize],
+                router: Router::RoundRobin,
                 targets: Targets::default(),
             }],
             seed: 1,
@@ -289,7 +290,11 @@ mod tests {
     /// A request whose prompt can never fit is rejected and reported, not waited on forever.
     #[test]
     fn a_prompt_larger_than_the_cache_is_rejected() {
-        let config = one_group(engine(8, Some(1000)), 1);
+        let mut config = one_group(engine(8, Some(1000)), 1);
+        config.groups[0].targets = Targets {
+            ttft_ms: Some(1e9),
+            itl_ms: None,
+        };
         let requests = vec![
             Request {
                 id: 0,
@@ -314,7 +319,8 @@ mod tests {
             .remove(0);
         assert_eq!((g.completed, g.rejected), (1, 1));
         assert_eq!(
-            g.slo_attainment.both, 0.5,
+            g.slo_attainment.both,
+            Some(0.5),
             "a rejected request misses its targets"
         );
     }
@@ -343,7 +349,7 @@ mod tests {
         let a = simulate(&config, traffic, 3_000, 0.1, 9);
         let b = simulate(&config, traffic, 3_000, 0.1, 9);
         assert_eq!(a, b);
-        config.groups[0].replicas = 0;
+        config.groups[0].engines.clear();
         let err = run(&config, Vec::new(), &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("no replicas"));
     }

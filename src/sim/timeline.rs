@@ -7,7 +7,8 @@ use serde::Serialize;
 pub struct TimelineRow {
     /// Bucket start, s.
     pub start_s: f64,
-    /// Group name.
+    /// Group name (the workload's).
+    #[serde(rename = "workload")]
     pub group: String,
     /// Arrivals in the bucket.
     pub arrivals: u64,

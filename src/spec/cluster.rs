@@ -85,7 +85,7 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|source| Error::Read {
                     path: path.clone(),
-                    source,
+                    cause: source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {

@@ -46,7 +46,7 @@ pub struct Located<T> {
 pub fn read_text(path: &Path) -> Result<String, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     text_of(path, bytes).map_err(Error::from)
 }

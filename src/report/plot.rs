@@ -1,0 +1,248 @@
+//! Plots (plotters, with an embedded DejaVu font so PNGs render text without system fonts).
+//! The format follows the file name: `.svg` writes SVG, anything else PNG.
+
+use crate::sim::TimelineRow;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: Once = Once::new();
+
+/// Makes the embedded font the `sans-serif` family (once per process).
+fn register_font() {
+    FONT.call_once(|| {
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+/// An error while drawing or writing a plot.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {message}")]
+pub struct PlotError {
+    /// The file.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn shade(color: usize, light: bool) -> RGBColor {
+    let RGBColor(r, g, b) = COLORS[color % COLORS.len()];
+    if light {
+        let pale = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * 0.55) as u8;
+        RGBColor(pale(r), pale(g), pale(b))
+    } else {
+        RGBColor(r, g, b)
+    }
+}
+
+/// A named line of `(x, y)` points; lines of one color index share a hue, `light` ones a
+/// paler shade of it.
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// Color index.
+    pub color: usize,
+    /// Paler shade.
+    pub light: bool,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel: a title, a y label, and its lines.
+pub struct Panel {
+    /// Title.
+    pub title: String,
+    /// Y-axis label.
+    pub y_label: String,
+    /// Lines.
+    pub series: Vec<Series>,
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    x_label: &str,
+    panels: &[Panel],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    for (area, panel) in areas.iter().zip(panels) {
+        let points = || {
+            panel
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+        };
+        let (x_max, y_max) =
+            points().fold((1e-9f64, 1e-9f64), |(a, b), (x, y)| (a.max(*x), b.max(*y)));
+        let x_min = points()
+            .fold(f64::INFINITY, |a, (x, _)| a.min(*x))
+            .min(x_max);
+        let mut chart = ChartBuilder::on(area)
+            .caption(&panel.title, ("sans-serif", 18))
+            .margin(8)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x_min.min(0.0)..x_max, 0.0..y_max * 1.1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(&panel.y_label)
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for s in &panel.series {
+            let color = shade(s.color, s.light);
+            let line: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+        }
+        if !panel.series.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draws stacked panels sharing an x axis into `path` (PNG, or SVG for `.svg`). The plot is
+/// drawn into a temporary file beside `path` and renamed, so `path` is never half-written.
+pub fn panels(path: &Path, x_label: &str, panels: &[Panel]) -> Result<(), PlotError> {
+    register_font();
+    let height = 260 * panels.len().max(1) as u32;
+    let err = |message: String| PlotError {
+        path: path.display().to_string(),
+        message,
+    };
+    let svg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plot".into());
+    let tmp = dir.join(format!(
+        ".{name}.wva-tmp-{}.{}",
+        std::process::id(),
+        if svg { "svg" } else { "png" }
+    ));
+    // A clean I/O error for an unwritable place, before plotters wraps it.
+    std::fs::File::create(&tmp).map_err(|e| err(e.to_string()))?;
+    let drawn = if svg {
+        draw(
+            SVGBackend::new(&tmp, (960, height)).into_drawing_area(),
+            x_label,
+            panels,
+        )
+    } else {
+        draw(
+            BitMapBackend::new(&tmp, (960, height)).into_drawing_area(),
+            x_label,
+            panels,
+        )
+    }
+    .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    drawn.map_err(err)
+}
+
+/// The timeline of a simulation: load and throughput, occupancy, and TTFT over time.
+pub fn timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), PlotError> {
+    let mut groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
+    groups.dedup();
+    groups.sort_unstable();
+    groups.dedup();
+    let bucket = bucket_s(rows);
+    let series = |f: &dyn Fn(&TimelineRow) -> f64, suffix: &str, light: bool| -> Vec<Series> {
+        groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| Series {
+                name: format!("{g}{suffix}"),
+                color: i,
+                light,
+                points: rows
+                    .iter()
+                    .filter(|r| r.group == *g)
+                    .map(|r| (r.start_s, f(r)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut load = series(&|r| r.arrivals as f64 / bucket, " arrivals", false);
+    load.extend(series(&|r| r.throughput_rps, " completions", true));
+    let mut occupancy = series(&|r| r.running, " running", false);
+    occupancy.extend(series(&|r| r.waiting, " waiting", true));
+    panels(
+        path,
+        "time (s)",
+        &[
+            Panel {
+                title: "Load".into(),
+                y_label: "requests/s".into(),
+                series: load,
+            },
+            Panel {
+                title: "Requests in the replicas".into(),
+                y_label: "requests".into(),
+                series: occupancy,
+            },
+            Panel {
+                title: "Time to first token (mean of completions)".into(),
+                y_label: "ms".into(),
+                series: series(&|r| r.mean_ttft_ms, "", false),
+            },
+        ],
+    )
+}
+
+fn bucket_s(rows: &[TimelineRow]) -> f64 {
+    let mut starts: Vec<f64> = rows.iter().map(|r| r.start_s).collect();
+    starts.sort_by(f64::total_cmp);
+    starts.dedup();
+    starts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .find(|d| *d > 0.0)
+        .unwrap_or(1.0)
+}
