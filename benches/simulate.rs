@@ -78,6 +78,12 @@ fn bench(c: &mut Criterion) {
     group.bench_function("1M requests, 1 replica at 80% load, batch 256", |b| {
         b.iter(|| black_box(run(&config, requests.iter().copied(), &mut |_| {}).unwrap()))
     });
+    group.bench_function("1M requests generated and simulated", |b| {
+        b.iter(|| {
+            let generator = Generator::new(&[traffic], Horizon::Requests(1_000_000), 0.1, 42);
+            black_box(run(&config, generator, &mut |_| {}).unwrap())
+        })
+    });
     group.finish();
 }
 

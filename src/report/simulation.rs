@@ -290,16 +290,24 @@ pub fn simulation_table(r: &SimulationReport) -> String {
                 a.rate_per_replica_rps / a.max_rate_rps * 100.0
             ));
         }
-        let share =
-            |x: Option<f64>| x.map_or("no target".to_string(), |x| format!("{:.1}%", x * 100.0));
-        let slo = match w.slo_attainment.both {
-            None => "no SLO targets".to_string(),
-            Some(_) => format!(
-                "SLO met: TTFT {}, ITL {}, both {}",
-                share(w.slo_attainment.ttft),
-                share(w.slo_attainment.itl),
-                share(w.slo_attainment.both)
-            ),
+        let mut met: Vec<String> = [
+            ("TTFT", w.slo_attainment.ttft),
+            ("ITL", w.slo_attainment.itl),
+        ]
+        .into_iter()
+        .filter_map(|(name, x)| x.map(|x| format!("{name} {:.1}%", x * 100.0)))
+        .collect();
+        if let (Some(_), Some(_), Some(both)) = (
+            w.slo_attainment.ttft,
+            w.slo_attainment.itl,
+            w.slo_attainment.both,
+        ) {
+            met.push(format!("both {:.1}%", both * 100.0));
+        }
+        let slo = if met.is_empty() {
+            "no SLO targets".to_string()
+        } else {
+            format!("SLO met: {}", met.join(", "))
         };
         out.push_str(&format!(
             "batch mean {:.1} (peak {:.0}), KV peak {}, preemptions {:.0}; {slo}\n",

@@ -205,6 +205,10 @@ mod tests {
         };
         let g = simulate(&config, traffic, 200_000, 0.05, 11);
         let (wait, sojourn) = (0.7 / (0.1 - 0.07), 1.0 / (0.1 - 0.07));
+        eprintln!(
+            "M/M/1: wait {:.3} ms vs {wait:.3}, sojourn {:.3} vs {sojourn:.3}",
+            g.queue_wait_ms.mean, g.e2e_ms.mean
+        );
         assert!(
             rel(g.queue_wait_ms.mean, wait) < 0.02,
             "wait {} vs {wait}",
@@ -229,6 +233,12 @@ mod tests {
         };
         let g = simulate(&config, traffic, 200_000, 0.05, 12);
         let wait = 0.7 * 10.0 / (2.0 * 0.3);
+        eprintln!(
+            "M/D/1: wait {:.3} ms vs {wait:.3}, sojourn {:.3} vs {:.3}",
+            g.queue_wait_ms.mean,
+            g.e2e_ms.mean,
+            wait + 10.0
+        );
         assert!(
             rel(g.queue_wait_ms.mean, wait) < 0.02,
             "wait {} vs {wait}",
