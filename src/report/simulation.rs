@@ -42,7 +42,7 @@ pub struct WorkloadReport {
     pub requests: f64,
     /// Completed.
     pub completed: f64,
-    /// Rejected (could never fit in the KV cache).
+    /// Rejected (prompt and output could never fit in the KV cache together).
     pub rejected: f64,
     /// Offered load: arrivals per second.
     pub offered_rps: f64,

@@ -9,7 +9,8 @@
 //! 2. requests part-way through their prefill continue it, in admission order, within the budget
 //!    left;
 //! 3. waiting requests are admitted in order while the running set and the budget allow and the
-//!    KV cache holds their whole prompt (a request that could never fit is rejected).
+//!    KV cache holds their whole prompt (a request whose prompt and output could never fit the
+//!    cache together, even alone, is rejected).
 //!
 //! The iteration's duration comes from the shared cost model ([`PerfParams::iteration_ms`]) on
 //! its real work: tokens processed and KV tokens read. A prefill chunk reads the KV of its
@@ -376,7 +377,11 @@ impl Engine {
             let seq = self.slots[slot as usize];
             // Blocks for the whole prompt and the token the prefill produces.
             let need = self.blocks_for(seq.target + 1);
-            if need > self.total_blocks {
+            // A request whose whole sequence cannot fit even alone would never finish: it is
+            // rejected, as vLLM refuses requests longer than its cache can hold. Any other
+            // request can always run once the others are preempted.
+            let whole = self.blocks_for(seq.request.prompt_tokens + seq.request.output_tokens);
+            if whole > self.total_blocks {
                 self.waiting.pop_front();
                 rejected.push(Completion {
                     request: seq.request,
@@ -538,5 +543,105 @@ impl Engine {
         }
         self.last_end_ms = end_ms;
         self.busy = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perf::Gen2Params;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Drives one engine over `requests` (in arrival order) and returns every completion.
+    fn drive(config: EngineConfig, requests: &[Request]) -> (Vec<Completion>, u64) {
+        let mut engine = Engine::new(config);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut itl = Histogram::default();
+        let mut out = Vec::new();
+        let mut next = 0;
+        let mut iteration_end: Option<f64> = None;
+        loop {
+            let arrival = requests.get(next).map(|r| r.arrival_ms);
+            match (arrival, iteration_end) {
+                (None, None) => break,
+                (Some(a), end) if end.is_none_or(|e| a <= e) => {
+                    engine.enqueue(requests[next]);
+                    next += 1;
+                    if iteration_end.is_none() {
+                        iteration_end = engine.start_iteration(a, &mut rng, &mut out);
+                    }
+                }
+                (_, Some(e)) => {
+                    engine.finish_iteration(e, &mut itl, &mut out);
+                    iteration_end = engine.start_iteration(e, &mut rng, &mut out);
+                }
+                (Some(_), None) => unreachable!(),
+            }
+        }
+        (out, engine.stats.preemptions)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the load, lengths, budget and KV capacity: every request leaves exactly
+        /// once (completed or rejected), is never scheduled before it arrives, emits its first
+        /// token after it is scheduled and finishes after that; a request is rejected only if
+        /// its whole sequence can never fit the cache.
+        #[test]
+        fn every_request_leaves_once_and_in_order(
+            gaps in prop::collection::vec(0.0f64..50.0, 1..300),
+            lengths in prop::collection::vec((1u32..3000, 1u32..400), 300),
+            max_num_seqs in 1u32..64,
+            budget in 64u32..4096,
+            kv_blocks in prop::option::of(8u64..600),
+        ) {
+            let mut t = 0.0;
+            let requests: Vec<Request> = gaps
+                .iter()
+                .zip(&lengths)
+                .enumerate()
+                .map(|(i, (gap, (prompt, output)))| {
+                    t += gap;
+                    Request {
+                        id: i as u64,
+                        group: 0,
+                        arrival_ms: t,
+                        prompt_tokens: *prompt,
+                        output_tokens: *output,
+                        counted: true,
+                    }
+                })
+                .collect();
+            let config = EngineConfig {
+                perf: PerfParams::V2(Gen2Params {
+                    alpha_ms: 5.0,
+                    beta_ms_per_token: 0.02,
+                    gamma_ms_per_kv_token: 0.0001,
+                }),
+                max_num_seqs,
+                max_num_batched_tokens: budget.max(max_num_seqs),
+                kv_capacity_tokens: kv_blocks.map(|b| b * 16),
+                block_size: 16,
+                noise_cv: 0.0,
+            };
+            let (done, _) = drive(config, &requests);
+            let mut seen = vec![0u32; requests.len()];
+            for c in &done {
+                seen[c.request.id as usize] += 1;
+                let whole = u64::from(c.request.prompt_tokens + c.request.output_tokens);
+                let fits = kv_blocks.is_none_or(|b| whole.div_ceil(16) <= b);
+                if c.rejected {
+                    prop_assert!(!fits, "request {} rejected though it fits", c.request.id);
+                } else {
+                    prop_assert!(c.first_scheduled_ms >= c.request.arrival_ms);
+                    prop_assert!(c.first_token_ms > c.first_scheduled_ms);
+                    prop_assert!(c.finish_ms >= c.first_token_ms);
+                }
+            }
+            prop_assert!(seen.iter().all(|&n| n == 1), "not exactly once: {seen:?}");
+        }
     }
 }
