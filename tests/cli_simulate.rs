@@ -197,6 +197,60 @@ fn bad_flags_are_usage_errors() {
             "100",
         ],
         vec!["simulate", "scenarios/no-such.yaml"],
+        vec!["simulate", "scenarios/quickstart.yaml", "--warmup", "0.95"],
+        vec!["simulate", "scenarios/quickstart.yaml", "--arrival-cv", "2"],
+        vec!["simulate", "scenarios/quickstart.yaml", "--model", "x"],
+        vec!["simulate", "scenarios/quickstart.yaml", "--rate-rps", "3"],
+        vec![
+            "simulate",
+            "scenarios/quickstart.yaml",
+            "--accelerator",
+            "H100",
+        ],
+        vec![
+            "simulate",
+            "scenarios/quickstart.yaml",
+            "--prompt-dist",
+            "fixed",
+            "--prompt-cv",
+            "0.3",
+        ],
+        vec![
+            "simulate",
+            "scenarios/quickstart.yaml",
+            "--output-dist",
+            "uniform",
+            "--output-cv",
+            "0.8",
+        ],
+        vec![
+            "simulate",
+            "--profile",
+            LLAMA,
+            "--replicas",
+            "1",
+            "--rate-rps",
+            "1",
+            "--in-tokens",
+            "1e9",
+            "--out-tokens",
+            "10",
+        ],
+        vec![
+            "simulate",
+            "--profile",
+            LLAMA,
+            "--replicas",
+            "1",
+            "--rate-rps",
+            "1",
+            "--in-tokens",
+            "10",
+            "--out-tokens",
+            "10",
+            "--num-gpu-blocks",
+            "18446744073709551615",
+        ],
     ] {
         let (code, err) = run_fail(&args);
         assert_eq!(code, Some(2), "{args:?}: {err}");
@@ -342,4 +396,124 @@ fn timeline_and_plot_files() {
     let png_bytes = std::fs::read(&png).unwrap();
     assert_eq!(&png_bytes[1..4], b"PNG");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+}
+
+#[test]
+fn a_short_run_at_low_load_is_not_called_overloaded() {
+    // The drain after the last arrival is not part of the throughput window.
+    let out = wva()
+        .args([
+            "simulate",
+            "scenarios/quickstart.yaml",
+            "--duration-s",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("OVERLOADED"), "{text}");
+    let v = run_json(&[
+        "simulate",
+        "scenarios/quickstart.yaml",
+        "--duration-s",
+        "60",
+    ]);
+    for w in v["workloads"].as_array().unwrap() {
+        // Requests much shorter than the run: completions keep up with arrivals.
+        if w["e2e_ms"]["mean"].as_f64().unwrap() < 10_000.0 {
+            let ratio = w["throughput_rps"].as_f64().unwrap() / w["offered_rps"].as_f64().unwrap();
+            assert!((0.9..1.1).contains(&ratio), "{}: {ratio}", w["workload"]);
+        }
+    }
+    // The gen-1 batch workload's requests last half a minute: not overloaded, not steady.
+    assert!(text.contains("NOT STEADY"), "{text}");
+}
+
+#[test]
+fn replications_without_data_do_not_poison_the_mean() {
+    // Two seconds at 1 req/s: some replications count no request at all.
+    let v = run_json(&[
+        "simulate",
+        "--profile",
+        LLAMA,
+        "--replicas",
+        "1",
+        "--rate-rps",
+        "1",
+        "--in-tokens",
+        "100",
+        "--out-tokens",
+        "10",
+        "--duration-s",
+        "2",
+        "--replications",
+        "8",
+    ]);
+    let w = &v["workloads"][0];
+    assert!(
+        w["ttft_ms"]["mean"].as_f64().is_some_and(f64::is_finite),
+        "{w}"
+    );
+}
+
+#[test]
+fn uniform_lengths_keep_their_mean() {
+    let v = run_json(&[
+        "simulate",
+        "--profile",
+        LLAMA,
+        "--replicas",
+        "1",
+        "--rate-rps",
+        "2",
+        "--in-tokens",
+        "1000",
+        "--out-tokens",
+        "100",
+        "--prompt-dist",
+        "uniform",
+        "--output-dist",
+        "uniform",
+        "--output-cv",
+        "0.577",
+        "--requests",
+        "20000",
+    ]);
+    let w = &v["workloads"][0];
+    // E2E ~ TTFT + 99 x TPOT; the mean output length shows in the ratio.
+    let tokens = (w["e2e_ms"]["mean"].as_f64().unwrap() - w["ttft_ms"]["mean"].as_f64().unwrap())
+        / w["tpot_ms"]["mean"].as_f64().unwrap();
+    assert!((95.0..103.0).contains(&tokens), "{tokens}");
+}
+
+#[test]
+fn an_empty_timeline_still_has_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    wva()
+        .args([
+            "simulate",
+            "--profile",
+            LLAMA,
+            "--replicas",
+            "1",
+            "--rate-rps",
+            "0.001",
+            "--in-tokens",
+            "10",
+            "--out-tokens",
+            "10",
+            "--duration-s",
+            "1",
+            "--timeline",
+        ])
+        .arg(&csv)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("start_s,workload,arrivals,arrivals_rps,"),
+        "{text}"
+    );
 }

@@ -5,6 +5,7 @@
 //! After a deliberate change of output, regenerate the examples with
 //! `WVA_BLESS=1 cargo test --test docs_examples`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -122,7 +123,9 @@ fn documented_examples_match_the_binary() {
                     file.display(),
                     ex.start + 1
                 );
-                eprintln!(
+                // Written to stderr directly: libtest captures `eprintln!`.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "notice: skipping {}:{}: ../shared not found",
                     file.display(),
                     ex.start + 1

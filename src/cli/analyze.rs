@@ -84,10 +84,10 @@ pub(super) struct AnalyzeArgs {
     max_queue: Option<u32>,
 
     /// Mean prompt tokens per request
-    #[arg(long, value_parser = args::positive)]
+    #[arg(long, value_parser = args::tokens)]
     in_tokens: f64,
     /// Mean output tokens per request
-    #[arg(long, value_parser = args::at_least_one)]
+    #[arg(long, value_parser = args::output_tokens)]
     out_tokens: f64,
 
     /// Arrival rate, requests per second

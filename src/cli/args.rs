@@ -45,6 +45,42 @@ pub fn at_least_one(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A token count `> 0` and at most [`crate::spec::MAX_TOKENS`] (as in scenario files).
+pub fn tokens(text: &str) -> Result<f64, String> {
+    let v = positive(text)?;
+    if v <= crate::spec::MAX_TOKENS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be at most {:e}, got {v}",
+            crate::spec::MAX_TOKENS
+        ))
+    }
+}
+
+/// An output token count: `>= 1` and at most [`crate::spec::MAX_TOKENS`].
+pub fn output_tokens(text: &str) -> Result<f64, String> {
+    let v = at_least_one(text)?;
+    if v <= crate::spec::MAX_TOKENS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be at most {:e}, got {v}",
+            crate::spec::MAX_TOKENS
+        ))
+    }
+}
+
+/// A share from 0 to 0.9 (warm-ups).
+pub fn warmup_share(text: &str) -> Result<f64, String> {
+    let v = non_negative(text)?;
+    if v <= 0.9 {
+        Ok(v)
+    } else {
+        Err(format!("must be from 0 to 0.9, got {v}"))
+    }
+}
+
 /// A time limit in seconds: `> 0` and at most [`crate::optimize::exact::MAX_TIME_LIMIT_S`].
 pub fn time_limit(text: &str) -> Result<f64, String> {
     let v = positive(text)?;

@@ -24,7 +24,7 @@ use std::time::Instant;
 pub(super) const AFTER_HELP: &str = "\
 The simulator runs vLLM's scheduler iteration by iteration on every replica: continuous
 batching up to --max-num-seqs, chunked prefill under --max-num-batched-tokens (decodes first),
-a KV cache of 16-token blocks with preemption when it fills, and iteration times from the
+a KV cache of --block-size-token blocks (16) with preemption when it fills, and iteration times from the
 profile's cost model. Requests arrive as the scenario says (Poisson by default), are routed to
 replicas, and their TTFT, every inter-token gap, TPOT and end-to-end latency are measured after a
 warm-up. The analytic model's prediction at the same load is printed beside the result.
@@ -103,51 +103,54 @@ pub(super) struct SimulateArgs {
     replicas: Option<u32>,
 
     /// With --profile: arrival rate, requests/s
-    #[arg(long, value_parser = args::positive, requires = "profile", conflicts_with = "rate_rpm")]
+    #[arg(long, value_parser = args::positive, conflicts_with = "rate_rpm")]
     rate_rps: Option<f64>,
     /// With --profile: arrival rate, requests/min
-    #[arg(long, value_parser = args::positive, requires = "profile")]
+    #[arg(long, value_parser = args::positive)]
     rate_rpm: Option<f64>,
     /// With --profile: mean prompt tokens
-    #[arg(long, value_parser = args::positive, requires = "profile")]
+    #[arg(long, value_parser = args::tokens)]
     in_tokens: Option<f64>,
     /// With --profile: mean output tokens
-    #[arg(long, value_parser = args::at_least_one, requires = "profile")]
+    #[arg(long, value_parser = args::output_tokens)]
     out_tokens: Option<f64>,
     /// With --profile: mean TTFT target for SLO attainment, ms
-    #[arg(long, value_parser = args::positive, requires = "profile")]
+    #[arg(long, value_parser = args::positive)]
     target_ttft_ms: Option<f64>,
     /// With --profile: mean ITL target for SLO attainment (checked per request on its TPOT), ms
-    #[arg(long, value_parser = args::positive, requires = "profile")]
+    #[arg(long, value_parser = args::positive)]
     target_itl_ms: Option<f64>,
 
     /// Arrival process of every workload (default: the scenario's, else Poisson)
     #[arg(long, value_enum)]
     arrivals: Option<ArrivalArg>,
-    /// Coefficient of variation of gamma inter-arrival times
-    #[arg(long, value_parser = args::positive, default_value_t = 1.0)]
-    arrival_cv: f64,
+    /// Coefficient of variation of gamma inter-arrival times (default 1: Poisson-like)
+    #[arg(long, value_parser = args::positive)]
+    arrival_cv: Option<f64>,
     /// Prompt-length distribution of every workload around its mean (default: the scenario's)
     #[arg(long, value_enum)]
     prompt_dist: Option<DistArg>,
-    /// Coefficient of variation for --prompt-dist lognormal/uniform
-    #[arg(long, value_parser = args::positive, default_value_t = 1.0)]
-    prompt_cv: f64,
+    /// Coefficient of variation for --prompt-dist lognormal (default 1) or uniform (default 0.5,
+    /// at most 0.577)
+    #[arg(long, value_parser = args::positive, requires = "prompt_dist")]
+    prompt_cv: Option<f64>,
     /// Output-length distribution of every workload around its mean (default: the scenario's)
     #[arg(long, value_enum)]
     output_dist: Option<DistArg>,
-    /// Coefficient of variation for --output-dist lognormal/uniform
-    #[arg(long, value_parser = args::positive, default_value_t = 1.0)]
-    output_cv: f64,
+    /// Coefficient of variation for --output-dist lognormal (default 1) or uniform (default 0.5,
+    /// at most 0.577)
+    #[arg(long, value_parser = args::positive, requires = "output_dist")]
+    output_cv: Option<f64>,
 
-    /// Requests to simulate in all (default 20000)
+    /// Requests to simulate in all (default 100000)
     #[arg(long, value_parser = args::positive_int, conflicts_with = "duration_s")]
     requests: Option<u32>,
     /// Simulate the arrivals of this many seconds instead
     #[arg(long, value_parser = args::positive)]
     duration_s: Option<f64>,
-    /// Share of the requests (or of the duration) at the start left out of the statistics
-    #[arg(long, value_parser = args::non_negative, default_value_t = 0.1)]
+    /// Share of the requests (or of the duration) at the start left out of the statistics,
+    /// 0 to 0.9
+    #[arg(long, value_parser = args::warmup_share, default_value_t = 0.1)]
     warmup: f64,
     /// Seed of every random draw (same seed, same result)
     #[arg(long, default_value_t = 1)]
@@ -186,7 +189,7 @@ pub(super) struct SimulateArgs {
     /// Plot the timeline (PNG, or SVG for a .svg name)
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
-    /// Width of timeline buckets, s
+    /// Width of timeline buckets, s (at most a million buckets are kept)
     #[arg(long, value_parser = args::positive, default_value_t = 10.0)]
     timeline_bucket_s: f64,
     /// Output format
@@ -194,19 +197,45 @@ pub(super) struct SimulateArgs {
     output: SimFormat,
 }
 
-fn dist(arg: DistArg, mean: f64, cv: f64) -> LengthDist {
-    match arg {
-        DistArg::Fixed => LengthDist::Fixed { mean },
-        DistArg::Exponential => LengthDist::Exponential { mean },
-        DistArg::Lognormal => LengthDist::Lognormal { mean, cv },
+/// The largest coefficient of variation of a uniform distribution on `[0, 2 mean]`.
+const UNIFORM_MAX_CV: f64 = 0.577_350_269_189_625_7;
+
+/// A length distribution around `mean`; `cv` only for lognormal and uniform.
+fn dist(flag: &str, arg: DistArg, mean: f64, cv: Option<f64>) -> Result<LengthDist, Error> {
+    let no_cv = |name: &str| match cv {
+        Some(_) => Err(Error::Usage(format!(
+            "--{flag}-cv applies to lognormal and uniform lengths, not {name}"
+        ))),
+        None => Ok(()),
+    };
+    Ok(match arg {
+        DistArg::Fixed => {
+            no_cv("fixed")?;
+            LengthDist::Fixed { mean }
+        }
+        DistArg::Exponential => {
+            no_cv("exponential")?;
+            LengthDist::Exponential { mean }
+        }
+        DistArg::Lognormal => LengthDist::Lognormal {
+            mean,
+            cv: cv.unwrap_or(1.0),
+        },
         DistArg::Uniform => {
+            let cv = cv.unwrap_or(0.5);
+            if cv > UNIFORM_MAX_CV {
+                return Err(Error::Usage(format!(
+                    "--{flag}-cv must be at most 0.577 for uniform lengths (a uniform distribution around its mean spreads no further), got {cv}"
+                )));
+            }
+            // Symmetric around the mean, which it keeps.
             let half = mean * cv * 3f64.sqrt();
             LengthDist::Uniform {
-                min: (mean - half).max(1.0),
+                min: (mean - half).max(0.0),
                 max: mean + half,
             }
         }
-    }
+    })
 }
 
 /// A one-workload scenario for `--profile` (not validated as a file would be: its parts come
@@ -395,7 +424,17 @@ fn fleets(
 ) -> anyhow::Result<(Vec<Fleet>, Vec<String>)> {
     let mut notes = Vec::new();
     if let Some(path) = &a.plan {
-        return Ok((fleets_from_plan_file(scenario, path)?, notes));
+        let fleets = fleets_from_plan_file(scenario, path)?;
+        for (w, workload) in scenario.workloads.iter().enumerate() {
+            if !fleets.iter().any(|f| f.workload == w) {
+                notes.push(format!(
+                    "workload `{}` is not simulated: {} gives it no replicas",
+                    workload.name,
+                    path.display()
+                ));
+            }
+        }
+        return Ok((fleets, notes));
     }
     if let Some(n) = a.replicas {
         let mut out = Vec::new();
@@ -506,19 +545,47 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => return Err(Error::Usage("give a SCENARIO or --profile FILE".into()).into()),
     };
+    if a.profile.is_none() {
+        let profile_only = [
+            ("--model", a.model.is_some()),
+            ("--rate-rps", a.rate_rps.is_some()),
+            ("--rate-rpm", a.rate_rpm.is_some()),
+            ("--in-tokens", a.in_tokens.is_some()),
+            ("--out-tokens", a.out_tokens.is_some()),
+            ("--target-ttft-ms", a.target_ttft_ms.is_some()),
+            ("--target-itl-ms", a.target_itl_ms.is_some()),
+        ];
+        if let Some((flag, _)) = profile_only.iter().find(|(_, given)| *given) {
+            return Err(Error::Usage(format!(
+                "{flag} applies with --profile; a scenario states its own workloads"
+            ))
+            .into());
+        }
+    }
+    if a.arrival_cv.is_some() && a.arrivals != Some(ArrivalArg::Gamma) {
+        return Err(Error::Usage("--arrival-cv applies to --arrivals gamma".into()).into());
+    }
+    if a.accelerator.is_some() && a.replicas.is_none() {
+        return Err(Error::Usage(
+            "--accelerator applies with --replicas (or --profile); a plan chooses its own".into(),
+        )
+        .into());
+    }
     // Distribution overrides.
     for w in &mut scenario.workloads {
         if let Some(arg) = a.prompt_dist {
-            w.prompt_dist = dist(arg, w.prompt_tokens, a.prompt_cv);
+            w.prompt_dist = dist("prompt", arg, w.prompt_tokens, a.prompt_cv)?;
         }
         if let Some(arg) = a.output_dist {
-            w.output_dist = dist(arg, w.output_tokens, a.output_cv);
+            w.output_dist = dist("output", arg, w.output_tokens, a.output_cv)?;
         }
         if let Some(arg) = a.arrivals {
             w.arrivals = match arg {
                 ArrivalArg::Poisson => ArrivalProcess::Poisson,
                 ArrivalArg::Deterministic => ArrivalProcess::Deterministic,
-                ArrivalArg::Gamma => ArrivalProcess::Gamma { cv: a.arrival_cv },
+                ArrivalArg::Gamma => ArrivalProcess::Gamma {
+                    cv: a.arrival_cv.unwrap_or(1.0),
+                },
             };
         }
     }
@@ -536,9 +603,15 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     let overrides = EngineOverrides {
         max_num_seqs: a.max_num_seqs,
         max_num_batched_tokens: a.max_num_batched_tokens,
-        kv_capacity_tokens: a
-            .kv_capacity_tokens
-            .or(a.num_gpu_blocks.map(|b| b * u64::from(a.block_size))),
+        kv_capacity_tokens: match a.num_gpu_blocks {
+            Some(blocks) => Some(blocks.checked_mul(u64::from(a.block_size)).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--num-gpu-blocks {blocks} x --block-size {} is too large",
+                    a.block_size
+                ))
+            })?),
+            None => a.kv_capacity_tokens,
+        },
         block_size: Some(a.block_size),
         noise_cv: a.noise_cv,
     };
@@ -555,9 +628,9 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     let horizon = match (a.requests, a.duration_s) {
         (_, Some(d)) => Horizon::Duration(d),
         (Some(n), None) => Horizon::Requests(u64::from(n)),
-        (None, None) => Horizon::Requests(20_000),
+        (None, None) => Horizon::Requests(100_000),
     };
-    let warmup = a.warmup.min(0.9);
+    let warmup = a.warmup;
 
     // Progress on stderr, for runs longer than a second, on a terminal only.
     let expected = match horizon {
@@ -624,6 +697,12 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let report = simulation_report(&scenario.name, a.seed, &results, &info);
+    if results[0].timeline_truncated {
+        eprintln!(
+            "wva: note: the timeline stops after {} buckets; use a wider --timeline-bucket-s",
+            crate::sim::MAX_BUCKETS
+        );
+    }
     if let Some(path) = &a.timeline {
         write_timeline(path, &results[0].timeline)?;
     }
@@ -642,7 +721,13 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes the timeline CSV atomically (temporary file, then rename).
 fn write_timeline(path: &Path, rows: &[crate::sim::TimelineRow]) -> anyhow::Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    // The header is written even when there are no rows.
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer
+        .write_record(crate::sim::TIMELINE_COLUMNS)
+        .context("writing the timeline")?;
     for row in rows {
         writer.serialize(row).context("writing the timeline")?;
     }

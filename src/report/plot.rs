@@ -192,7 +192,6 @@ pub fn timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), PlotError> {
     groups.dedup();
     groups.sort_unstable();
     groups.dedup();
-    let bucket = bucket_s(rows);
     let series = |f: &dyn Fn(&TimelineRow) -> f64, suffix: &str, light: bool| -> Vec<Series> {
         groups
             .iter()
@@ -209,7 +208,7 @@ pub fn timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), PlotError> {
             })
             .collect()
     };
-    let mut load = series(&|r| r.arrivals as f64 / bucket, " arrivals", false);
+    let mut load = series(&|r| r.arrivals_rps, " arrivals", false);
     load.extend(series(&|r| r.throughput_rps, " completions", true));
     let mut occupancy = series(&|r| r.running, " running", false);
     occupancy.extend(series(&|r| r.waiting, " waiting", true));
@@ -234,15 +233,4 @@ pub fn timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), PlotError> {
             },
         ],
     )
-}
-
-fn bucket_s(rows: &[TimelineRow]) -> f64 {
-    let mut starts: Vec<f64> = rows.iter().map(|r| r.start_s).collect();
-    starts.sort_by(f64::total_cmp);
-    starts.dedup();
-    starts
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .find(|d| *d > 0.0)
-        .unwrap_or(1.0)
 }

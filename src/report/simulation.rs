@@ -48,6 +48,9 @@ pub struct WorkloadReport {
     pub offered_rps: f64,
     /// Completions per second.
     pub throughput_rps: f64,
+    /// Growth of the waiting queue (requests not yet running) from the first counted arrival to
+    /// the last arrival: well above zero means overload.
+    pub queue_growth: f64,
     /// Time to first token, ms.
     pub ttft_ms: Summary,
     /// Every gap between consecutive tokens, ms.
@@ -107,18 +110,26 @@ pub struct WorkloadInfo {
     pub kv_limited: bool,
 }
 
+/// The mean of the finite values (a replication with no data has NaN statistics and does not
+/// count); NaN when there are none.
 fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
+    let (sum, n) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
-/// Half-width of the 95% confidence interval of the mean of `values` (0 for one value).
+/// Half-width of the 95% confidence interval of the mean of the finite `values` (0 with fewer
+/// than two).
 pub fn ci95(values: &[f64]) -> f64 {
-    let n = values.len();
-    if n < 2 || values.iter().any(|v| !v.is_finite()) {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let n = finite.len();
+    if n < 2 {
         return 0.0;
     }
-    let m = mean(values);
-    let var = values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let m = mean(&finite);
+    let var = finite.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64;
     let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).map_or(1.96, |d| d.inverse_cdf(0.975));
     t * (var / n as f64).sqrt()
 }
@@ -161,6 +172,7 @@ pub fn report(
             rejected: avg(|r| r.rejected as f64),
             offered_rps: info.offered_rps,
             throughput_rps: avg(|r| r.throughput_rps),
+            queue_growth: avg(|r| r.waiting_at_end as f64 - r.waiting_at_start as f64),
             ttft_ms: sum(|r| r.ttft_ms),
             itl_ms: sum(|r| r.itl_ms),
             tpot_ms: sum(|r| r.tpot_ms),
@@ -244,6 +256,12 @@ pub fn simulation_table(r: &SimulationReport) -> String {
             "{name} on {} x {}, {:.0} requests ({:.0} rejected), {:.2} req/s\n",
             w.replicas, accelerators, w.requests, w.rejected, w.throughput_rps
         ));
+        if w.completed.is_nan() || w.completed <= 0.0 {
+            out.push_str(
+                "no request completed after the warm-up: simulate longer (--requests or --duration-s)\n\n",
+            );
+            continue;
+        }
         let mut table = new_table(&[
             "ms",
             "mean",
@@ -321,10 +339,19 @@ pub fn simulation_table(r: &SimulationReport) -> String {
             w.preemptions,
         ));
         if w.offered_rps > 0.0 && w.throughput_rps < 0.95 * w.offered_rps {
-            out.push_str(&format!(
-                "OVERLOADED: {:.2} req/s served of {:.2} offered; the queue grows for as long as the run lasts, so latencies depend on its length\n",
-                w.throughput_rps, w.offered_rps
-            ));
+            if w.queue_growth > (0.05 * w.requests).max(5.0) {
+                out.push_str(&format!(
+                    "OVERLOADED: {:.2} req/s served of {:.2} offered and {:.0} more requests waiting at the end than at the start; the queue grows for as long as the run lasts, so latencies depend on its length\n",
+                    w.throughput_rps, w.offered_rps, w.queue_growth
+                ));
+            } else {
+                out.push_str(&format!(
+                    "NOT STEADY: {:.2} req/s served of {:.2} offered while requests (mean E2E {:.1} s) filled the replicas; simulate longer (--requests, --duration-s) or raise --warmup\n",
+                    w.throughput_rps,
+                    w.offered_rps,
+                    w.e2e_ms.mean / 1000.0
+                ));
+            }
         }
         out.push('\n');
     }

@@ -43,6 +43,23 @@ impl fmt::Display for Router {
     }
 }
 
+/// A seed for stream `index` of kind `stream` derived from the run's `seed` (SplitMix64
+/// finaliser over the three), so that streams of different runs, kinds and replicas never
+/// coincide the way `seed + index` would.
+pub fn derive_seed(seed: u64, stream: u64, index: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(index.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Kinds of random streams.
+pub(super) const STREAM_ARRIVALS: u64 = 1;
+const STREAM_ROUTER: u64 = 2;
+const STREAM_NOISE: u64 = 3;
+
 /// An iteration end in the event queue (earliest first; ties by replica index).
 #[derive(PartialEq)]
 struct Event {
@@ -83,6 +100,11 @@ struct GroupAcc {
     met_both: u64,
     first_counted_arrival_ms: f64,
     last_counted_finish_ms: f64,
+    last_arrival_ms: f64,
+    waiting_at_start: Option<u64>,
+    waiting_at_end: u64,
+    /// Finish times of every completed request (warm-up included), for the throughput window.
+    finishes_ms: Vec<f64>,
     round_robin: usize,
 }
 
@@ -102,14 +124,53 @@ fn pick(
         }
         Router::Random => range.start + rng.random_range(0..n),
         Router::LeastOutstanding => range.min_by_key(|&r| engines[r].outstanding()).unwrap_or(0),
-        Router::PowerOfTwo => {
-            let a = range.start + rng.random_range(0..n);
-            let b = range.start + rng.random_range(0..n);
+        Router::PowerOfTwo if n > 1 => {
+            // Two distinct replicas.
+            let i = rng.random_range(0..n);
+            let j = (i + 1 + rng.random_range(0..n - 1)) % n;
+            let (a, b) = (range.start + i, range.start + j);
             if engines[b].outstanding() < engines[a].outstanding() {
                 b
             } else {
                 a
             }
+        }
+        Router::PowerOfTwo => range.start,
+    }
+}
+
+/// What starting an iteration touches.
+struct Starter<'a> {
+    engines: &'a mut [Engine],
+    noise_rngs: &'a mut [ChaCha8Rng],
+    events: &'a mut BinaryHeap<Reverse<Event>>,
+    timeline: &'a mut Option<Timeline>,
+    last_preemptions: &'a mut [u64],
+    group_of: &'a [u32],
+}
+
+impl Starter<'_> {
+    /// Starts replica `r`'s next iteration at `now_ms` (if it has work), queues its end and
+    /// records its occupancy; requests it rejects go to `out`.
+    fn start(&mut self, r: usize, now_ms: f64, out: &mut Vec<Completion>) {
+        let Some(end) = self.engines[r].start_iteration(now_ms, &mut self.noise_rngs[r], out)
+        else {
+            return;
+        };
+        self.events.push(Reverse(Event {
+            time_ms: end,
+            replica: r as u32,
+        }));
+        if let Some(tl) = self.timeline.as_mut() {
+            let e = &self.engines[r];
+            let state = Occupancy {
+                running: e.running(),
+                waiting: e.waiting(),
+                kv_fraction: e.kv_fraction(),
+                preemptions: e.stats.preemptions - self.last_preemptions[r],
+            };
+            self.last_preemptions[r] = e.stats.preemptions;
+            tl.occupancy(self.group_of[r], now_ms, end - now_ms, state);
         }
     }
 }
@@ -134,6 +195,12 @@ pub fn run(
                 return Err(SimError::Engine {
                     group: group.name.clone(),
                     message: "max_num_seqs must be at least 1".into(),
+                });
+            }
+            if e.block_size == 0 {
+                return Err(SimError::Engine {
+                    group: group.name.clone(),
+                    message: "block_size must be at least 1".into(),
                 });
             }
             if e.max_num_batched_tokens < e.max_num_seqs {
@@ -161,9 +228,9 @@ pub fn run(
                 .collect(),
         )
     });
-    let mut router_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x00C0_FFEE);
+    let mut router_rng = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_ROUTER, 0));
     let mut noise_rngs: Vec<ChaCha8Rng> = (0..engines.len())
-        .map(|r| ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(0xA5A5_0000 + r as u64)))
+        .map(|r| ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_NOISE, r as u64)))
         .collect();
     let mut accs: Vec<GroupAcc> = config
         .groups
@@ -209,6 +276,9 @@ pub fn run(
                 acc.last_counted_finish_ms = acc.last_counted_finish_ms.max(c.finish_ms);
             }
         }
+        if !c.rejected {
+            acc.finishes_ms.push(c.finish_ms);
+        }
         if let Some(tl) = timeline.as_mut()
             && !c.rejected
         {
@@ -243,11 +313,20 @@ pub fn run(
             }
             now_ms = now_ms.max(request.arrival_ms);
             simulated += 1;
+            let waiting: u64 = engines[ranges[g].clone()]
+                .iter()
+                .map(|e| e.waiting() as u64)
+                .sum();
             let acc = &mut accs[g];
+            if request.counted && acc.waiting_at_start.is_none() {
+                acc.waiting_at_start = Some(waiting);
+            }
+            acc.waiting_at_end = waiting;
             if request.counted {
                 acc.requests += 1;
                 acc.first_counted_arrival_ms = acc.first_counted_arrival_ms.min(request.arrival_ms);
             }
+            acc.last_arrival_ms = acc.last_arrival_ms.max(request.arrival_ms);
             if let Some(tl) = timeline.as_mut() {
                 tl.arrival(request.group, request.arrival_ms);
             }
@@ -260,16 +339,18 @@ pub fn run(
             );
             engines[r].enqueue(request);
             if !engines[r].is_busy() {
-                let mut rejected = Vec::new();
-                if let Some(end) =
-                    engines[r].start_iteration(now_ms, &mut noise_rngs[r], &mut rejected)
-                {
-                    events.push(Reverse(Event {
-                        time_ms: end,
-                        replica: r as u32,
-                    }));
-                }
-                for c in &rejected {
+                done.clear();
+                let mut starter = Starter {
+                    engines: &mut engines,
+                    noise_rngs: &mut noise_rngs,
+                    events: &mut events,
+                    timeline: &mut timeline,
+                    last_preemptions: &mut last_preemptions,
+                    group_of: &group_of,
+                };
+                starter.start(r, now_ms, &mut done);
+                finished += done.len() as u64;
+                for c in &done {
                     record(c, &mut accs, &mut timeline);
                 }
             }
@@ -283,24 +364,15 @@ pub fn run(
         let g = group_of[r] as usize;
         done.clear();
         engines[r].finish_iteration(time_ms, &mut accs[g].itl, &mut done);
-        if let Some(end) = engines[r].start_iteration(time_ms, &mut noise_rngs[r], &mut done) {
-            events.push(Reverse(Event {
-                time_ms: end,
-                replica,
-            }));
-            if let Some(tl) = timeline.as_mut() {
-                let e = &engines[r];
-                let new_preemptions = e.stats.preemptions - last_preemptions[r];
-                last_preemptions[r] = e.stats.preemptions;
-                let state = Occupancy {
-                    running: e.running(),
-                    waiting: e.waiting(),
-                    kv_fraction: e.kv_fraction(),
-                    preemptions: new_preemptions,
-                };
-                tl.occupancy(group_of[r], time_ms, end - time_ms, state);
-            }
-        }
+        let mut starter = Starter {
+            engines: &mut engines,
+            noise_rngs: &mut noise_rngs,
+            events: &mut events,
+            timeline: &mut timeline,
+            last_preemptions: &mut last_preemptions,
+            group_of: &group_of,
+        };
+        starter.start(r, time_ms, &mut done);
         finished += done.len() as u64;
         for c in &done {
             record(c, &mut accs, &mut timeline);
@@ -318,7 +390,25 @@ pub fn run(
         let iters: u64 = group_engines.iter().map(|e| e.stats.iterations).sum();
         let batch_sum: u64 = group_engines.iter().map(|e| e.stats.batch_sum).sum();
         iterations += iters;
-        let window_s = (acc.last_counted_finish_ms - acc.first_counted_arrival_ms) / 1000.0;
+        // Throughput over the arrival window (first counted arrival to last arrival): the
+        // completions in it, whichever request they belong to. Counting the drain after the last
+        // arrival instead would make a short run look overloaded.
+        let (from_ms, to_ms) = (acc.first_counted_arrival_ms, acc.last_arrival_ms);
+        let throughput_rps = if to_ms > from_ms {
+            let n = acc
+                .finishes_ms
+                .iter()
+                .filter(|&&t| t >= from_ms && t <= to_ms)
+                .count();
+            n as f64 / ((to_ms - from_ms) / 1000.0)
+        } else {
+            let window_s = (acc.last_counted_finish_ms - from_ms) / 1000.0;
+            if window_s > 0.0 {
+                acc.completed as f64 / window_s
+            } else {
+                f64::NAN
+            }
+        };
         let share = |met: u64| {
             if acc.requests > 0 {
                 met as f64 / acc.requests as f64
@@ -334,11 +424,9 @@ pub fn run(
             rejected: acc.rejected,
             tokens_out: acc.tokens_out,
             itl_samples: acc.itl.count(),
-            throughput_rps: if window_s > 0.0 {
-                acc.completed as f64 / window_s
-            } else {
-                f64::NAN
-            },
+            throughput_rps,
+            waiting_at_start: acc.waiting_at_start.unwrap_or(0),
+            waiting_at_end: acc.waiting_at_end,
             ttft_ms: summarize(&mut acc.ttft),
             itl_ms: acc.itl.summary(),
             tpot_ms: summarize(&mut acc.tpot),
@@ -371,6 +459,7 @@ pub fn run(
     }
     Ok(SimResult {
         groups,
+        timeline_truncated: timeline.as_ref().is_some_and(|t| t.truncated),
         timeline: timeline.map(|t| t.rows(&names)).unwrap_or_default(),
         simulated_s: now_ms / 1000.0,
         requests_simulated: simulated,

@@ -18,7 +18,7 @@ pub mod workload;
 pub use engine::{Completion, DEFAULT_BLOCK_SIZE, Engine, EngineConfig};
 pub use fleet::{Router, run};
 pub use metrics::{Histogram, Summary};
-pub use timeline::TimelineRow;
+pub use timeline::{MAX_BUCKETS, TIMELINE_COLUMNS, TimelineRow};
 pub use workload::{Generator, Horizon, Request, Traffic};
 
 use crate::queueing::Targets;
@@ -80,6 +80,12 @@ pub struct GroupResult {
     pub itl_samples: u64,
     /// Completions per second over the measurement window.
     pub throughput_rps: f64,
+    /// Requests waiting (not running) in the group's replicas when the first counted request
+    /// arrived, and when the last request arrived: a queue that grows over the run means
+    /// overload.
+    pub waiting_at_start: u64,
+    /// See `waiting_at_start`.
+    pub waiting_at_end: u64,
     /// Time to first token, ms.
     pub ttft_ms: Summary,
     /// Inter-token latency (every gap between consecutive tokens), ms.
@@ -109,6 +115,9 @@ pub struct SimResult {
     pub groups: Vec<GroupResult>,
     /// Per group and time bucket (empty without a bucket width).
     pub timeline: Vec<TimelineRow>,
+    /// True when the run outlasted [`timeline::MAX_BUCKETS`] buckets and the timeline stops
+    /// there.
+    pub timeline_truncated: bool,
     /// Simulated time, s.
     pub simulated_s: f64,
     /// Requests simulated (including warm-up).
@@ -192,59 +201,56 @@ mod tests {
         (a - b).abs() / b
     }
 
+    /// Mean wait and sojourn over five independent runs of 200,000 requests. One run's mean
+    /// wait of an M/M/1 queue at rho = 0.7 has a standard deviation of 1.9% (measured over 20
+    /// seeds), too close to the 2% tolerance for a single run to decide; five runs bring it to
+    /// about 0.9%, so a real bias of 2% shows.
+    fn mean_wait_and_sojourn(traffic: Traffic) -> (f64, f64) {
+        let config = one_group(engine(1, None), 1);
+        let runs: Vec<GroupResult> = (11..16)
+            .map(|seed| simulate(&config, traffic, 200_000, 0.05, seed))
+            .collect();
+        let mean = |f: fn(&GroupResult) -> f64| runs.iter().map(f).sum::<f64>() / 5.0;
+        (mean(|g| g.queue_wait_ms.mean), mean(|g| g.e2e_ms.mean))
+    }
+
     /// Batch 1, one iteration per request (output 1), service time beta * prompt with
     /// exponential prompts: M/M/1. rho = 0.7, mean service 10 ms.
     #[test]
     fn batch_one_with_exponential_service_is_mm1() {
-        let config = one_group(engine(1, None), 1);
-        let traffic = Traffic {
+        let (wait_ms, sojourn_ms) = mean_wait_and_sojourn(Traffic {
             rate_rps: 70.0,
             arrivals: ArrivalProcess::Poisson,
             prompt: LengthDist::Exponential { mean: 1000.0 },
             output: LengthDist::Fixed { mean: 1.0 },
-        };
-        let g = simulate(&config, traffic, 200_000, 0.05, 11);
+        });
         let (wait, sojourn) = (0.7 / (0.1 - 0.07), 1.0 / (0.1 - 0.07));
         eprintln!(
-            "M/M/1: wait {:.3} ms vs {wait:.3}, sojourn {:.3} vs {sojourn:.3}",
-            g.queue_wait_ms.mean, g.e2e_ms.mean
+            "M/M/1: wait {wait_ms:.3} ms vs {wait:.3}, sojourn {sojourn_ms:.3} vs {sojourn:.3}"
         );
+        assert!(rel(wait_ms, wait) < 0.02, "wait {wait_ms} vs {wait}");
         assert!(
-            rel(g.queue_wait_ms.mean, wait) < 0.02,
-            "wait {} vs {wait}",
-            g.queue_wait_ms.mean
-        );
-        assert!(
-            rel(g.e2e_ms.mean, sojourn) < 0.02,
-            "sojourn {} vs {sojourn}",
-            g.e2e_ms.mean
+            rel(sojourn_ms, sojourn) < 0.02,
+            "sojourn {sojourn_ms} vs {sojourn}"
         );
     }
 
     /// The same with fixed prompts: M/D/1 (Pollaczek-Khinchine: W = rho S / (2 (1 - rho))).
     #[test]
     fn batch_one_with_fixed_service_is_md1() {
-        let config = one_group(engine(1, None), 1);
-        let traffic = Traffic {
+        let (wait_ms, sojourn_ms) = mean_wait_and_sojourn(Traffic {
             rate_rps: 70.0,
             arrivals: ArrivalProcess::Poisson,
             prompt: LengthDist::Fixed { mean: 1000.0 },
             output: LengthDist::Fixed { mean: 1.0 },
-        };
-        let g = simulate(&config, traffic, 200_000, 0.05, 12);
+        });
         let wait = 0.7 * 10.0 / (2.0 * 0.3);
         eprintln!(
-            "M/D/1: wait {:.3} ms vs {wait:.3}, sojourn {:.3} vs {:.3}",
-            g.queue_wait_ms.mean,
-            g.e2e_ms.mean,
+            "M/D/1: wait {wait_ms:.3} ms vs {wait:.3}, sojourn {sojourn_ms:.3} vs {:.3}",
             wait + 10.0
         );
-        assert!(
-            rel(g.queue_wait_ms.mean, wait) < 0.02,
-            "wait {} vs {wait}",
-            g.queue_wait_ms.mean
-        );
-        assert!(rel(g.e2e_ms.mean, wait + 10.0) < 0.02);
+        assert!(rel(wait_ms, wait) < 0.02, "wait {wait_ms} vs {wait}");
+        assert!(rel(sojourn_ms, wait + 10.0) < 0.02);
     }
 
     /// Under KV pressure requests are preempted, and still every one completes once, with

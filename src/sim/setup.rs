@@ -127,8 +127,17 @@ pub fn build(
                     prompt_tokens: w.prompt_tokens,
                     output_tokens: w.output_tokens,
                 };
+                // The engine's token budget, which flags may override, also shapes the
+                // chunked-prefill (gen-3) analytic model.
+                let perf = match profile.perf {
+                    PerfParams::V3(p) => PerfParams::V3(crate::perf::Gen3Params {
+                        max_num_batched_tokens: e.max_num_batched_tokens,
+                        ..p
+                    }),
+                    other => other,
+                };
                 ReplicaModel::new(
-                    profile.perf,
+                    perf,
                     shape,
                     e.max_num_seqs,
                     profile.queue_for(e.max_num_seqs),

@@ -12,6 +12,8 @@ pub struct TimelineRow {
     pub group: String,
     /// Arrivals in the bucket.
     pub arrivals: u64,
+    /// Arrivals per second.
+    pub arrivals_rps: f64,
     /// Completions in the bucket.
     pub completions: u64,
     /// Completions per second.
@@ -30,6 +32,22 @@ pub struct TimelineRow {
     pub preemptions: u64,
 }
 
+/// The CSV columns of a [`TimelineRow`], in order.
+pub const TIMELINE_COLUMNS: [&str; 12] = [
+    "start_s",
+    "workload",
+    "arrivals",
+    "arrivals_rps",
+    "completions",
+    "throughput_rps",
+    "mean_ttft_ms",
+    "max_ttft_ms",
+    "running",
+    "waiting",
+    "kv_fraction",
+    "preemptions",
+];
+
 /// An engine's state during one iteration.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Occupancy {
@@ -43,12 +61,20 @@ pub(super) struct Occupancy {
     pub preemptions: u64,
 }
 
+/// Buckets kept per group; later events are dropped (and the timeline marked truncated), so a
+/// tiny bucket on a long run cannot exhaust memory.
+pub const MAX_BUCKETS: usize = 1_000_000;
+
 /// Accumulates timeline buckets.
 #[derive(Debug)]
 pub(super) struct Timeline {
     bucket_ms: f64,
     rows: Vec<Vec<Acc>>,
     replicas: Vec<u32>,
+    /// Where events past the last bucket go.
+    overflow: Acc,
+    /// True once an event fell past [`MAX_BUCKETS`].
+    pub truncated: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -69,12 +95,18 @@ impl Timeline {
             bucket_ms,
             rows: vec![Vec::new(); replicas.len()],
             replicas,
+            overflow: Acc::default(),
+            truncated: false,
         }
     }
 
     fn at(&mut self, group: u32, time_ms: f64) -> &mut Acc {
         let rows = &mut self.rows[group as usize];
         let b = (time_ms / self.bucket_ms).max(0.0) as usize;
+        if b >= MAX_BUCKETS {
+            self.truncated = true;
+            return &mut self.overflow;
+        }
         if rows.len() <= b {
             rows.resize(b + 1, Acc::default());
         }
@@ -110,6 +142,7 @@ impl Timeline {
                     start_s: b as f64 * seconds,
                     group: names[g].clone(),
                     arrivals: acc.arrivals,
+                    arrivals_rps: acc.arrivals as f64 / seconds,
                     completions: acc.completions,
                     throughput_rps: acc.completions as f64 / seconds,
                     mean_ttft_ms: if acc.completions > 0 {
@@ -130,5 +163,18 @@ impl Timeline {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_list_matches_the_row() {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(TimelineRow::default()).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().next().unwrap(), TIMELINE_COLUMNS.join(","));
     }
 }

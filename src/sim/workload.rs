@@ -178,9 +178,11 @@ impl Generator {
             .iter()
             .enumerate()
             .map(|(g, t)| {
-                let mut rng = ChaCha8Rng::seed_from_u64(
-                    seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(g as u64 + 1)),
-                );
+                let mut rng = ChaCha8Rng::seed_from_u64(super::fleet::derive_seed(
+                    seed,
+                    super::fleet::STREAM_ARRIVALS,
+                    g as u64,
+                ));
                 let gaps = Gaps::new(t.rate_rps, &t.arrivals);
                 let first = gaps.sample(&mut rng);
                 if first.is_finite() {

@@ -18,7 +18,7 @@ mod resolve;
 
 pub use error::SpecError;
 pub use load::{Located, Origin, load_yaml, parse_yaml, read_text};
-pub use resolve::ScenarioParts;
+pub use resolve::{MAX_TOKENS, ScenarioParts};
 
 use crate::error::Error;
 use crate::perf::PerfParams;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The project root.
@@ -28,7 +29,9 @@ pub fn shared(relative: &str) -> Option<PathBuf> {
             path.display()
         );
     }
-    eprintln!(
+    // Written to stderr directly: libtest captures `eprintln!`, and the notice must show.
+    let _ = writeln!(
+        std::io::stderr(),
         "notice: skipping: {} not found (set WVA_SHARED_DIR or place ../shared beside the checkout)",
         path.display()
     );
