@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
         }],
         seed: 1,
         timeline_bucket_ms: None,
+        record_requests: false,
     };
     let result = run(&config, requests.iter().copied(), &mut |_| {}).unwrap();
     let g = &result.groups[0];

@@ -111,6 +111,7 @@ fn main() {
         plots.push(Panel {
             title: format!("{label}, {prompt:.0} x {output:.0} tokens: TTFT"),
             y_label: "ms".into(),
+            x_label: None,
             series: vec![
                 line("simulated", false, &|p| p.sim_ttft_ms.mean),
                 line("analytic", true, &|p| p.analytic_ttft_ms()),
@@ -119,6 +120,7 @@ fn main() {
         plots.push(Panel {
             title: format!("{label}, {prompt:.0} x {output:.0} tokens: ITL"),
             y_label: "ms".into(),
+            x_label: None,
             series: vec![
                 Series {
                     color: 1,
@@ -168,6 +170,7 @@ fn routers() {
             }],
             seed: SEED,
             timeline_bucket_ms: None,
+            record_requests: false,
         };
         let traffic = Traffic {
             rate_rps: 56.0,

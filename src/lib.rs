@@ -7,10 +7,13 @@
 //! - [`perf`]: the cost model of a vLLM engine iteration and its mean-field service curves.
 //! - [`queueing`]: the analytic model of one replica (state-dependent M/M/1/K) and sizing.
 //! - [`optimize`]: candidates per server and the allocation solvers behind `wva plan`.
-//! - [`report`]: renders plans and analyses as tables, JSON, YAML and CSV.
+//! - [`sim`]: the discrete-event simulator of vLLM engines behind routers.
+//! - [`trace`]: reads, characterises, transforms, synthesises and writes request traces.
+//! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
 //!
-//! The core ([`perf`], [`queueing`], [`optimize`]) is pure: no I/O, no clocks, no global state.
+//! The core ([`perf`], [`queueing`], [`optimize`], [`sim`]) is pure: no I/O, no clocks, no global
+//! state. [`trace`] reads files, record by record.
 
 pub mod cli;
 pub mod error;
@@ -20,5 +23,6 @@ pub mod queueing;
 pub mod report;
 pub mod sim;
 pub mod spec;
+pub mod trace;
 
 pub use error::{Error, ExitCode};

@@ -3,17 +3,7 @@
 
 use crate::perf::PerfModelKind;
 
-fn number(text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("`{text}` is not a finite number"))
-    }
-}
+use crate::spec::numbers::parse_finite as number;
 
 /// A finite number `> 0`.
 pub fn positive(text: &str) -> Result<f64, String> {

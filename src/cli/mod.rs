@@ -5,9 +5,11 @@
 
 mod analyze;
 pub mod args;
+mod load;
 mod output;
 mod plan;
 mod simulate;
+mod trace;
 
 use crate::error::{Error, ExitCode};
 use crate::spec::SpecError;
@@ -23,6 +25,8 @@ or a workload is left unallocated).
 Examples:
   wva plan scenarios/quickstart.yaml
   wva plan scenarios/quickstart.yaml -o json
+  wva simulate scenarios/quickstart.yaml
+  wva trace stats traces/azure-conv-like-10min.csv
   wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 \\
       --in-tokens 128 --out-tokens 512 --rate-rps 3";
 
@@ -45,6 +49,9 @@ enum Command {
     /// Simulate a scenario's fleet iteration by iteration, as vLLM schedules it
     #[command(after_help = simulate::AFTER_HELP)]
     Simulate(Box<simulate::SimulateArgs>),
+    /// Characterise, synthesise and convert request traces
+    #[command(after_help = trace::AFTER_HELP)]
+    Trace(trace::TraceArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -75,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze::run(*args),
         Command::Plan(args) => plan::run(args),
         Command::Simulate(args) => simulate::run_simulate(*args),
+        Command::Trace(args) => trace::run(args),
     }
 }
 

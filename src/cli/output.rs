@@ -1,6 +1,28 @@
 //! Writing results to stdout in one piece.
 
+use clap::ValueEnum;
+use serde::Serialize;
 use std::io::Write;
+
+/// Output formats of the commands that print one document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DocFormat {
+    /// A table for people.
+    Table,
+    /// One JSON object.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// `value` in `format`, `table` rendering it for people.
+pub fn render<T: Serialize>(format: DocFormat, value: &T, table: fn(&T) -> String) -> String {
+    match format {
+        DocFormat::Table => table(value),
+        DocFormat::Json => crate::report::to_json(value),
+        DocFormat::Yaml => crate::report::to_yaml(value),
+    }
+}
 
 /// Writes `text` to stdout at once. A closed pipe (`wva plan ... | head`) is not an error.
 pub fn emit(text: &str) -> anyhow::Result<()> {

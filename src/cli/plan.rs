@@ -85,6 +85,19 @@ pub(super) struct PlanArgs {
     /// `workloads: [{variant, rate_rps|rate_rpm, prompt_tokens, output_tokens}]`
     #[arg(long, value_name = "FILE", requires = "from_cluster")]
     workloads: Option<PathBuf>,
+    /// Take one workload's load from this trace: the rate at --rate-quantile of its per-minute
+    /// rates, and its mean prompt and output tokens
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    #[command(flatten)]
+    trace_input: super::trace::TraceInputArgs,
+    /// With --trace: the workload it describes (default: the scenario's only one)
+    #[arg(long, value_name = "NAME", requires = "trace")]
+    workload: Option<String>,
+    /// With --trace: size for this quantile of the per-minute arrival rate (1 = the busiest
+    /// minute; the mean rate for traces shorter than two minutes)
+    #[arg(long, value_parser = quantile, default_value_t = 0.95, requires = "trace")]
+    rate_quantile: f64,
     /// With --from-cluster: arrival rate of every variant not in --workloads, requests/s
     #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster", conflicts_with = "rate_rpm")]
     rate_rps: Option<f64>,
@@ -237,6 +250,15 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
     for note in &notes {
         eprintln!("wva: note: {note}");
     }
+    let mut scenario = scenario;
+    if let Some(path) = &a.trace {
+        load_from_trace(&a, path, &mut scenario)?;
+    } else if a.trace_input.is_set() {
+        return Err(Error::Usage(
+            "--trace-format, --window, --rate-scale, --time-scale, --max-requests and --skip-bad-rows apply with --trace".into(),
+        )
+        .into());
+    }
     let options = options(&a, &defaults)?;
     let plan = plan(&scenario, &options).with_context(|| source.display().to_string())?;
     emit(&render_plan(&plan, a.output))?;
@@ -251,4 +273,81 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::Infeasible)
     }
+}
+
+fn quantile(text: &str) -> Result<f64, String> {
+    let v = super::args::non_negative(text)?;
+    if v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be from 0 to 1, got {v}"))
+    }
+}
+
+/// Sets the load of the workload `a.workload` (or the only one) from the trace at `path`.
+fn load_from_trace(
+    a: &PlanArgs,
+    path: &std::path::Path,
+    scenario: &mut crate::spec::Scenario,
+) -> anyhow::Result<()> {
+    let w = match &a.workload {
+        Some(name) => scenario
+            .workloads
+            .iter()
+            .position(|w| &w.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = scenario.workloads.iter().map(|w| w.name.as_str()).collect();
+                Error::Usage(format!(
+                    "--workload {name}: the scenario has no such workload; it has: {}",
+                    known.join(", ")
+                ))
+            })?,
+        None if scenario.workloads.len() == 1 => 0,
+        None => {
+            return Err(Error::Usage(
+                "--trace needs --workload NAME: the scenario has several workloads".into(),
+            )
+            .into());
+        }
+    };
+    let mut trace = a.trace_input.open(path, None, 1)?;
+    let mut builder = crate::trace::stats::StatsBuilder::new();
+    for r in trace.by_ref() {
+        builder.add(&r.map_err(|e| Error::Usage(e.to_string()))?);
+    }
+    let stats = builder.finish();
+    if stats.requests == 0 {
+        return Err(Error::Usage(format!("{}: no requests", path.display())).into());
+    }
+    let (rate_rps, how) = if stats.per_minute.len() > 2 {
+        (
+            crate::trace::stats::rate_quantile_rps(&stats.per_minute, a.rate_quantile),
+            format!("quantile {} of its per-minute rates", a.rate_quantile),
+        )
+    } else {
+        (
+            stats.mean_rate_rps,
+            "its mean rate (under two full minutes)".to_string(),
+        )
+    };
+    if !(rate_rps.is_finite() && rate_rps >= 0.0) {
+        return Err(Error::Usage(format!(
+            "{}: no arrival rate can be read from it",
+            path.display()
+        ))
+        .into());
+    }
+    let workload = &mut scenario.workloads[w];
+    workload.rate_rps = rate_rps;
+    workload.prompt_tokens = stats.prompt_tokens.mean.max(0.0);
+    workload.output_tokens = stats.output_tokens.mean.max(1.0);
+    eprintln!(
+        "wva: note: workload `{}` from {}: {:.3} req/s ({how}), prompt {:.0} and output {:.0} tokens on average",
+        workload.name,
+        path.display(),
+        rate_rps,
+        workload.prompt_tokens,
+        workload.output_tokens
+    );
+    Ok(())
 }

@@ -2,18 +2,23 @@
 //! discrete-event simulator of vLLM, beside the analytic model's predictions.
 
 use super::args;
-use super::output::emit;
+use super::load::ShapeArgs;
+use super::output::{DocFormat, emit, render};
+use super::trace::TraceInputArgs;
 use crate::error::{Error, ExitCode};
 use crate::optimize::{PlanOptions, plan};
-use crate::report::{WorkloadInfo, simulation_report, simulation_table, to_json, to_yaml};
+use crate::report::{WorkloadInfo, simulation_report, simulation_table};
+use crate::sim::from_trace::{
+    TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
+};
 use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build};
-use crate::sim::{Generator, Horizon, Router, SimResult, run};
+use crate::sim::{Generator, Horizon, Request, Router, SimResult, run};
 use crate::spec::{
-    Accelerator, ArrivalProcess, LatencyTarget, LengthDist, Profile, Scenario, ServiceClass,
-    SloTarget, SpecError, Statistic, Workload, load_profiles, load_scenario,
+    Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError, Statistic,
+    Workload, load_profiles, load_scenario,
 };
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use std::io::IsTerminal;
@@ -32,46 +37,16 @@ warm-up. The analytic model's prediction at the same load is printed beside the 
 The fleet is, in order of precedence: --plan FILE (`wva plan -o json`), --replicas N (of the
 profile on --accelerator), or the plan `wva plan` would make for the scenario.
 
+With --trace FILE the load is a trace's (see `wva trace --help` for the formats and the
+transformations); --requests-out writes every request's outcome.
+
 Examples:
   wva simulate scenarios/quickstart.yaml
   wva simulate scenarios/quickstart.yaml --requests 100000 --replications 5 -o json
   wva simulate --profile profiles/qwen2.5-14b-instruct.yaml --replicas 2 --rate-rps 12 \\
-      --in-tokens 1155 --out-tokens 211 --prompt-dist lognormal --prompt-cv 1.0";
-
-/// Output formats of `wva simulate`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(super) enum SimFormat {
-    /// Tables for people.
-    Table,
-    /// One JSON object.
-    Json,
-    /// YAML.
-    Yaml,
-}
-
-/// Token-length distributions for flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(super) enum DistArg {
-    /// Every request the same.
-    Fixed,
-    /// Exponential.
-    Exponential,
-    /// Log-normal (give --*-cv).
-    Lognormal,
-    /// Uniform over mean x (1 -/+ sqrt(3) cv) (give --*-cv).
-    Uniform,
-}
-
-/// Arrival processes for flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(super) enum ArrivalArg {
-    /// Exponential gaps.
-    Poisson,
-    /// Evenly spaced.
-    Deterministic,
-    /// Gamma gaps with --arrival-cv.
-    Gamma,
-}
+      --in-tokens 1155 --out-tokens 211 --prompt-dist lognormal --prompt-cv 1.0
+  wva simulate scenarios/quickstart.yaml --trace traces/azure-conv-like-10min.csv \\
+      --workload chat-standard --rate-scale 3 --requests-out requests.csv";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["scenario", "profile"])))]
@@ -102,6 +77,21 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_parser = args::positive_int)]
     replicas: Option<u32>,
 
+    /// Replay this trace instead of drawing synthetic load: its requests go to the workload
+    /// their model names, or to --workload, or to the only one; each trace-driven workload's
+    /// rate and token means (for the plan and the analytic column) are the trace's
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    #[command(flatten)]
+    trace_input: TraceInputArgs,
+    /// With --trace: the workload every request of the trace belongs to
+    #[arg(long, value_name = "NAME", requires = "trace")]
+    workload: Option<String>,
+    /// Write every request's outcome (arrival, replica, TTFT, E2E, ...) to this CSV (first
+    /// replication)
+    #[arg(long, value_name = "FILE")]
+    requests_out: Option<PathBuf>,
+
     /// With --profile: arrival rate, requests/s
     #[arg(long, value_parser = args::positive, conflicts_with = "rate_rpm")]
     rate_rps: Option<f64>,
@@ -121,26 +111,8 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_parser = args::positive)]
     target_itl_ms: Option<f64>,
 
-    /// Arrival process of every workload (default: the scenario's, else Poisson)
-    #[arg(long, value_enum)]
-    arrivals: Option<ArrivalArg>,
-    /// Coefficient of variation of gamma inter-arrival times (default 1: Poisson-like)
-    #[arg(long, value_parser = args::positive)]
-    arrival_cv: Option<f64>,
-    /// Prompt-length distribution of every workload around its mean (default: the scenario's)
-    #[arg(long, value_enum)]
-    prompt_dist: Option<DistArg>,
-    /// Coefficient of variation for --prompt-dist lognormal (default 1) or uniform (default 0.5,
-    /// at most 0.577)
-    #[arg(long, value_parser = args::positive, requires = "prompt_dist")]
-    prompt_cv: Option<f64>,
-    /// Output-length distribution of every workload around its mean (default: the scenario's)
-    #[arg(long, value_enum)]
-    output_dist: Option<DistArg>,
-    /// Coefficient of variation for --output-dist lognormal (default 1) or uniform (default 0.5,
-    /// at most 0.577)
-    #[arg(long, value_parser = args::positive, requires = "output_dist")]
-    output_cv: Option<f64>,
+    #[command(flatten)]
+    shape: ShapeArgs,
 
     /// Requests to simulate in all (default 100000)
     #[arg(long, value_parser = args::positive_int, conflicts_with = "duration_s")]
@@ -149,9 +121,9 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_parser = args::positive)]
     duration_s: Option<f64>,
     /// Share of the requests (or of the duration) at the start left out of the statistics,
-    /// 0 to 0.9
-    #[arg(long, value_parser = args::warmup_share, default_value_t = 0.1)]
-    warmup: f64,
+    /// 0 to 0.9 (default 0.1; 0 with --trace)
+    #[arg(long, value_parser = args::warmup_share)]
+    warmup: Option<f64>,
     /// Seed of every random draw (same seed, same result)
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -193,54 +165,17 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_parser = args::positive, default_value_t = 10.0)]
     timeline_bucket_s: f64,
     /// Output format
-    #[arg(short = 'o', long, value_enum, default_value_t = SimFormat::Table)]
-    output: SimFormat,
-}
-
-/// The largest coefficient of variation of a uniform distribution on `[0, 2 mean]`.
-const UNIFORM_MAX_CV: f64 = 0.577_350_269_189_625_7;
-
-/// A length distribution around `mean`; `cv` only for lognormal and uniform.
-fn dist(flag: &str, arg: DistArg, mean: f64, cv: Option<f64>) -> Result<LengthDist, Error> {
-    let no_cv = |name: &str| match cv {
-        Some(_) => Err(Error::Usage(format!(
-            "--{flag}-cv applies to lognormal and uniform lengths, not {name}"
-        ))),
-        None => Ok(()),
-    };
-    Ok(match arg {
-        DistArg::Fixed => {
-            no_cv("fixed")?;
-            LengthDist::Fixed { mean }
-        }
-        DistArg::Exponential => {
-            no_cv("exponential")?;
-            LengthDist::Exponential { mean }
-        }
-        DistArg::Lognormal => LengthDist::Lognormal {
-            mean,
-            cv: cv.unwrap_or(1.0),
-        },
-        DistArg::Uniform => {
-            let cv = cv.unwrap_or(0.5);
-            if cv > UNIFORM_MAX_CV {
-                return Err(Error::Usage(format!(
-                    "--{flag}-cv must be at most 0.577 for uniform lengths (a uniform distribution around its mean spreads no further), got {cv}"
-                )));
-            }
-            // Symmetric around the mean, which it keeps.
-            let half = mean * cv * 3f64.sqrt();
-            LengthDist::Uniform {
-                min: (mean - half).max(0.0),
-                max: mean + half,
-            }
-        }
-    })
+    #[arg(short = 'o', long, value_enum, default_value_t = DocFormat::Table)]
+    output: DocFormat,
 }
 
 /// A one-workload scenario for `--profile` (not validated as a file would be: its parts come
 /// from a checked profile and checked flags).
-fn profile_scenario(a: &SimulateArgs, path: &Path) -> anyhow::Result<Scenario> {
+fn profile_scenario(
+    a: &SimulateArgs,
+    path: &Path,
+    trace_load: Option<TraceLoad>,
+) -> anyhow::Result<Scenario> {
     let profiles = load_profiles(path)?;
     let matching: Vec<&Profile> = profiles
         .iter()
@@ -268,16 +203,24 @@ fn profile_scenario(a: &SimulateArgs, path: &Path) -> anyhow::Result<Scenario> {
             .into());
         }
     };
-    let rate_rps = a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0)).ok_or_else(|| {
-        Error::Usage(
-            "--profile needs the load: --rate-rps (or --rate-rpm), --in-tokens, --out-tokens"
-                .into(),
-        )
-    })?;
-    let (prompt, output) = match (a.in_tokens, a.out_tokens) {
-        (Some(i), Some(o)) => (i, o),
-        _ => {
-            return Err(Error::Usage("--profile needs --in-tokens and --out-tokens".into()).into());
+    let (rate_rps, prompt, output) = match trace_load {
+        Some(t) => (t.rate_rps, t.prompt_tokens, t.output_tokens),
+        None => {
+            let rate_rps = a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0)).ok_or_else(|| {
+                Error::Usage(
+                    "--profile needs the load: --rate-rps (or --rate-rpm), --in-tokens and --out-tokens, or --trace FILE"
+                        .into(),
+                )
+            })?;
+            match (a.in_tokens, a.out_tokens) {
+                (Some(i), Some(o)) => (rate_rps, i, o),
+                _ => {
+                    return Err(Error::Usage(
+                        "--profile needs --in-tokens and --out-tokens (or --trace FILE)".into(),
+                    )
+                    .into());
+                }
+            }
         }
     };
     let mean = |ms: Option<f64>| {
@@ -308,18 +251,15 @@ fn profile_scenario(a: &SimulateArgs, path: &Path) -> anyhow::Result<Scenario> {
             }],
         }],
         workloads: vec![Workload {
-            name: profile.model.clone(),
-            model: profile.model.clone(),
-            service_class: "flags".into(),
-            rate_rps,
-            prompt_tokens: prompt,
-            output_tokens: output,
-            prompt_dist: LengthDist::Fixed { mean: prompt },
-            output_dist: LengthDist::Fixed { mean: output },
-            arrivals: ArrivalProcess::Poisson,
             min_replicas: 1,
-            max_batch: None,
-            current: None,
+            ..Workload::from_load(
+                &profile.model,
+                &profile.model,
+                "flags",
+                rate_rps,
+                prompt,
+                output,
+            )
         }],
         profiles: vec![profile],
     })
@@ -535,15 +475,91 @@ fn fleets(
 }
 
 pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
+    // A trace, read whole and in arrival order (--requests and --duration-s cut it).
+    let records = match &a.trace {
+        Some(path) => {
+            let mut records = a.trace_input.read(path, None, a.seed)?;
+            if let Some(d) = a.duration_s {
+                records.retain(|r| r.arrival_s <= d);
+            }
+            if let Some(n) = a.requests {
+                records.truncate(n as usize);
+            }
+            if records.is_empty() {
+                return Err(
+                    Error::Usage(format!("{}: no requests to replay", path.display())).into(),
+                );
+            }
+            Some(records)
+        }
+        None => {
+            if a.trace_input.is_set() {
+                return Err(Error::Usage(
+                    "--trace-format, --window, --rate-scale, --time-scale, --max-requests and --skip-bad-rows apply with --trace".into(),
+                )
+                .into());
+            }
+            None
+        }
+    };
     let (mut scenario, source) = match (&a.scenario, &a.profile) {
         (Some(path), _) => (load_scenario(path)?, path.clone()),
         (None, Some(path)) => {
             if a.replicas.is_none() {
                 return Err(Error::Usage("--profile needs --replicas N".into()).into());
             }
-            (profile_scenario(&a, path)?, path.clone())
+            let load = records
+                .as_ref()
+                .and_then(|r| trace_loads(r, &vec![0; r.len()], 1)[0]);
+            (profile_scenario(&a, path, load)?, path.clone())
         }
         (None, None) => return Err(Error::Usage("give a SCENARIO or --profile FILE".into()).into()),
+    };
+    // Each request's workload; the trace-driven workloads take the trace's load, the others
+    // are not simulated.
+    let mut busy_rates: Vec<f64> = Vec::new();
+    let assignment = match &records {
+        Some(records) => {
+            let trace_path = a.trace.as_deref().unwrap_or(Path::new(""));
+            let assignment = assign_workloads(records, &scenario, a.workload.as_deref())
+                .map_err(|m| Error::Usage(format!("{}: {m}", trace_path.display())))?;
+            let loads = trace_loads(records, &assignment, scenario.workloads.len());
+            busy_rates = loads
+                .iter()
+                .filter_map(|l| l.map(|l| l.busy_rate_rps))
+                .collect();
+            let mut keep = Vec::new();
+            for (w, load) in loads.iter().enumerate() {
+                let workload = &mut scenario.workloads[w];
+                match load {
+                    Some(l) => {
+                        workload.rate_rps = l.rate_rps;
+                        workload.prompt_tokens = l.prompt_tokens;
+                        workload.output_tokens = l.output_tokens;
+                        keep.push(w);
+                    }
+                    None => eprintln!(
+                        "wva: note: workload `{}` is not simulated: the trace has no requests for it",
+                        workload.name
+                    ),
+                }
+            }
+            let new_index: Vec<Option<usize>> = (0..scenario.workloads.len())
+                .map(|w| keep.iter().position(|&k| k == w))
+                .collect();
+            let mut w = 0;
+            scenario.workloads.retain(|_| {
+                w += 1;
+                keep.contains(&(w - 1))
+            });
+            Some(
+                assignment
+                    .iter()
+                    .map(|&w| new_index[w].unwrap_or(usize::MAX))
+                    .collect::<Vec<usize>>(),
+            )
+        }
+        None => None,
     };
     if a.profile.is_none() {
         let profile_only = [
@@ -562,9 +578,6 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
     }
-    if a.arrival_cv.is_some() && a.arrivals != Some(ArrivalArg::Gamma) {
-        return Err(Error::Usage("--arrival-cv applies to --arrivals gamma".into()).into());
-    }
     if a.accelerator.is_some() && a.replicas.is_none() {
         return Err(Error::Usage(
             "--accelerator applies with --replicas (or --profile); a plan chooses its own".into(),
@@ -573,23 +586,15 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     // Distribution overrides.
     for w in &mut scenario.workloads {
-        if let Some(arg) = a.prompt_dist {
-            w.prompt_dist = dist("prompt", arg, w.prompt_tokens, a.prompt_cv)?;
-        }
-        if let Some(arg) = a.output_dist {
-            w.output_dist = dist("output", arg, w.output_tokens, a.output_cv)?;
-        }
-        if let Some(arg) = a.arrivals {
-            w.arrivals = match arg {
-                ArrivalArg::Poisson => ArrivalProcess::Poisson,
-                ArrivalArg::Deterministic => ArrivalProcess::Deterministic,
-                ArrivalArg::Gamma => ArrivalProcess::Gamma {
-                    cv: a.arrival_cv.unwrap_or(1.0),
-                },
-            };
-        }
+        a.shape.apply(w)?;
     }
-    let (fleets, notes) = fleets(&a, &scenario, &source)?;
+    // A default plan for a trace carries its busy minutes (95th percentile of the per-minute
+    // rate), as `wva plan --trace` does; the simulation and the analytic column, its load.
+    let mut plan_scenario = scenario.clone();
+    for (w, rate) in plan_scenario.workloads.iter_mut().zip(&busy_rates) {
+        w.rate_rps = *rate;
+    }
+    let (fleets, notes) = fleets(&a, &plan_scenario, &source)?;
     for note in &notes {
         eprintln!("wva: note: {note}");
     }
@@ -630,12 +635,42 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         (Some(n), None) => Horizon::Requests(u64::from(n)),
         (None, None) => Horizon::Requests(100_000),
     };
-    let warmup = a.warmup;
+    // A replay counts every request unless asked; synthetic load starts empty and warms up.
+    let warmup = a
+        .warmup
+        .unwrap_or(if records.is_some() { 0.0 } else { 0.1 });
+    let mut config = config;
+    config.record_requests = a.requests_out.is_some();
+    let replay: Option<Vec<Request>> = match (&records, &assignment) {
+        (Some(records), Some(assignment)) => {
+            let mut group_of = vec![None; scenario.workloads.len()];
+            for (g, f) in fleets.iter().enumerate() {
+                group_of[f.workload] = Some(g as u32);
+            }
+            let duration_s = records.last().map_or(0.0, |r| r.arrival_s);
+            // Records of dropped workloads have index usize::MAX: give them no group.
+            group_of.push(None);
+            let assignment: Vec<usize> = assignment
+                .iter()
+                .map(|&w| w.min(group_of.len() - 1))
+                .collect();
+            Some(requests_from_trace(
+                records,
+                &assignment,
+                &group_of,
+                warmup * duration_s,
+            ))
+        }
+        _ => None,
+    };
 
     // Progress on stderr, for runs longer than a second, on a terminal only.
-    let expected = match horizon {
-        Horizon::Requests(n) => n,
-        Horizon::Duration(d) => (traffic.iter().map(|t| t.rate_rps).sum::<f64>() * d) as u64,
+    let expected = match (&replay, horizon) {
+        (Some(r), _) => r.len() as u64,
+        (None, Horizon::Requests(n)) => n,
+        (None, Horizon::Duration(d)) => {
+            (traffic.iter().map(|t| t.rate_rps).sum::<f64>() * d) as u64
+        }
     } * u64::from(a.replications);
     let bar = ProgressBar::with_draw_target(Some(expected), ProgressDrawTarget::hidden());
     bar.set_style(
@@ -653,7 +688,10 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             let seed = a.seed.wrapping_add(u64::from(k));
             let mut cfg = config.clone();
             cfg.seed = seed;
-            let requests = Generator::new(&traffic, horizon, warmup, seed);
+            let requests: Box<dyn Iterator<Item = Request>> = match &replay {
+                Some(r) => Box::new(r.iter().copied()),
+                None => Box::new(Generator::new(&traffic, horizon, warmup, seed)),
+            };
             let mut last = 0u64;
             run(&cfg, requests, &mut |finished| {
                 let total = done.fetch_add(finished - last, Ordering::Relaxed) + finished - last;
@@ -703,6 +741,9 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             crate::sim::MAX_BUCKETS
         );
     }
+    if let Some(path) = &a.requests_out {
+        write_outcomes(path, &results[0], &config, records.as_deref())?;
+    }
     if let Some(path) = &a.timeline {
         write_timeline(path, &results[0].timeline)?;
     }
@@ -710,11 +751,7 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         crate::report::plot::timeline(path, &results[0].timeline)
             .map_err(|e| Error::Usage(e.to_string()))?;
     }
-    let text = match a.output {
-        SimFormat::Table => simulation_table(&report),
-        SimFormat::Json => to_json(&report),
-        SimFormat::Yaml => to_yaml(&report),
-    };
+    let text = render(a.output, &report, simulation_table);
     emit(&text)?;
     Ok(ExitCode::Success)
 }
@@ -733,4 +770,55 @@ fn write_timeline(path: &Path, rows: &[crate::sim::TimelineRow]) -> anyhow::Resu
     }
     let bytes = writer.into_inner().context("writing the timeline")?;
     super::output::write_atomically(path, &bytes)
+}
+
+/// Writes every request's outcome as CSV (atomically), with the trace's measured latencies
+/// beside the simulated ones when it has them.
+fn write_outcomes(
+    path: &Path,
+    result: &SimResult,
+    config: &crate::sim::SimConfig,
+    records: Option<&[crate::trace::TraceRecord]>,
+) -> anyhow::Result<()> {
+    let mut starts = Vec::new();
+    let mut n = 0u32;
+    for g in &config.groups {
+        starts.push(n);
+        n += g.engines.len() as u32;
+    }
+    let mut outcomes = result.requests.clone();
+    outcomes.sort_by_key(|o| o.id);
+    let mut text = String::from(
+        "id,workload,replica,arrival_s,prompt_tokens,output_tokens,queue_wait_ms,ttft_ms,e2e_ms,preemptions,rejected,counted,measured_ttft_ms,measured_e2e_ms\n",
+    );
+    let num = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.3}")
+        } else {
+            String::new()
+        }
+    };
+    for o in &outcomes {
+        let g = o.group as usize;
+        let measured = records.and_then(|r| r.get(o.id as usize));
+        let ms = |v: Option<f64>| v.map_or(String::new(), |s| num(s * 1000.0));
+        text.push_str(&format!(
+            "{},{},{},{:.6},{},{},{},{},{},{},{},{},{},{}\n",
+            o.id,
+            config.groups[g].name,
+            o.replica - starts[g],
+            o.arrival_ms / 1000.0,
+            o.prompt_tokens,
+            o.output_tokens,
+            num(o.queue_wait_ms),
+            num(o.ttft_ms),
+            num(o.e2e_ms),
+            o.preemptions,
+            o.rejected,
+            o.counted,
+            ms(measured.and_then(|m| m.ttft_s)),
+            ms(measured.and_then(|m| m.e2e_s)),
+        ));
+    }
+    super::output::write_atomically(path, text.as_bytes())
 }

@@ -10,6 +10,7 @@ pub mod plot;
 mod simulation;
 mod structured;
 mod table;
+mod trace;
 
 pub use analysis::Analysis;
 pub use simulation::{
@@ -18,6 +19,7 @@ pub use simulation::{
 };
 pub use structured::{to_json, to_yaml};
 pub use table::{analysis_table, plan_table};
+pub use trace::{TraceReport, trace_table};
 
 use crate::optimize::Plan;
 use clap::ValueEnum;

@@ -72,6 +72,8 @@ pub struct Panel {
     pub title: String,
     /// Y-axis label.
     pub y_label: String,
+    /// X-axis label of this panel (default: the shared one).
+    pub x_label: Option<String>,
     /// Lines.
     pub series: Vec<Series>,
 }
@@ -105,7 +107,7 @@ fn draw<DB: DrawingBackend>(
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
-            .x_desc(x_label)
+            .x_desc(panel.x_label.as_deref().unwrap_or(x_label))
             .y_desc(&panel.y_label)
             .label_style(("sans-serif", 12))
             .draw()
@@ -219,17 +221,78 @@ pub fn timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), PlotError> {
             Panel {
                 title: "Load".into(),
                 y_label: "requests/s".into(),
+                x_label: None,
                 series: load,
             },
             Panel {
                 title: "Requests in the replicas".into(),
                 y_label: "requests".into(),
+                x_label: None,
                 series: occupancy,
             },
             Panel {
                 title: "Time to first token (mean of completions)".into(),
                 y_label: "ms".into(),
+                x_label: None,
                 series: series(&|r| r.mean_ttft_ms, "", false),
+            },
+        ],
+    )
+}
+
+/// A trace at a glance: its per-minute rate over time, and histograms of prompt and output
+/// tokens (log-spaced bins).
+pub fn trace_stats(path: &Path, stats: &crate::trace::stats::TraceStats) -> Result<(), PlotError> {
+    let rate = Series {
+        name: "requests/s (per minute)".into(),
+        color: 0,
+        light: false,
+        points: stats
+            .per_minute
+            .iter()
+            .enumerate()
+            .map(|(m, &c)| (m as f64, c as f64 / 60.0))
+            .collect(),
+    };
+    let histogram = |counts: &std::collections::BTreeMap<u32, u64>, color: usize, name: &str| {
+        // Bins of width 10% in log space, as the share of requests per bin.
+        let total: u64 = counts.values().sum();
+        let mut bins: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
+        for (&v, &c) in counts {
+            let b = (f64::from(v.max(1)).ln() / 1.1f64.ln()).floor() as i64;
+            *bins.entry(b).or_default() += c;
+        }
+        Series {
+            name: name.into(),
+            color,
+            light: false,
+            points: bins
+                .iter()
+                .map(|(&b, &c)| (1.1f64.powf(b as f64 + 0.5), c as f64 / total.max(1) as f64))
+                .collect(),
+        }
+    };
+    panels(
+        path,
+        "minute",
+        &[
+            Panel {
+                title: "Arrival rate".into(),
+                y_label: "requests/s".into(),
+                x_label: Some("minute".into()),
+                series: vec![rate],
+            },
+            Panel {
+                title: "Prompt tokens".into(),
+                y_label: "share of requests per bin".into(),
+                x_label: Some("tokens (bins 10% wide)".into()),
+                series: vec![histogram(&stats.prompt_counts, 1, "prompt")],
+            },
+            Panel {
+                title: "Output tokens".into(),
+                y_label: "share of requests per bin".into(),
+                x_label: Some("tokens (bins 10% wide)".into()),
+                series: vec![histogram(&stats.output_counts, 2, "output")],
             },
         ],
     )

@@ -115,6 +115,7 @@ pub fn compare(
                 }],
                 seed,
                 timeline_bucket_ms: None,
+                record_requests: false,
             };
             let traffic = Traffic {
                 rate_rps,

@@ -5,7 +5,7 @@ use super::engine::{Completion, Engine};
 use super::metrics::{Histogram, summarize};
 use super::timeline::{Occupancy, Timeline};
 use super::workload::Request;
-use super::{GroupResult, SimConfig, SimError, SimResult, SloAttainment};
+use super::{GroupResult, RequestOutcome, SimConfig, SimError, SimResult, SloAttainment};
 use clap::ValueEnum;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -246,7 +246,34 @@ pub fn run(
     let (mut now_ms, mut simulated, mut finished) = (0.0f64, 0u64, 0u64);
     let mut last_preemptions = vec![0u64; engines.len()];
 
-    let record = |c: &Completion, accs: &mut [GroupAcc], timeline: &mut Option<Timeline>| {
+    let mut outcomes: Vec<RequestOutcome> = Vec::new();
+    let record_requests = config.record_requests;
+    let record = |c: &Completion,
+                  replica: usize,
+                  accs: &mut [GroupAcc],
+                  timeline: &mut Option<Timeline>,
+                  outcomes: &mut Vec<RequestOutcome>| {
+        if record_requests {
+            let since = |t: f64| t - c.request.arrival_ms;
+            outcomes.push(RequestOutcome {
+                id: c.request.id,
+                group: c.request.group,
+                replica: replica as u32,
+                arrival_ms: c.request.arrival_ms,
+                prompt_tokens: c.request.prompt_tokens,
+                output_tokens: c.request.output_tokens,
+                queue_wait_ms: since(c.first_scheduled_ms),
+                ttft_ms: since(c.first_token_ms),
+                e2e_ms: if c.rejected {
+                    f64::NAN
+                } else {
+                    since(c.finish_ms)
+                },
+                preemptions: c.preemptions,
+                rejected: c.rejected,
+                counted: c.request.counted,
+            });
+        }
         let g = c.request.group as usize;
         let acc = &mut accs[g];
         if c.request.counted {
@@ -351,7 +378,7 @@ pub fn run(
                 starter.start(r, now_ms, &mut done);
                 finished += done.len() as u64;
                 for c in &done {
-                    record(c, &mut accs, &mut timeline);
+                    record(c, r, &mut accs, &mut timeline, &mut outcomes);
                 }
             }
             continue;
@@ -375,7 +402,7 @@ pub fn run(
         starter.start(r, time_ms, &mut done);
         finished += done.len() as u64;
         for c in &done {
-            record(c, &mut accs, &mut timeline);
+            record(c, r, &mut accs, &mut timeline, &mut outcomes);
         }
         if finished % 65_536 < done.len() as u64 {
             progress(finished);
@@ -463,6 +490,7 @@ pub fn run(
         timeline: timeline.map(|t| t.rows(&names)).unwrap_or_default(),
         simulated_s: now_ms / 1000.0,
         requests_simulated: simulated,
+        requests: outcomes,
         iterations,
     })
 }

@@ -10,6 +10,7 @@
 pub mod agreement;
 pub mod engine;
 mod fleet;
+pub mod from_trace;
 pub mod metrics;
 pub mod setup;
 mod timeline;
@@ -47,6 +48,37 @@ pub struct SimConfig {
     pub seed: u64,
     /// Width of timeline buckets, ms (`None`: no timeline).
     pub timeline_bucket_ms: Option<f64>,
+    /// Keep every request's outcome ([`SimResult::requests`]).
+    pub record_requests: bool,
+}
+
+/// What happened to one request (with [`SimConfig::record_requests`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RequestOutcome {
+    /// The request's id.
+    pub id: u64,
+    /// Its group.
+    pub group: u32,
+    /// The replica that served it (index over all groups' replicas).
+    pub replica: u32,
+    /// Arrival, ms.
+    pub arrival_ms: f64,
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Output tokens.
+    pub output_tokens: u32,
+    /// First scheduled, ms after arrival (NaN if rejected).
+    pub queue_wait_ms: f64,
+    /// Time to first token, ms (NaN if rejected).
+    pub ttft_ms: f64,
+    /// End to end, ms (NaN if rejected).
+    pub e2e_ms: f64,
+    /// Times preempted.
+    pub preemptions: u32,
+    /// Rejected: it could never fit the KV cache.
+    pub rejected: bool,
+    /// After the warm-up.
+    pub counted: bool,
 }
 
 /// Share of requests meeting their targets (a rejected request meets none); `None` where the
@@ -124,6 +156,8 @@ pub struct SimResult {
     pub requests_simulated: u64,
     /// Engine iterations simulated.
     pub iterations: u64,
+    /// Every request's outcome, in completion order (empty unless recorded).
+    pub requests: Vec<RequestOutcome>,
 }
 
 /// Why a simulation cannot run.
@@ -183,6 +217,7 @@ mod tests {
             }],
             seed: 1,
             timeline_bucket_ms: None,
+            record_requests: false,
         }
     }
 

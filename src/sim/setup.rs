@@ -163,6 +163,7 @@ pub fn build(
             groups,
             seed,
             timeline_bucket_ms,
+            record_requests: false,
         },
         traffic,
         analytic,

@@ -301,6 +301,38 @@ pub struct Workload {
     pub current: Option<CurrentAllocation>,
 }
 
+impl Workload {
+    /// A workload of `rate_rps` Poisson arrivals of fixed-length requests, no minimum replicas
+    /// and no current allocation (for loads given on the command line).
+    pub fn from_load(
+        name: &str,
+        model: &str,
+        service_class: &str,
+        rate_rps: f64,
+        prompt_tokens: f64,
+        output_tokens: f64,
+    ) -> Workload {
+        Workload {
+            name: name.to_string(),
+            model: model.to_string(),
+            service_class: service_class.to_string(),
+            rate_rps,
+            prompt_tokens,
+            output_tokens,
+            prompt_dist: LengthDist::Fixed {
+                mean: prompt_tokens,
+            },
+            output_dist: LengthDist::Fixed {
+                mean: output_tokens,
+            },
+            arrivals: ArrivalProcess::Poisson,
+            min_replicas: 0,
+            max_batch: None,
+            current: None,
+        }
+    }
+}
+
 /// A workload's allocation today.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CurrentAllocation {

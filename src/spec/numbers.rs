@@ -181,6 +181,19 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// Parses a finite number (surrounding spaces allowed); the message quotes the text.
+pub fn parse_finite(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("`{text}` is not a finite number"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,200 @@
+//! Writing traces in any of the formats `wva` reads, so the same requests can be fed to `wva`
+//! and to other simulators. Arrival times are written from the trace's origin (0 s; for Azure,
+//! from 2023-01-01 00:00:00).
+
+use super::TraceRecord;
+use super::format::Format;
+use std::fmt::Write as _;
+
+/// The Azure writer's origin: 2023-01-01 00:00:00 UTC, s since the epoch.
+const AZURE_ORIGIN_S: i64 = 1_672_531_200;
+
+/// The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYYY-MM-DD HH:MM:SS.fffffff` for `seconds` after the Azure origin.
+fn azure_timestamp(seconds: f64) -> String {
+    let ticks = (seconds * 1e7).round() as i64; // 100 ns, as the Azure traces
+    let whole = AZURE_ORIGIN_S + ticks.div_euclid(10_000_000);
+    let frac = ticks.rem_euclid(10_000_000);
+    let (y, m, d) = civil_from_days(whole.div_euclid(86_400));
+    let s = whole.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{frac:07}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v}")).unwrap_or_default()
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// `records` in `format`.
+pub fn write(records: &[TraceRecord], format: Format) -> String {
+    let mut out = String::new();
+    let any_model = records.iter().any(|r| r.model.is_some());
+    let model = |r: &TraceRecord| csv_field(r.model.as_deref().unwrap_or(""));
+    match format {
+        Format::Canonical => {
+            out.push_str(if any_model {
+                "arrival_s,prompt_tokens,output_tokens,model\n"
+            } else {
+                "arrival_s,prompt_tokens,output_tokens\n"
+            });
+            for r in records {
+                let _ = write!(
+                    out,
+                    "{:.6},{},{}",
+                    r.arrival_s, r.prompt_tokens, r.output_tokens
+                );
+                if any_model {
+                    let _ = write!(out, ",{}", model(r));
+                }
+                out.push('\n');
+            }
+        }
+        Format::Azure => {
+            out.push_str("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+            for r in records {
+                let _ = writeln!(
+                    out,
+                    "{},{},{}",
+                    azure_timestamp(r.arrival_s),
+                    r.prompt_tokens,
+                    r.output_tokens
+                );
+            }
+        }
+        Format::Mooncake => {
+            for r in records {
+                let _ = writeln!(
+                    out,
+                    "{{\"timestamp\": {}, \"input_length\": {}, \"output_length\": {}, \"hash_ids\": []}}",
+                    (r.arrival_s * 1000.0).round() as i64,
+                    r.prompt_tokens,
+                    r.output_tokens
+                );
+            }
+        }
+        Format::Burstgpt => {
+            out.push_str("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n");
+            for r in records {
+                let _ = writeln!(
+                    out,
+                    "{:.6},{},{},{},{},Conversation log",
+                    r.arrival_s,
+                    model(r),
+                    r.prompt_tokens,
+                    r.output_tokens,
+                    u64::from(r.prompt_tokens) + u64::from(r.output_tokens)
+                );
+            }
+        }
+        Format::Lmbench => {
+            out.push_str(
+                "prompt_tokens,generation_tokens,ttft,generation_time,launch_time,finish_time\n",
+            );
+            for r in records {
+                let generation = r.e2e_s.zip(r.ttft_s).map(|(e, t)| e - t);
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{:.6},{}",
+                    r.prompt_tokens,
+                    r.output_tokens,
+                    opt(r.ttft_s),
+                    opt(generation),
+                    r.arrival_s,
+                    opt(r.e2e_s.map(|e| r.arrival_s + e))
+                );
+            }
+        }
+        Format::Vidur => {
+            out.push_str("arrived_at,num_prefill_tokens,num_decode_tokens\n");
+            for r in records {
+                let _ = writeln!(
+                    out,
+                    "{:.6},{},{}",
+                    r.arrival_s, r.prompt_tokens, r.output_tokens
+                );
+            }
+        }
+        Format::Llmservingsim => {
+            for r in records {
+                let _ = writeln!(
+                    out,
+                    "{{\"input_toks\": {}, \"output_toks\": {}, \"arrival_time_ns\": {}}}",
+                    r.prompt_tokens,
+                    r.output_tokens,
+                    (r.arrival_s * 1e9).round() as i64
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Transforms, read_all};
+
+    #[test]
+    fn azure_timestamps_round_trip() {
+        assert_eq!(azure_timestamp(0.0), "2023-01-01 00:00:00.0000000");
+        assert_eq!(
+            azure_timestamp(86_400.0 * 59.0 + 3.25),
+            "2023-03-01 00:00:03.2500000"
+        );
+    }
+
+    #[test]
+    fn every_format_reads_back_what_it_wrote() {
+        let records: Vec<TraceRecord> = (0..50u32)
+            .map(|i| TraceRecord {
+                arrival_s: f64::from(i) * 0.731,
+                prompt_tokens: 10 + i * 37,
+                output_tokens: 1 + i % 9,
+                ..TraceRecord::default()
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        for format in Format::ALL {
+            let path = dir.path().join(format!("t.{format}"));
+            std::fs::write(&path, write(&records, format)).unwrap();
+            let back = read_all(&path, None, &Transforms::default(), false).unwrap();
+            assert_eq!(back.len(), records.len(), "{format}");
+            for (a, b) in records.iter().zip(&back) {
+                assert!(
+                    (a.arrival_s - b.arrival_s).abs() < 1e-3,
+                    "{format}: {a:?} {b:?}"
+                );
+                assert_eq!(
+                    (a.prompt_tokens, a.output_tokens),
+                    (b.prompt_tokens, b.output_tokens),
+                    "{format}"
+                );
+            }
+        }
+    }
+}
