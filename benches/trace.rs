@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
         output: LengthDist::Exponential { mean: 200.0 },
     };
     let records = from_distributions(&traffic, Horizon::Requests(1_000_000), 7);
-    std::fs::write(&million, write(&records, Format::Azure)).unwrap();
+    std::fs::write(&million, write(&records, Format::Azure).unwrap()).unwrap();
     drop(records);
 
     let mut group = c.benchmark_group("trace");

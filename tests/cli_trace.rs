@@ -400,3 +400,122 @@ fn shipped_traces_are_what_their_commands_make() {
         );
     }
 }
+
+#[test]
+fn unsorted_traces_are_sorted_and_start_at_zero() {
+    let path = fixture("unsorted.csv");
+    let out = wva()
+        .args(["trace", "convert"])
+        .arg(&path)
+        .args(["--to", "canonical"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("1 record(s) arrive before the one above them")
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "arrival_s,prompt_tokens,output_tokens\n0.000000,200,20\n2.000000,300,30\n4.000000,100,10\n"
+    );
+    let v = json(&[
+        "simulate",
+        "--profile",
+        "profiles/llama-3.1-8b-instruct.yaml",
+        "--replicas",
+        "1",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(v["workloads"][0]["requests"], 3.0, "every request counts");
+    let s = stats(&path);
+    assert_eq!(s["out_of_order"], 1);
+    // One pass, no sort: minutes stay aligned to the first record (t = 5 s), so the two
+    // earlier records (1 s, 3 s) fall into the minute before it.
+    assert_eq!(s["requests_per_minute"], serde_json::json!([2, 1]));
+}
+
+#[test]
+fn hostile_traces_are_refused_cleanly() {
+    for (args, expect) in [
+        (
+            vec![
+                "trace",
+                "convert",
+                "tests/fixtures/traces/unsorted.csv",
+                "--to",
+                "vidur",
+                "--rate-scale",
+                "1e9",
+                "--max-requests",
+                "3",
+            ],
+            "--rate-scale must be at most 1000",
+        ),
+        (
+            vec!["trace", "stats", "tests/fixtures/traces/far-apart.csv"],
+            "the timestamps cannot be right",
+        ),
+        (
+            vec![
+                "simulate",
+                "--profile",
+                "profiles/llama-3.1-8b-instruct.yaml",
+                "--replicas",
+                "1",
+                "--trace",
+                "tests/fixtures/traces/far-apart.csv",
+            ],
+            "the timestamps cannot be right",
+        ),
+        (
+            vec![
+                "trace",
+                "synth",
+                "--rate-rps",
+                "1",
+                "--in-tokens",
+                "10",
+                "--out-tokens",
+                "10",
+                "--requests",
+                "5",
+                "--window",
+                "0..5",
+            ],
+            "apply to --like FILE",
+        ),
+    ] {
+        let out = wva().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn a_jsonl_trace_may_start_with_a_byte_order_mark() {
+    let v = stats(&fixture("bom.jsonl"));
+    assert_eq!(v["format"], "mooncake");
+    assert_eq!(v["requests"], 2);
+}
+
+#[test]
+fn models_are_renamed_and_failed_requests_kept_on_request() {
+    let path = fixture("burstgpt-sample.csv");
+    let p = path.to_str().unwrap();
+    let v = json(&[
+        "trace",
+        "stats",
+        p,
+        "--model",
+        "ChatGPT=llama,GPT-4=qwen",
+        "--keep-failed",
+    ]);
+    assert_eq!(v["requests"], 4);
+    assert_eq!(v["failed_requests"], 1);
+    assert_eq!(v["models"]["llama"], 2);
+    assert_eq!(v["models"]["qwen"], 2);
+}

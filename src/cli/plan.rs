@@ -91,9 +91,13 @@ pub(super) struct PlanArgs {
     trace: Option<PathBuf>,
     #[command(flatten)]
     trace_input: super::trace::TraceInputArgs,
-    /// With --trace: the workload it describes (default: the scenario's only one)
+    /// With --trace: the workload it describes (default: the scenario's only one); when the
+    /// trace names models, only that workload's model's requests count
     #[arg(long, value_name = "NAME", requires = "trace")]
     workload: Option<String>,
+    /// With --trace: model names for the trace's requests: NAME for all, or OLD=NEW[,...]
+    #[arg(long, value_name = "MODELS", value_parser = |s: &str| s.parse::<crate::trace::ModelMap>(), requires = "trace")]
+    trace_model: Option<crate::trace::ModelMap>,
     /// With --trace: size for this quantile of the per-minute arrival rate (1 = the busiest
     /// minute; the mean rate for traces shorter than two minutes)
     #[arg(long, value_parser = quantile, default_value_t = 0.95, requires = "trace")]
@@ -310,24 +314,66 @@ fn load_from_trace(
             .into());
         }
     };
-    let mut trace = a.trace_input.open(path, None, 1)?;
+    let (model, name) = (
+        scenario.workloads[w].model.clone(),
+        scenario.workloads[w].name.clone(),
+    );
+    let mut trace = a.trace_input.open(path, a.trace_model.clone(), 1)?;
     let mut builder = crate::trace::stats::StatsBuilder::new();
+    let (mut other_models, mut seen_models) = (0u64, std::collections::BTreeSet::new());
     for r in trace.by_ref() {
-        builder.add(&r.map_err(|e| Error::Usage(e.to_string()))?);
+        let r = r.map_err(|e| Error::Usage(e.to_string()))?;
+        // A trace that names models: only this workload's requests.
+        if let Some(m) = r.model.as_ref().filter(|m| **m != model && **m != name) {
+            other_models += 1;
+            seen_models.insert(m.clone());
+            continue;
+        }
+        builder.add(&r);
+    }
+    if trace.skipped_rows() > 0 || trace.failed_requests() > 0 {
+        eprintln!(
+            "wva: note: {}: left out {} malformed rows and {} failed requests (no output tokens)",
+            path.display(),
+            trace.skipped_rows(),
+            trace.failed_requests()
+        );
     }
     let stats = builder.finish();
-    if stats.requests == 0 {
-        return Err(Error::Usage(format!("{}: no requests", path.display())).into());
+    if stats.requests == 0 && other_models > 0 {
+        return Err(Error::Usage(format!(
+            "{}: no request names `{model}` or `{name}`; the trace's models are {} (map them with --trace-model OLD=NEW)",
+            path.display(),
+            seen_models.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+        .into());
     }
-    let (rate_rps, how) = if stats.per_minute.len() > 2 {
+    if other_models > 0 {
+        eprintln!(
+            "wva: note: {}: {other_models} requests of other models left out",
+            path.display()
+        );
+    }
+    if stats.requests < 2 {
+        return Err(Error::Usage(format!(
+            "{}: {} request(s): a rate needs at least two",
+            path.display(),
+            stats.requests
+        ))
+        .into());
+    }
+    let (rate_rps, how) = if stats.per_minute.len() > 1 {
         (
-            crate::trace::stats::rate_quantile_rps(&stats.per_minute, a.rate_quantile),
+            crate::trace::stats::rate_quantile_rps(
+                &crate::trace::stats::minute_rates_rps(&stats.per_minute, stats.duration_s),
+                a.rate_quantile,
+            ),
             format!("quantile {} of its per-minute rates", a.rate_quantile),
         )
     } else {
         (
             stats.mean_rate_rps,
-            "its mean rate (under two full minutes)".to_string(),
+            "its mean rate (under a minute of arrivals)".to_string(),
         )
     };
     if !(rate_rps.is_finite() && rate_rps >= 0.0) {

@@ -87,6 +87,10 @@ pub(super) struct SimulateArgs {
     /// With --trace: the workload every request of the trace belongs to
     #[arg(long, value_name = "NAME", requires = "trace")]
     workload: Option<String>,
+    /// With --trace: model names for the trace's requests: NAME for all, or OLD=NEW[,...]
+    /// (requests go to the workload whose model or name they carry)
+    #[arg(long, value_name = "MODELS", value_parser = |s: &str| s.parse::<crate::trace::ModelMap>(), requires = "trace")]
+    trace_model: Option<crate::trace::ModelMap>,
     /// Write every request's outcome (arrival, replica, TTFT, E2E, ...) to this CSV (first
     /// replication)
     #[arg(long, value_name = "FILE")]
@@ -478,7 +482,13 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     // A trace, read whole and in arrival order (--requests and --duration-s cut it).
     let records = match &a.trace {
         Some(path) => {
-            let mut records = a.trace_input.read(path, None, a.seed)?;
+            let mut records = a.trace_input.read(path, a.trace_model.clone(), a.seed)?;
+            // Failed requests (kept with --keep-failed) generated nothing to replay.
+            let failed = records.iter().filter(|r| r.output_tokens == 0).count();
+            if failed > 0 {
+                records.retain(|r| r.output_tokens > 0);
+                eprintln!("wva: note: {failed} failed requests are not replayed");
+            }
             if let Some(d) = a.duration_s {
                 records.retain(|r| r.arrival_s <= d);
             }

@@ -11,7 +11,7 @@ use crate::spec::Workload;
 use crate::trace::stats::StatsBuilder;
 use crate::trace::synth::{Shape, from_distributions, like};
 use crate::trace::write::write;
-use crate::trace::{Format, Trace, TraceRecord, Transforms, Window};
+use crate::trace::{Format, ModelMap, Trace, TraceRecord, Transforms, Window};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,13 @@ pub(super) struct TraceInputArgs {
     /// Stop after this many requests
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: Option<u64>,
+    /// Keep failed requests (zero output tokens) in the statistics instead of leaving them out
+    #[arg(long)]
+    pub keep_failed: bool,
+}
+
+fn parse_models(text: &str) -> Result<ModelMap, String> {
+    text.parse()
 }
 
 fn parse_window(text: &str) -> Result<Window, String> {
@@ -68,10 +75,11 @@ impl TraceInputArgs {
             || self.rate_scale != 1.0
             || self.time_scale != 1.0
             || self.max_requests.is_some()
+            || self.keep_failed
     }
 
-    /// The transforms, with `model` for every request and `seed` for rate scaling.
-    pub fn transforms(&self, model: Option<String>, seed: u64) -> Transforms {
+    /// The transforms, with `model` names and `seed` for rate scaling.
+    pub fn transforms(&self, model: Option<ModelMap>, seed: u64) -> Transforms {
         Transforms {
             window: self.window,
             rate_scale: self.rate_scale,
@@ -79,11 +87,12 @@ impl TraceInputArgs {
             max_requests: self.max_requests,
             model,
             seed,
+            keep_failed: self.keep_failed,
         }
     }
 
     /// Opens `path` with these settings.
-    pub fn open(&self, path: &Path, model: Option<String>, seed: u64) -> Result<Trace, Error> {
+    pub fn open(&self, path: &Path, model: Option<ModelMap>, seed: u64) -> Result<Trace, Error> {
         Trace::open(
             path,
             self.trace_format,
@@ -97,7 +106,7 @@ impl TraceInputArgs {
     pub fn read(
         &self,
         path: &Path,
-        model: Option<String>,
+        model: Option<ModelMap>,
         seed: u64,
     ) -> Result<Vec<TraceRecord>, Error> {
         let mut trace = self.open(path, model, seed)?;
@@ -106,8 +115,25 @@ impl TraceInputArgs {
             records.push(r.map_err(|e| Error::Usage(e.to_string()))?);
         }
         note_left_out(path, &trace);
-        // Stable: equal arrivals keep file order.
-        records.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
+        // In arrival order (stable: equal arrivals keep file order), from 0.
+        let unordered = records
+            .windows(2)
+            .filter(|w| w[1].arrival_s < w[0].arrival_s)
+            .count();
+        if unordered > 0 {
+            eprintln!(
+                "wva: note: {}: {unordered} record(s) arrive before the one above them; sorted by arrival",
+                path.display()
+            );
+            records.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
+        }
+        if let Some(first) = records.first().map(|r| r.arrival_s)
+            && first != 0.0
+        {
+            for r in &mut records {
+                r.arrival_s -= first;
+            }
+        }
         Ok(records)
     }
 }
@@ -126,9 +152,9 @@ fn note_left_out(path: &Path, trace: &Trace) {
 /// What `stats` and `convert` add to the records they read.
 #[derive(Debug, Args)]
 pub(super) struct RecordArgs {
-    /// Give every request this model name
-    #[arg(long)]
-    model: Option<String>,
+    /// Model names: NAME gives every request that model; OLD=NEW[,OLD2=NEW2] renames models
+    #[arg(long, value_parser = parse_models)]
+    model: Option<ModelMap>,
     /// Seed of --rate-scale's random choices
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -194,9 +220,9 @@ pub(super) struct SynthArgs {
     /// Without --like: seconds of arrivals to draw
     #[arg(long, value_parser = args::positive)]
     duration_s: Option<f64>,
-    /// Give every request this model name
-    #[arg(long)]
-    model: Option<String>,
+    /// Model names: NAME gives every request that model; with --like, OLD=NEW[,...] renames
+    #[arg(long, value_parser = parse_models)]
+    model: Option<ModelMap>,
     /// Seed of every random choice
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -268,11 +294,28 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
     a.shape.check()?;
     let records = match &a.like {
         Some(path) => {
-            let trace = a.input.open(path, a.model.clone(), a.seed)?;
-            let shape = Shape::of(trace, a.seed).map_err(|e| Error::Usage(e.to_string()))?;
+            let records = a.input.read(path, a.model.clone(), a.seed)?;
+            let shape = Shape::of(records.into_iter().map(Ok), a.seed)
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
             like(&shape, a.poisson_counts, a.seed)
         }
         None => {
+            if a.input.is_set() {
+                return Err(Error::Usage(
+                    "--trace-format, --window, --rate-scale, --time-scale, --max-requests, --skip-bad-rows and --keep-failed apply to --like FILE".into(),
+                )
+                .into());
+            }
+            let model = match &a.model {
+                None => None,
+                Some(ModelMap::Assign(m)) => Some(m.clone()),
+                Some(ModelMap::Rename(_)) => {
+                    return Err(Error::Usage(
+                        "--model OLD=NEW renames the models of a --like trace; give a plain NAME here".into(),
+                    )
+                    .into());
+                }
+            };
             let (Some(rate_rps), Some(prompt), Some(output)) =
                 (a.rate_rps, a.in_tokens, a.out_tokens)
             else {
@@ -288,8 +331,14 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
                     return Err(Error::Usage("give --requests N or --duration-s T".into()).into());
                 }
             };
-            let model = a.model.clone().unwrap_or_default();
-            let mut w = Workload::from_load("synth", &model, "", rate_rps, prompt, output);
+            let mut w = Workload::from_load(
+                "synth",
+                model.as_deref().unwrap_or_default(),
+                "",
+                rate_rps,
+                prompt,
+                output,
+            );
             a.shape.apply(&mut w)?;
             let traffic = Traffic {
                 rate_rps,
@@ -299,12 +348,15 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
             };
             let mut records = from_distributions(&traffic, horizon, a.seed);
             for r in &mut records {
-                r.model.clone_from(&a.model);
+                r.model.clone_from(&model);
             }
             records
         }
     };
-    output(&write(&records, a.to), a.out.as_deref())?;
+    output(
+        &write(&records, a.to).map_err(Error::Usage)?,
+        a.out.as_deref(),
+    )?;
     Ok(ExitCode::Success)
 }
 
@@ -312,6 +364,9 @@ fn convert(a: ConvertArgs) -> anyhow::Result<ExitCode> {
     let records = a
         .input
         .read(&a.file, a.records.model.clone(), a.records.seed)?;
-    output(&write(&records, a.to), a.out.as_deref())?;
+    output(
+        &write(&records, a.to).map_err(Error::Usage)?,
+        a.out.as_deref(),
+    )?;
     Ok(ExitCode::Success)
 }

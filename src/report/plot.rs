@@ -243,15 +243,17 @@ pub fn timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), PlotError> {
 /// A trace at a glance: its per-minute rate over time, and histograms of prompt and output
 /// tokens (log-spaced bins).
 pub fn trace_stats(path: &Path, stats: &crate::trace::stats::TraceStats) -> Result<(), PlotError> {
+    // Per-minute rates as `stats` counts them (a short last minute left out: it would look
+    // like a drop).
+    let rates = crate::trace::stats::minute_rates_rps(&stats.per_minute, stats.duration_s);
     let rate = Series {
         name: "requests/s (per minute)".into(),
         color: 0,
         light: false,
-        points: stats
-            .per_minute
+        points: rates
             .iter()
             .enumerate()
-            .map(|(m, &c)| (m as f64, c as f64 / 60.0))
+            .map(|(m, &r)| (m as f64, r))
             .collect(),
     };
     let histogram = |counts: &std::collections::BTreeMap<u32, u64>, color: usize, name: &str| {

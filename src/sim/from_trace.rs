@@ -13,8 +13,8 @@ pub struct TraceLoad {
     pub requests: u64,
     /// Mean arrival rate over the trace's duration, requests/s.
     pub rate_rps: f64,
-    /// The 95th percentile of its per-minute rates, requests/s (the mean rate for traces under
-    /// two minutes): what a plan for this traffic should carry.
+    /// The 95th percentile of its per-minute rates, requests/s (the last, partial minute left
+    /// out; the mean rate for traces under a minute): what a plan for this traffic should carry.
     pub busy_rate_rps: f64,
     /// Mean prompt tokens.
     pub prompt_tokens: f64,
@@ -91,7 +91,7 @@ pub fn trace_loads(
     let last = records.last().map_or(0.0, |r| r.arrival_s);
     let duration_s = last - first;
     let mut sums = vec![(0u64, 0u64, 0u64); workloads];
-    let minutes = ((duration_s / 60.0) as usize + 1).min(1 << 24);
+    let minutes = (duration_s / 60.0).clamp(0.0, f64::from((1u32 << 24) - 1)) as usize + 1;
     let mut per_minute = vec![Vec::new(); workloads];
     for (r, &w) in records.iter().zip(assignment) {
         if w >= workloads {
@@ -116,8 +116,11 @@ pub fn trace_loads(
             (n > 0).then(|| TraceLoad {
                 requests: n,
                 rate_rps,
-                busy_rate_rps: if counts.len() > 2 {
-                    crate::trace::stats::rate_quantile_rps(&counts, 0.95)
+                busy_rate_rps: if counts.len() > 1 {
+                    crate::trace::stats::rate_quantile_rps(
+                        &crate::trace::stats::minute_rates_rps(&counts, duration_s),
+                        0.95,
+                    )
                 } else {
                     rate_rps
                 },

@@ -18,7 +18,7 @@ pub mod write;
 
 pub use format::Format;
 pub use read::{Reader, read_all};
-pub use transform::{Transforms, Window};
+pub use transform::{MAX_RATE_SCALE, ModelMap, Transforms, Window};
 
 use std::path::PathBuf;
 
@@ -96,7 +96,7 @@ impl Trace {
         transforms: &Transforms,
         skip_bad_rows: bool,
     ) -> Result<Trace, TraceError> {
-        let reader = Reader::open(path, format, skip_bad_rows)?;
+        let reader = Reader::open(path, format, skip_bad_rows)?.keep_failed(transforms.keep_failed);
         Ok(Trace {
             inner: transform::Transformed::new(reader, transforms.clone())?,
         })

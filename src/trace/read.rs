@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 const BUFFER_BYTES: usize = 1 << 16;
 
+/// Longest JSON line read (Mooncake's longest are a few kB).
+const MAX_LINE_BYTES: u64 = 64 << 20;
+
 /// Where each field of a CSV format is.
 #[derive(Clone, Copy, Debug, Default)]
 struct Columns {
@@ -43,6 +46,7 @@ pub struct Reader {
     format: Format,
     source: Source,
     skip_bad_rows: bool,
+    keep_failed: bool,
     skipped: u64,
     failed: u64,
 }
@@ -73,11 +77,22 @@ fn first_line(path: &Path) -> Result<String, TraceError> {
         cause,
     };
     let file = File::open(path).map_err(io)?;
+    let mut reader = BufReader::new(file).take(1 << 20);
     let mut line = Vec::new();
-    BufReader::new(file)
-        .take(1 << 20)
-        .read_until(b'\n', &mut line)
-        .map_err(io)?;
+    // The first line with something on it.
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            break;
+        }
+        if !String::from_utf8_lossy(&line)
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .is_empty()
+        {
+            break;
+        }
+    }
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
@@ -124,7 +139,8 @@ impl Reader {
                 .trim(csv::Trim::All)
                 .buffer_capacity(BUFFER_BYTES)
                 .from_reader(BufReader::with_capacity(BUFFER_BYTES, file));
-            let names: Vec<String> = reader
+            // As written (for messages), and lowercased (for finding columns).
+            let display: Vec<String> = reader
                 .headers()
                 .map_err(|e| TraceError::Row {
                     file: path.to_path_buf(),
@@ -133,8 +149,9 @@ impl Reader {
                     message: format!("unreadable header: {e}"),
                 })?
                 .iter()
-                .map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
+                .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
                 .collect();
+            let names: Vec<String> = display.iter().map(|h| h.to_ascii_lowercase()).collect();
             let need = |wanted: &[&str]| {
                 column_index(&names, wanted).ok_or_else(|| TraceError::Row {
                     file: path.to_path_buf(),
@@ -143,7 +160,7 @@ impl Reader {
                     message: format!(
                         "a {format} trace needs a `{}` column; the header has: {}",
                         wanted[0],
-                        names.join(", ")
+                        display.join(", ")
                     ),
                 })
             };
@@ -188,7 +205,7 @@ impl Reader {
                 reader,
                 record: csv::ByteRecord::new(),
                 columns,
-                names,
+                names: display,
             }
         };
         Ok(Reader {
@@ -196,9 +213,17 @@ impl Reader {
             format,
             source,
             skip_bad_rows,
+            keep_failed: false,
             skipped: 0,
             failed: 0,
         })
+    }
+
+    /// Keep failed requests (zero output tokens) instead of leaving them out (they are still
+    /// counted).
+    pub fn keep_failed(mut self, keep: bool) -> Self {
+        self.keep_failed = keep;
+        self
     }
 
     /// The format being read.
@@ -313,17 +338,29 @@ impl Reader {
                 line,
             } => loop {
                 buffer.clear();
-                let n = lines.read_line(buffer).map_err(|e| TraceError::Row {
-                    file: self.file.clone(),
-                    line: *line + 1,
-                    column: None,
-                    message: format!("unreadable line: {e}"),
-                })?;
+                let n = lines
+                    .by_ref()
+                    .take(MAX_LINE_BYTES)
+                    .read_line(buffer)
+                    .map_err(|e| TraceError::Row {
+                        file: self.file.clone(),
+                        line: *line + 1,
+                        column: None,
+                        message: format!("unreadable line: {e}"),
+                    })?;
                 if n == 0 {
                     return Ok(None);
                 }
                 *line += 1;
-                let text = buffer.trim();
+                if n as u64 == MAX_LINE_BYTES && !buffer.ends_with('\n') {
+                    return Err(TraceError::Row {
+                        file: self.file.clone(),
+                        line: *line,
+                        column: None,
+                        message: format!("line longer than {MAX_LINE_BYTES} bytes"),
+                    });
+                }
+                let text = buffer.trim().trim_start_matches('\u{feff}');
                 if text.is_empty() {
                     continue;
                 }
@@ -407,7 +444,7 @@ fn token_value(v: f64) -> Result<u32, String> {
 
 fn token_count(text: &str) -> Result<u32, String> {
     // The common case, fast: plain digits.
-    if !text.is_empty() && text.len() <= 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+    if !text.is_empty() && text.len() <= 7 && text.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(text
             .bytes()
             .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0')));
@@ -422,7 +459,12 @@ impl Iterator for Reader {
         loop {
             match self.next_raw() {
                 Ok(None) => return None,
-                Ok(Some(r)) if r.output_tokens == 0 => self.failed += 1,
+                Ok(Some(r)) if r.output_tokens == 0 => {
+                    self.failed += 1;
+                    if self.keep_failed {
+                        return Some(Ok(r));
+                    }
+                }
                 Ok(Some(r)) => return Some(Ok(r)),
                 Err(e) if e.is_row() && self.skip_bad_rows => self.skipped += 1,
                 Err(e) => return Some(Err(e)),

@@ -7,9 +7,74 @@ use super::TraceRecord;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Longest span, s, for which per-second counts are kept (beyond it the dispersion indices of
-/// short windows are not computed).
-const MAX_SECONDS: f64 = 1e7;
+/// Per-second counts are kept over at most this many seconds (beyond, the dispersion indices
+/// are not computed; per-minute counts go on).
+const MAX_SECONDS: usize = 10_000_000;
+
+/// Per-minute counts are kept over at most this many minutes (19 years).
+const MAX_MINUTES: usize = 10_000_000;
+
+/// Counts of arrivals in fixed-width bins from the earliest arrival seen, in any order.
+struct Bins {
+    width_s: f64,
+    /// Index (time / width) of the first bin.
+    base: i64,
+    counts: Vec<u64>,
+    max_len: usize,
+    overflow: bool,
+}
+
+impl Bins {
+    fn new(width_s: f64, max_len: usize) -> Self {
+        Bins {
+            width_s,
+            base: 0,
+            counts: Vec::new(),
+            max_len,
+            overflow: false,
+        }
+    }
+
+    fn add(&mut self, t: f64) {
+        if self.overflow {
+            return;
+        }
+        let i = (t / self.width_s).floor();
+        if !i.is_finite() || i.abs() > 9e15 {
+            self.overflow = true;
+            return;
+        }
+        let i = i as i64;
+        if self.counts.is_empty() {
+            self.base = i;
+        }
+        if i < self.base {
+            // An earlier arrival: prepend bins.
+            let extra = (self.base - i) as usize;
+            if self.counts.len() + extra > self.max_len {
+                self.overflow = true;
+                return;
+            }
+            let mut counts = vec![0; extra];
+            counts.append(&mut self.counts);
+            self.counts = counts;
+            self.base = i;
+        }
+        let k = (i - self.base) as usize;
+        if k >= self.max_len {
+            self.overflow = true;
+            return;
+        }
+        if self.counts.len() <= k {
+            self.counts.resize(k + 1, 0);
+        }
+        self.counts[k] += 1;
+    }
+
+    fn counts(&self) -> Option<&[u64]> {
+        (!self.overflow).then_some(&self.counts[..])
+    }
+}
 
 /// Mean and percentiles of a quantity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -44,8 +109,9 @@ pub struct TraceStats {
     pub duration_s: f64,
     /// Requests per second over the duration.
     pub mean_rate_rps: f64,
-    /// Per-minute rate, requests/s: its distribution over the trace's minutes (the last,
-    /// partial minute excluded; for a trace under a minute, its mean rate).
+    /// Per-minute rate, requests/s: its distribution over the trace's minutes (see
+    /// [`minute_rates_rps`] for the last, partial one; for a trace under two minutes, its mean
+    /// rate).
     pub rate_per_minute_rps: Distribution,
     /// Coefficient of variation of the gaps between arrivals (1 for Poisson).
     pub interarrival_cv: f64,
@@ -134,15 +200,31 @@ fn distribution_of(values: &mut [f64]) -> Distribution {
     }
 }
 
-/// The rate (requests/s) at quantile `q` of the per-minute rates of `per_minute` (the last,
-/// partial minute left out when there are others).
-pub fn rate_quantile_rps(per_minute: &[u64], q: f64) -> f64 {
-    let full = if per_minute.len() > 1 {
-        &per_minute[..per_minute.len() - 1]
-    } else {
-        per_minute
-    };
+/// The rate (requests/s) of each minute of `per_minute` (requests per minute from the first
+/// arrival, which spans `duration_s`): whole minutes over 60 s; the last, partial minute over the
+/// seconds it covers, kept only when it covers at least half a minute (a few seconds of arrivals
+/// would read as a spike or a drop). Under two minutes of bins, the rate over the duration.
+pub fn minute_rates_rps(per_minute: &[u64], duration_s: f64) -> Vec<f64> {
+    if per_minute.len() < 2 {
+        let n: u64 = per_minute.iter().sum();
+        return if duration_s > 0.0 {
+            vec![n as f64 / duration_s]
+        } else {
+            Vec::new()
+        };
+    }
+    let (last, full) = per_minute.split_last().expect("two or more bins");
     let mut rates: Vec<f64> = full.iter().map(|&c| c as f64 / 60.0).collect();
+    let last_s = duration_s - 60.0 * full.len() as f64;
+    if last_s >= 30.0 {
+        rates.push(*last as f64 / last_s.min(60.0));
+    }
+    rates
+}
+
+/// The rate (requests/s) at quantile `q` of `rates` (from [`minute_rates_rps`]); NaN when empty.
+pub fn rate_quantile_rps(rates: &[f64], q: f64) -> f64 {
+    let mut rates = rates.to_vec();
     if rates.is_empty() {
         return f64::NAN;
     }
@@ -152,7 +234,6 @@ pub fn rate_quantile_rps(per_minute: &[u64], q: f64) -> f64 {
 }
 
 /// Accumulates statistics record by record.
-#[derive(Default)]
 pub struct StatsBuilder {
     n: u64,
     first_s: Option<f64>,
@@ -163,8 +244,8 @@ pub struct StatsBuilder {
     gap_n: u64,
     gap_mean: f64,
     gap_m2: f64,
-    per_second: Vec<u32>,
-    seconds_ok: bool,
+    per_second: Option<Bins>,
+    per_minute: Option<Bins>,
     prompt: BTreeMap<u32, u64>,
     output: BTreeMap<u32, u64>,
     prompt_sum: u64,
@@ -174,14 +255,34 @@ pub struct StatsBuilder {
     e2e_ms: Vec<f64>,
 }
 
+impl Default for StatsBuilder {
+    fn default() -> Self {
+        StatsBuilder::new()
+    }
+}
+
 impl StatsBuilder {
     /// A builder with no records.
     pub fn new() -> Self {
         StatsBuilder {
-            seconds_ok: true,
+            n: 0,
+            first_s: None,
             min_s: f64::INFINITY,
             max_s: f64::NEG_INFINITY,
-            ..StatsBuilder::default()
+            last_s: None,
+            out_of_order: 0,
+            gap_n: 0,
+            gap_mean: 0.0,
+            gap_m2: 0.0,
+            per_second: Some(Bins::new(1.0, MAX_SECONDS)),
+            per_minute: Some(Bins::new(60.0, MAX_MINUTES)),
+            prompt: BTreeMap::new(),
+            output: BTreeMap::new(),
+            prompt_sum: 0,
+            output_sum: 0,
+            models: BTreeMap::new(),
+            ttft_ms: Vec::new(),
+            e2e_ms: Vec::new(),
         }
     }
 
@@ -205,15 +306,13 @@ impl StatsBuilder {
             }
         }
         self.last_s = Some(t);
+        // Bins from the first arrival (and extended back for earlier ones).
         let since = t - first;
-        if self.seconds_ok && (0.0..MAX_SECONDS).contains(&since) {
-            let s = since as usize;
-            if self.per_second.len() <= s {
-                self.per_second.resize(s + 1, 0);
-            }
-            self.per_second[s] += 1;
-        } else {
-            self.seconds_ok = false;
+        for bins in [&mut self.per_second, &mut self.per_minute]
+            .into_iter()
+            .flatten()
+        {
+            bins.add(since);
         }
         *self.prompt.entry(r.prompt_tokens).or_default() += 1;
         *self.output.entry(r.output_tokens).or_default() += 1;
@@ -242,36 +341,24 @@ impl StatsBuilder {
         } else {
             0.0
         };
-        let per_minute: Vec<u64> = if self.seconds_ok {
-            self.per_second
-                .chunks(60)
-                .map(|c| c.iter().map(|&x| u64::from(x)).sum())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let full_minutes = if per_minute.len() > 1 {
-            &per_minute[..per_minute.len() - 1]
-        } else {
-            &per_minute[..]
-        };
-        // Under two minutes there is no full minute to compare: the rate over the duration.
-        let mut minute_rates: Vec<f64> = if per_minute.len() > 1 {
-            full_minutes.iter().map(|&c| c as f64 / 60.0).collect()
-        } else if duration_s > 0.0 {
-            vec![self.n as f64 / duration_s]
-        } else {
-            Vec::new()
-        };
-        let dispersion = if self.seconds_ok {
-            [1usize, 10, 60]
+        let per_second: Option<Vec<u64>> = self
+            .per_second
+            .as_ref()
+            .and_then(|b| b.counts().map(<[u64]>::to_vec));
+        let per_minute: Vec<u64> = self
+            .per_minute
+            .as_ref()
+            .and_then(|b| b.counts().map(<[u64]>::to_vec))
+            .unwrap_or_default();
+        let mut minute_rates = minute_rates_rps(&per_minute, duration_s);
+        let dispersion = match &per_second {
+            Some(per_second) => [1usize, 10, 60]
                 .iter()
                 .filter_map(|&w| {
                     // Whole windows only.
-                    let counts: Vec<f64> = self
-                        .per_second
+                    let counts: Vec<f64> = per_second
                         .chunks_exact(w)
-                        .map(|c| c.iter().map(|&x| f64::from(x)).sum())
+                        .map(|c| c.iter().map(|&x| x as f64).sum())
                         .collect();
                     if counts.len() < 2 {
                         return None;
@@ -284,9 +371,8 @@ impl StatsBuilder {
                         index: if m > 0.0 { var / m } else { f64::NAN },
                     })
                 })
-                .collect()
-        } else {
-            Vec::new()
+                .collect(),
+            None => Vec::new(),
         };
         let prompt = token_distribution(&self.prompt, self.n, self.prompt_sum);
         let output = token_distribution(&self.output, self.n, self.output_sum);
@@ -383,6 +469,9 @@ mod tests {
             assert!((d.index - 1.0).abs() < 0.1, "{d:?}");
         }
         assert!((s.mean_rate_rps - 5.0).abs() < 0.1);
-        assert!((rate_quantile_rps(&s.per_minute, 0.5) - 5.0).abs() < 0.3);
+        assert!(
+            (rate_quantile_rps(&minute_rates_rps(&s.per_minute, s.duration_s), 0.5) - 5.0).abs()
+                < 0.3
+        );
     }
 }

@@ -39,7 +39,25 @@ pub fn parse_datetime(text: &str) -> Option<f64> {
         digits(&b[14..16])?,
         digits(&b[17..19])?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    if !(1..=month_days[(mo - 1) as usize]).contains(&d) {
         return None;
     }
     let mut fraction = 0.0;
@@ -77,6 +95,8 @@ mod tests {
             "2023-11-16",
             "2023/11/16 18:15:46",
             "2023-13-16 18:15:46",
+            "2023-02-29 00:00:00",
+            "2024-04-31 00:00:00",
             "2023-11-16 18:15:46.",
             "2023-11-16 18:15:46.12a",
             "2023-11-16 25:15:46",

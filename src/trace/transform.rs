@@ -51,6 +51,63 @@ impl FromStr for Window {
     }
 }
 
+/// Model names: assign one to every request, or rename some.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelMap {
+    /// Every request gets this model.
+    Assign(String),
+    /// `(from, to)`: requests of model `from` become `to`; others keep theirs.
+    Rename(Vec<(String, String)>),
+}
+
+impl FromStr for ModelMap {
+    type Err = String;
+
+    /// `NAME` assigns; `OLD=NEW[,OLD2=NEW2...]` renames.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if !text.contains('=') {
+            let name = text.trim();
+            if name.is_empty() {
+                return Err("a model name cannot be empty".into());
+            }
+            return Ok(ModelMap::Assign(name.to_string()));
+        }
+        let mut pairs = Vec::new();
+        for part in text.split(',') {
+            let (a, b) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}` is not OLD=NEW"))?;
+            let (a, b) = (a.trim(), b.trim());
+            if a.is_empty() || b.is_empty() {
+                return Err(format!("`{part}`: both names are needed (OLD=NEW)"));
+            }
+            pairs.push((a.to_string(), b.to_string()));
+        }
+        Ok(ModelMap::Rename(pairs))
+    }
+}
+
+impl ModelMap {
+    fn apply(&self, model: &mut Option<String>) {
+        match self {
+            ModelMap::Assign(m) => *model = Some(m.clone()),
+            ModelMap::Rename(pairs) => {
+                if let Some(current) = model.as_deref()
+                    && let Some((_, to)) = pairs.iter().find(|(from, _)| from == current)
+                {
+                    *model = Some(to.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Largest `--rate-scale`.
+pub const MAX_RATE_SCALE: f64 = 1000.0;
+
+/// Latest arrival accepted, s after the first (about 317 years): beyond, times are nonsense.
+pub const MAX_ARRIVAL_S: f64 = 1e10;
+
 /// What to do to a trace as it is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transforms {
@@ -65,10 +122,12 @@ pub struct Transforms {
     pub time_scale: f64,
     /// Stop after this many requests.
     pub max_requests: Option<u64>,
-    /// Give every request this model name.
-    pub model: Option<String>,
+    /// Model names to assign or rename.
+    pub model: Option<ModelMap>,
     /// Seed of the rate scaling's random choices.
     pub seed: u64,
+    /// Keep failed requests (zero output tokens) instead of leaving them out.
+    pub keep_failed: bool,
 }
 
 impl Default for Transforms {
@@ -80,6 +139,7 @@ impl Default for Transforms {
             max_requests: None,
             model: None,
             seed: 1,
+            keep_failed: false,
         }
     }
 }
@@ -94,7 +154,14 @@ impl Transforms {
             }
         };
         positive(self.rate_scale, "--rate-scale")?;
-        positive(self.time_scale, "--time-scale")
+        positive(self.time_scale, "--time-scale")?;
+        if self.rate_scale > MAX_RATE_SCALE {
+            return Err(TraceError::Settings(format!(
+                "--rate-scale must be at most {MAX_RATE_SCALE}, got {}",
+                self.rate_scale
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -152,19 +219,26 @@ impl<I> Transformed<I> {
         let Some((record, copies)) = self.pending.take() else {
             return;
         };
-        let gap = match next_s {
+        let mut gap = match next_s {
             Some(n) => (n - record.arrival_s).max(0.0),
             None if self.gaps > 0 => self.gap_sum_s / self.gaps as f64,
             None => 0.0,
         };
+        // Copies stay inside the window.
+        if let Some(w) = self.t.window {
+            gap = gap.min((w.end_s - w.start_s - record.arrival_s).max(0.0));
+        }
         let mut times: Vec<f64> = (1..copies)
             .map(|_| record.arrival_s + self.rng.random::<f64>() * gap)
             .collect();
         times.sort_by(f64::total_cmp);
         self.ready.push_back(record.clone());
         for t in times {
+            // A copy was not measured.
             self.ready.push_back(TraceRecord {
                 arrival_s: t,
+                ttft_s: None,
+                e2e_s: None,
                 ..record.clone()
             });
         }
@@ -181,9 +255,14 @@ impl<I: Iterator<Item = Result<TraceRecord, TraceError>>> Iterator for Transform
             }
             if let Some(mut r) = self.ready.pop_front() {
                 self.emitted += 1;
-                r.arrival_s *= self.t.time_scale;
+                if self.t.time_scale != 1.0 {
+                    r.arrival_s *= self.t.time_scale;
+                    // Measured latencies belong to the original timing.
+                    r.ttft_s = None;
+                    r.e2e_s = None;
+                }
                 if let Some(m) = &self.t.model {
-                    r.model = Some(m.clone());
+                    m.apply(&mut r.model);
                 }
                 return Some(Ok(r));
             }
@@ -199,6 +278,12 @@ impl<I: Iterator<Item = Result<TraceRecord, TraceError>>> Iterator for Transform
                 Some(Ok(mut r)) => {
                     let origin = *self.origin_s.get_or_insert(r.arrival_s);
                     let mut t = r.arrival_s - origin;
+                    if t.is_nan() || t.abs() > MAX_ARRIVAL_S {
+                        self.done = true;
+                        return Some(Err(TraceError::Settings(format!(
+                            "a request arrives {t:e} s after the trace's first: beyond {MAX_ARRIVAL_S:e} s, the timestamps cannot be right"
+                        ))));
+                    }
                     if let Some(w) = self.t.window {
                         if t < w.start_s || t >= w.end_s {
                             continue;

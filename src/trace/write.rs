@@ -50,8 +50,19 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// `records` in `format`.
-pub fn write(records: &[TraceRecord], format: Format) -> String {
+/// `records` in `format`; an error when an arrival cannot be written (negative, or beyond
+/// [`super::transform::MAX_ARRIVAL_S`]).
+pub fn write(records: &[TraceRecord], format: Format) -> Result<String, String> {
+    if let Some(r) = records
+        .iter()
+        .find(|r| !(r.arrival_s >= 0.0 && r.arrival_s <= super::transform::MAX_ARRIVAL_S))
+    {
+        return Err(format!(
+            "an arrival at {} s cannot be written: times must be from 0 to {:e} s",
+            r.arrival_s,
+            super::transform::MAX_ARRIVAL_S
+        ));
+    }
     let mut out = String::new();
     let any_model = records.iter().any(|r| r.model.is_some());
     let model = |r: &TraceRecord| csv_field(r.model.as_deref().unwrap_or(""));
@@ -151,7 +162,7 @@ pub fn write(records: &[TraceRecord], format: Format) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -181,7 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for format in Format::ALL {
             let path = dir.path().join(format!("t.{format}"));
-            std::fs::write(&path, write(&records, format)).unwrap();
+            std::fs::write(&path, write(&records, format).unwrap()).unwrap();
             let back = read_all(&path, None, &Transforms::default(), false).unwrap();
             assert_eq!(back.len(), records.len(), "{format}");
             for (a, b) in records.iter().zip(&back) {
