@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod estimate;
 pub mod optimize;
 pub mod perf;
 pub mod queueing;

@@ -5,6 +5,7 @@
 
 mod analyze;
 pub mod args;
+mod estimate;
 mod load;
 mod output;
 mod plan;
@@ -49,6 +50,9 @@ enum Command {
     /// Simulate a scenario's fleet iteration by iteration, as vLLM schedules it
     #[command(after_help = simulate::AFTER_HELP)]
     Simulate(Box<simulate::SimulateArgs>),
+    /// Fit a perf model's parameters from benchmark results and write the profile
+    #[command(after_help = estimate::AFTER_HELP)]
+    Estimate(Box<estimate::EstimateArgs>),
     /// Characterise, synthesise and convert request traces
     #[command(after_help = trace::AFTER_HELP)]
     Trace(trace::TraceArgs),
@@ -82,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze::run(*args),
         Command::Plan(args) => plan::run(args),
         Command::Simulate(args) => simulate::run_simulate(*args),
+        Command::Estimate(args) => estimate::run(*args),
         Command::Trace(args) => trace::run(args),
     }
 }

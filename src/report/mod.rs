@@ -5,6 +5,7 @@
 
 mod analysis;
 mod csv;
+mod estimate;
 mod inferno;
 pub mod plot;
 mod simulation;
@@ -13,6 +14,7 @@ mod table;
 mod trace;
 
 pub use analysis::Analysis;
+pub use estimate::{EstimateReport, estimate_table};
 pub use simulation::{
     Ci95, SimulationReport, WorkloadInfo, WorkloadReport, ci95, report as simulation_report,
     simulation_table,

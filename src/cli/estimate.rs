@@ -1,0 +1,310 @@
+//! `wva estimate`: reads benchmark files, fits a perf model's parameters, and writes the
+//! profile, the fit report, a plot, and how well the fit predicts held-out or other files.
+
+use super::args;
+use super::output::{DocFormat, emit, render, write_atomically};
+use crate::error::{Error, ExitCode};
+use crate::estimate::check::{evaluate, split};
+use crate::estimate::profile::{ProfileInfo, profile_yaml};
+use crate::estimate::read::{ColumnMap, Filters, SourceFormat, read_observations};
+use crate::estimate::{Fit, FitOptions, Kind, Observation, fit};
+use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfModelKind};
+use crate::report::{EstimateReport, estimate_table};
+use clap::Args;
+use std::path::PathBuf;
+
+pub const AFTER_HELP: &str = "\
+Formats (detected from the file name, header or JSON keys; or --format):
+  lmbench                 llm-d-benchmark / LMBench per-request CSV, one file per request rate
+  splitwise               Splitwise perf_model.csv (per-iteration prefill and decode times)
+  llmservingsim-profile   LLMServingSim profiler folder (attention.csv, dense.csv; --num-layers)
+  argonne                 Argonne LLM-Inference-Bench All_results.csv (whole static batches)
+  vllm-bench              vLLM benchmark_serving.py --save-result JSON
+  guidellm                GuideLLM JSON report
+  csv                     any CSV of iteration times (--columns batch=bs,time_ms=itl,...)
+
+Without -o the profile YAML goes to stdout; --report prints the fit table instead.
+Exit codes: 0 fitted (warnings on stderr), 2 bad input, 3 parameters not identifiable with
+--strict.
+
+Examples:
+  wva estimate perf_model.csv --model llama2-70b --hardware h100-80gb --tp 4 \\
+      --accelerator H100 -o llama2-70b-h100.yaml --report
+  wva estimate run_qps0.5.csv run_qps0.75.csv --validate run_qps1.0.csv run_qps1.25.csv \\
+      --model meta-llama/Llama-3.1-70B-Instruct --accelerator A100 --tp 2 --report
+  wva estimate All_results.csv --framework vllm --model llama-3-8b --hardware h100 \\
+      --tp 1 --holdout 0.3 --report";
+
+/// Arguments of `wva estimate`.
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// Benchmark files to fit (a folder for LLMServingSim profiles)
+    #[arg(required = true, value_name = "FILES")]
+    files: Vec<PathBuf>,
+    /// Format of the files (default: detected)
+    #[arg(long, value_enum)]
+    format: Option<SourceFormat>,
+    /// Perf model to fit: wva-v1, wva-v2 or wva-v3
+    #[arg(long, value_parser = args::perf_model, default_value = "wva-v2")]
+    perf_model: PerfModelKind,
+
+    /// Rows of this model (multi-model files); also the profile's model name
+    #[arg(long)]
+    model: Option<String>,
+    /// Rows of this hardware (multi-hardware files)
+    #[arg(long)]
+    hardware: Option<String>,
+    /// Rows of this tensor-parallel degree / GPU count; also the profile's GPUs per replica
+    #[arg(long, value_parser = args::positive_int)]
+    tp: Option<u32>,
+    /// Rows of this serving framework (Argonne: vLLM, TensorRT-LLM, ...)
+    #[arg(long)]
+    framework: Option<String>,
+    /// LLMServingSim profiles: decoder layers of the model (the profiler times one layer)
+    #[arg(long, value_parser = args::positive_int)]
+    num_layers: Option<u32>,
+    /// Per-request logs of a fleet: replicas the requests were spread over
+    #[arg(long, value_parser = args::positive_int, default_value = "1")]
+    replicas: u32,
+    /// Generic CSV: where each quantity is, quantity=column pairs (batch, time_ms,
+    /// context_tokens, kv_tokens, prefill_tokens, iterations)
+    #[arg(long)]
+    columns: Option<ColumnMap>,
+    /// The engine's per-iteration token budget (vLLM --max-num-batched-tokens): how prefills
+    /// of static batches split, and wva-v3's budget
+    #[arg(long, value_parser = args::positive_int, default_value_t = DEFAULT_MAX_NUM_BATCHED_TOKENS)]
+    max_num_batched_tokens: u32,
+
+    /// Down-weight outliers (Huber weights, iteratively reweighted)
+    #[arg(long)]
+    robust: bool,
+    /// Minimise absolute errors in ms (default: relative errors, so short and long
+    /// measurements count alike)
+    #[arg(long)]
+    absolute: bool,
+    /// Fit on a random share of the observations and report the error on the rest (0 < F < 1)
+    #[arg(long, value_parser = holdout_share)]
+    holdout: Option<f64>,
+    /// Files to predict with the fitted parameters, not fitted (e.g. higher request rates)
+    #[arg(long, num_args = 1.., value_name = "FILES")]
+    validate: Vec<PathBuf>,
+    /// Seed of the hold-out split
+    #[arg(long, default_value = "1")]
+    seed: u64,
+    /// Exit 3 when the parameters are not identifiable from the data
+    #[arg(long)]
+    strict: bool,
+
+    /// Write the profile here (YAML that `wva plan` and `wva simulate` read)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print the fit report (parameters with uncertainty, fit quality, worst residuals)
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "table")]
+    report: Option<DocFormat>,
+    /// Draw measured vs fitted times and the residuals (PNG, or SVG by extension)
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// The profile's accelerator name (default: --hardware, else `unknown`)
+    #[arg(long)]
+    accelerator: Option<String>,
+    /// The profile's max batch (default: the largest batch in the data, at least 1)
+    #[arg(long, value_parser = args::positive_int)]
+    max_batch: Option<u32>,
+}
+
+fn holdout_share(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "the held-out share must be between 0 and 1, got {text}"
+        ))
+    }
+}
+
+/// The row filters given, as `model llama2-70b, tp 4`.
+fn selection(a: &EstimateArgs) -> Option<String> {
+    let mut parts = Vec::new();
+    for (name, value) in [
+        ("framework", a.framework.clone()),
+        ("model", a.model.clone()),
+        ("hardware", a.hardware.clone()),
+        ("tp", a.tp.map(|t| t.to_string())),
+        ("layers", a.num_layers.map(|n| n.to_string())),
+        ("replicas", (a.replicas > 1).then(|| a.replicas.to_string())),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{name} {v}"));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn display_names(paths: &[PathBuf]) -> Vec<String> {
+    paths.iter().map(|p| p.display().to_string()).collect()
+}
+
+/// Runs `wva estimate`.
+pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
+    let filters = Filters {
+        model: a.model.clone(),
+        hardware: a.hardware.clone(),
+        tp: a.tp,
+        framework: a.framework.clone(),
+        num_layers: a.num_layers,
+        max_num_batched_tokens: a.max_num_batched_tokens,
+        columns: a.columns.clone().unwrap_or_default(),
+        replicas: a.replicas,
+    };
+    let files = display_names(&a.files);
+    let observations = read_observations(&a.files, a.format, &filters).map_err(Error::Usage)?;
+    let (fitted, held) = match a.holdout {
+        Some(share) => {
+            let (f, h) = split(observations, share, a.seed);
+            (f, Some(h))
+        }
+        None => (observations, None),
+    };
+    let options = FitOptions {
+        model: a.perf_model,
+        robust: a.robust,
+        relative: !a.absolute,
+        max_num_batched_tokens: a.max_num_batched_tokens,
+    };
+    let result = fit(&fitted, &options).map_err(|e| Error::Usage(e.to_string()))?;
+    let in_sample = evaluate(&result.params, &fitted, &files);
+    let holdout = held.map(|h| evaluate(&result.params, &h, &files));
+    let validation = if a.validate.is_empty() {
+        None
+    } else {
+        let names = display_names(&a.validate);
+        let obs = read_observations(&a.validate, a.format, &filters).map_err(Error::Usage)?;
+        Some(evaluate(&result.params, &obs, &names))
+    };
+
+    let model = a.model.clone().unwrap_or_else(|| "unknown".into());
+    let accelerator = a
+        .accelerator
+        .clone()
+        .or_else(|| a.hardware.clone())
+        .unwrap_or_else(|| "unknown".into());
+    let max_batch = a.max_batch.unwrap_or_else(|| {
+        let largest = fitted.iter().map(|o| o.batch).fold(1.0, f64::max);
+        largest.ceil().min(f64::from(u32::MAX)) as u32
+    });
+    let yaml = profile_yaml(
+        &result,
+        &ProfileInfo {
+            model,
+            accelerator,
+            gpus_per_replica: a.tp.unwrap_or(1),
+            max_batch,
+            files: files.clone(),
+            selection: selection(&a),
+        },
+    );
+    for w in &result.warnings {
+        eprintln!("wva: warning: {w}");
+    }
+    // Under --strict, parameters the data cannot determine are not written anywhere.
+    let refused = a.strict && result.unidentifiable();
+    if !refused {
+        if let Some(path) = &a.plot {
+            draw(path, &fitted, &result)?;
+        }
+        if let Some(path) = &a.output {
+            write_atomically(path, yaml.as_bytes())?;
+        }
+    }
+    let report = EstimateReport {
+        files,
+        fit: result,
+        in_sample,
+        holdout,
+        validation,
+    };
+    match a.report {
+        Some(format) => emit(&render(format, &report, estimate_table))?,
+        None if a.output.is_none() && !refused => emit(&yaml)?,
+        None => {}
+    }
+    if refused {
+        return Err(Error::Infeasible(
+            "the parameters are not identifiable from these data (--strict): no profile written"
+                .into(),
+        )
+        .into());
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Measured and fitted mean time per batch size, for each kind, and the relative residuals.
+fn draw(path: &std::path::Path, obs: &[Observation], f: &Fit) -> anyhow::Result<()> {
+    use crate::report::plot::{Panel, Series, panels};
+    use std::collections::BTreeMap;
+    let mut kinds: Vec<Kind> = Vec::new();
+    for o in obs {
+        if !kinds.contains(&o.kind) {
+            kinds.push(o.kind);
+        }
+    }
+    let (mut times, mut residuals) = (Vec::new(), Vec::new());
+    for (c, k) in kinds.iter().enumerate() {
+        // Per batch size (rounded for measured concurrencies): mean measured, mean fitted.
+        let mut by_batch: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new();
+        for o in obs.iter().filter(|o| o.kind == *k) {
+            let key = (o.batch * 10.0).round() as i64;
+            let e = by_batch.entry(key).or_default();
+            let fitted = crate::estimate::fit::predict(&f.params, &o.work);
+            e.0 += o.time_ms / o.per_unit.max(1e-12);
+            e.1 += fitted / o.per_unit.max(1e-12);
+            e.2 += 1.0;
+        }
+        let name = k.name().to_string();
+        let point = |(&b, &(m, p, n)): (&i64, &(f64, f64, f64))| (b as f64 / 10.0, m / n, p / n);
+        let pts: Vec<(f64, f64, f64)> = by_batch.iter().map(point).collect();
+        times.push(Series {
+            name: format!("{name}: measured"),
+            color: c,
+            light: true,
+            points: pts.iter().map(|&(b, m, _)| (b, m)).collect(),
+        });
+        times.push(Series {
+            name: format!("{name}: fitted"),
+            color: c,
+            light: false,
+            points: pts.iter().map(|&(b, _, p)| (b, p)).collect(),
+        });
+        residuals.push(Series {
+            name,
+            color: c,
+            light: false,
+            points: pts
+                .iter()
+                .map(|&(b, m, p)| (b, 100.0 * (p - m) / m))
+                .collect(),
+        });
+    }
+    panels(
+        path,
+        "batch size (or mean concurrency)",
+        &[
+            Panel {
+                title: format!("{} fit: time per unit, ms", f.model.name()),
+                y_label: "ms".into(),
+                x_label: None,
+                series: times,
+            },
+            Panel {
+                title: "residuals (fitted - measured) / measured".into(),
+                y_label: "%".into(),
+                x_label: None,
+                series: residuals,
+            },
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! A fit as a profiles file `wva plan` and `wva simulate` read, with a `source` that says
+//! where the numbers come from and how well they fit.
+
+use super::Fit;
+use crate::perf::PerfParams;
+use serde::Serialize;
+
+/// Smallest `alpha` a profile accepts (the loader requires > 0).
+const MIN_ALPHA_MS: f64 = 1e-6;
+
+#[derive(Serialize)]
+struct PerfBlock {
+    model: &'static str,
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_num_batched_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ProfileDoc {
+    model: String,
+    accelerator: String,
+    gpus_per_replica: u32,
+    max_batch: u32,
+    perf: PerfBlock,
+    provenance: &'static str,
+    source: String,
+}
+
+#[derive(Serialize)]
+struct ProfilesDoc {
+    profiles: Vec<ProfileDoc>,
+}
+
+/// What the profile is for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileInfo {
+    /// Model name.
+    pub model: String,
+    /// Accelerator name.
+    pub accelerator: String,
+    /// GPUs per replica.
+    pub gpus_per_replica: u32,
+    /// Max batch to plan with.
+    pub max_batch: u32,
+    /// The files fitted.
+    pub files: Vec<String>,
+    /// Which rows of them (`model llama2-70b, tp 4`), if filtered.
+    pub selection: Option<String>,
+}
+
+/// The profiles YAML of `fit`.
+pub fn profile_yaml(fit: &Fit, info: &ProfileInfo) -> String {
+    let p = &fit.parameters;
+    let mut notes = String::new();
+    let perf = match fit.params {
+        PerfParams::V1(g) => PerfBlock {
+            model: "wva-v1",
+            alpha: g.alpha_ms.max(MIN_ALPHA_MS),
+            beta: g.beta_ms_per_request,
+            gamma: g.gamma_ms,
+            delta: Some(g.delta_ms_per_token_request),
+            max_num_batched_tokens: None,
+        },
+        PerfParams::V2(g) => PerfBlock {
+            model: "wva-v2",
+            alpha: g.alpha_ms.max(MIN_ALPHA_MS),
+            beta: g.beta_ms_per_token,
+            gamma: g.gamma_ms_per_kv_token,
+            delta: None,
+            max_num_batched_tokens: None,
+        },
+        PerfParams::V3(g) => PerfBlock {
+            model: "wva-v3",
+            alpha: g.iteration.alpha_ms.max(MIN_ALPHA_MS),
+            beta: g.iteration.beta_ms_per_token,
+            gamma: g.iteration.gamma_ms_per_kv_token,
+            delta: None,
+            max_num_batched_tokens: Some(g.max_num_batched_tokens),
+        },
+    };
+    if p[0].value < MIN_ALPHA_MS {
+        notes.push_str(" alpha fitted at 0 and written as 1e-6 (profiles need alpha > 0).");
+    }
+    let params: Vec<String> = p
+        .iter()
+        .map(|q| format!("{} {:.4e} ± {:.1e}", q.name, q.value, q.std_error))
+        .collect();
+    let mut source = format!(
+        "wva estimate ({}, {}non-negative least squares on {} errors) on {}{}: {} observations at {} operating points, R² {:.4}, MAPE {:.1}%, RMSE {:.3} ms; {}.",
+        fit.model.name(),
+        if fit.robust { "robust (Huber) " } else { "" },
+        if fit.relative { "relative" } else { "absolute" },
+        info.files.join(", "),
+        info.selection
+            .as_ref()
+            .map_or(String::new(), |s| format!(" ({s})")),
+        fit.observations,
+        fit.operating_points,
+        fit.r_squared,
+        fit.mape * 100.0,
+        fit.rmse_ms,
+        params.join(", ")
+    );
+    source.push_str(&notes);
+    for w in &fit.warnings {
+        source.push_str(" Warning: ");
+        source.push_str(w);
+        source.push('.');
+    }
+    let doc = ProfilesDoc {
+        profiles: vec![ProfileDoc {
+            model: info.model.clone(),
+            accelerator: info.accelerator.clone(),
+            gpus_per_replica: info.gpus_per_replica,
+            max_batch: info.max_batch,
+            perf,
+            provenance: "estimated",
+            source,
+        }],
+    };
+    format!(
+        "# Written by `wva estimate`; see its source field for the data and the fit.\n{}",
+        serde_yaml::to_string(&doc).unwrap_or_default()
+    )
+}

@@ -1,0 +1,140 @@
+//! Summary JSON of serving benchmarks: one operating point per run. With the throughput `X`,
+//! the mean TPOT, TTFT, prompt `in` and output `out`, the mean number of requests decoding is
+//! `X * (out - 1) * TPOT` (Little's law over the decode phase), and each decode iteration also
+//! carries the prompts that arrive meanwhile, `X * in * TPOT` tokens. The observation is one
+//! mean decode iteration at that batch, contexts averaging `in + out / 2`, lasting the TPOT.
+//!
+//! Fields read. vLLM `benchmark_serving.py --save-result`: `completed`, `duration` (s),
+//! `total_input_tokens`, `total_output_tokens`, `mean_tpot_ms`, and `request_throughput`
+//! when `duration` is absent. GuideLLM report: `benchmarks[].metrics` with
+//! `requests_per_second`, `inter_token_latency_ms` (else `time_per_output_token_ms`, which
+//! GuideLLM computes with the first token included), `prompt_token_count` and
+//! `output_token_count`, each read from `.successful.mean`.
+
+use super::super::{Kind, Observation, Work};
+use serde_json::Value;
+use std::path::Path;
+
+fn load(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: not JSON: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            e.to_string().split(" at line ").next().unwrap_or_default()
+        )
+    })
+}
+
+fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String> {
+    v.as_f64()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .ok_or_else(|| {
+            format!(
+                "{}: {field}: expected a number >= 0, got {}",
+                path.display(),
+                if v.is_null() {
+                    "nothing".to_string()
+                } else {
+                    v.to_string()
+                }
+            )
+        })
+}
+
+/// The observation of one operating point.
+fn point(
+    rate_rps: f64,
+    tpot_ms: f64,
+    prompt: f64,
+    output: f64,
+    origin: String,
+) -> Result<Observation, String> {
+    if !(tpot_ms > 0.0 && output > 1.0) {
+        return Err(format!(
+            "{origin}: a fit needs a positive TPOT and more than one output token per request"
+        ));
+    }
+    let tpot_s = tpot_ms / 1000.0;
+    let decoding = rate_rps * (output - 1.0) * tpot_s;
+    let arriving = rate_rps * tpot_s;
+    let work = Work {
+        iterations: 1.0,
+        prefill_iterations: arriving.min(1.0),
+        tokens: decoding + arriving * prompt,
+        prefill_tokens: arriving * prompt,
+        kv_tokens: decoding * (prompt + output / 2.0) + arriving * prompt,
+        running: decoding + arriving,
+    };
+    Ok(Observation {
+        work,
+        time_ms: tpot_ms,
+        kind: Kind::Decode,
+        batch: decoding,
+        origin,
+        file: 0,
+        per_unit: 1.0,
+    })
+}
+
+/// A vLLM `benchmark_serving.py` result.
+pub fn vllm_bench(path: &Path) -> Result<Vec<Observation>, String> {
+    let v = load(path)?;
+    let get = |field: &str| number(&v[field], field, path);
+    let completed = get("completed")?;
+    if completed <= 0.0 {
+        return Err(format!(
+            "{}: completed: no request completed",
+            path.display()
+        ));
+    }
+    let rate = if v["duration"].is_null() {
+        get("request_throughput")?
+    } else {
+        completed / get("duration")?
+    };
+    let prompt = get("total_input_tokens")? / completed;
+    let output = get("total_output_tokens")? / completed;
+    Ok(vec![point(
+        rate,
+        get("mean_tpot_ms")?,
+        prompt,
+        output,
+        path.display().to_string(),
+    )?])
+}
+
+/// A GuideLLM report: one observation per benchmark.
+pub fn guidellm(path: &Path) -> Result<Vec<Observation>, String> {
+    let v = load(path)?;
+    let benchmarks = v["benchmarks"]
+        .as_array()
+        .ok_or_else(|| format!("{}: benchmarks: expected a list", path.display()))?;
+    let mut out = Vec::new();
+    for (i, b) in benchmarks.iter().enumerate() {
+        let mean = |metric: &str| {
+            number(
+                &b["metrics"][metric]["successful"]["mean"],
+                &format!("benchmarks[{i}].metrics.{metric}.successful.mean"),
+                path,
+            )
+        };
+        // The inter-token latency excludes the first token, as vLLM's TPOT does; GuideLLM's
+        // own time per output token includes it.
+        let itl_ms = if b["metrics"]["inter_token_latency_ms"].is_null() {
+            mean("time_per_output_token_ms")?
+        } else {
+            mean("inter_token_latency_ms")?
+        };
+        out.push(point(
+            mean("requests_per_second")?,
+            itl_ms,
+            mean("prompt_token_count")?,
+            mean("output_token_count")?,
+            format!("{}: benchmarks[{i}]", path.display()),
+        )?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,351 @@
+//! Benchmark outputs into observations: which format a file is (detected from its name,
+//! header or JSON keys, or given), which rows to keep (model, hardware, tensor-parallel
+//! degree, framework), and one reader per format.
+
+mod generic;
+mod json;
+mod lmbench;
+mod profiler;
+mod tables;
+
+use super::Observation;
+use clap::ValueEnum;
+use serde::Serialize;
+use std::path::Path;
+
+pub use generic::ColumnMap;
+
+/// The benchmark formats `wva estimate` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceFormat {
+    /// llm-d-benchmark / LMBench per-request CSV, one file per request rate.
+    Lmbench,
+    /// Splitwise `perf_model.csv`: per-configuration prefill and decode iteration times.
+    Splitwise,
+    /// LLMServingSim profiler tables (`attention.csv`, `dense.csv`, `per_sequence.csv` of one
+    /// model, GPU and TP degree): a folder.
+    LlmservingsimProfile,
+    /// Argonne LLM-Inference-Bench `All_results.csv`: whole static batches.
+    Argonne,
+    /// vLLM `benchmark_serving.py --save-result` JSON.
+    VllmBench,
+    /// GuideLLM JSON report.
+    Guidellm,
+    /// Any CSV of per-iteration times, columns named or mapped with --columns.
+    Csv,
+}
+
+impl SourceFormat {
+    /// Recognises a file's format from its name and first bytes.
+    pub fn detect(path: &Path) -> Result<SourceFormat, String> {
+        if path.is_dir() {
+            return Ok(SourceFormat::LlmservingsimProfile);
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if ["attention.csv", "dense.csv", "per_sequence.csv"].contains(&name.as_str()) {
+            return Ok(SourceFormat::LlmservingsimProfile);
+        }
+        let head = read_head(path)?;
+        let text = head.trim_start_matches('\u{feff}').trim_start();
+        if text.starts_with('{') {
+            return if text.contains("\"benchmarks\"") {
+                Ok(SourceFormat::Guidellm)
+            } else if text.contains("tpot") || text.contains("ttft") {
+                Ok(SourceFormat::VllmBench)
+            } else {
+                Err(format!(
+                    "{}: a JSON file that is neither a vLLM benchmark result nor a GuideLLM report; give --format",
+                    path.display()
+                ))
+            };
+        }
+        let header = text.lines().next().unwrap_or_default().to_ascii_lowercase();
+        let has = |c: &str| header.split(',').any(|h| h.trim().trim_matches('"') == c);
+        Ok(if has("launch_time") && has("generation_tokens") {
+            SourceFormat::Lmbench
+        } else if has("prompt_size") && has("token_time") {
+            SourceFormat::Splitwise
+        } else if has("hardware") && has("num of hardware") && has("latency") {
+            SourceFormat::Argonne
+        } else {
+            SourceFormat::Csv
+        })
+    }
+}
+
+/// Which rows of a multi-configuration file to keep.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filters {
+    /// Model name (case-insensitive; a unique substring is enough).
+    pub model: Option<String>,
+    /// Hardware name (case-insensitive; a unique substring is enough).
+    pub hardware: Option<String>,
+    /// Tensor-parallel degree (GPUs per replica).
+    pub tp: Option<u32>,
+    /// Serving framework (Argonne: vLLM, TensorRT-LLM, ...).
+    pub framework: Option<String>,
+    /// LLMServingSim profiles: decoder layers of the real model (the profiler measures one).
+    pub num_layers: Option<u32>,
+    /// Token budget per iteration, for prefills that span several iterations.
+    pub max_num_batched_tokens: u32,
+    /// Generic CSV: where each quantity is.
+    pub columns: ColumnMap,
+    /// Per-request logs: replicas the requests were spread over (0 or 1: one).
+    pub replicas: u32,
+}
+
+fn read_head(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut buf = vec![0u8; 4096];
+    let n = file
+        .read(&mut buf)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    buf.truncate(n);
+    if n == 0 {
+        return Err(format!("{}: empty file", path.display()));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// A CSV reader with its header lowercased, and a lookup of required columns that names the
+/// missing one.
+pub(crate) struct Csv {
+    pub reader: csv::Reader<std::fs::File>,
+    pub header: Vec<String>,
+    pub path: String,
+}
+
+impl Csv {
+    pub fn open(path: &Path) -> Result<Csv, String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(file);
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| format!("{}:1: unreadable header: {e}", path.display()))?
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect();
+        if header.iter().all(|h| h.is_empty()) {
+            return Err(format!("{}: empty file", path.display()));
+        }
+        Ok(Csv {
+            reader,
+            header,
+            path: path.display().to_string(),
+        })
+    }
+
+    /// The index of column `name` (lowercase).
+    pub fn column(&self, name: &str) -> Result<usize, String> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| {
+            format!(
+                "{}: missing column `{name}`; the header has: {}",
+                self.path,
+                self.header.join(", ")
+            )
+        })
+    }
+
+    /// Every row, with its line number.
+    pub fn rows(&mut self) -> impl Iterator<Item = Result<(u64, csv::StringRecord), String>> + '_ {
+        let path = self.path.clone();
+        self.reader.records().map(move |r| {
+            r.map(|rec| (rec.position().map_or(0, |p| p.line()), rec))
+                .map_err(|e| format!("{path}: unreadable row: {e}"))
+        })
+    }
+}
+
+/// A cell as a finite number, or an error naming file, line, column number and column name.
+pub(crate) fn cell(
+    path: &str,
+    line: u64,
+    header: &[String],
+    row: &csv::StringRecord,
+    i: usize,
+) -> Result<f64, String> {
+    let text = row.get(i).unwrap_or("");
+    crate::spec::numbers::parse_finite(text)
+        .map_err(|m| format!("{path}:{line}:{}: {}: {m}", i + 1, header[i]))
+}
+
+/// Keeps the rows whose `key` matches `wanted` (case-insensitive: exact, else a unique
+/// substring); an error lists the values there are.
+pub(crate) fn pick<'a>(
+    what: &str,
+    flag: &str,
+    values: impl IntoIterator<Item = &'a str>,
+    wanted: Option<&str>,
+) -> Result<Option<String>, String> {
+    let mut all: Vec<&str> = values.into_iter().collect();
+    all.sort_unstable();
+    all.dedup();
+    let Some(wanted) = wanted else {
+        return match all.as_slice() {
+            [one] => Ok(Some(one.to_string())),
+            _ => Err(format!(
+                "several {what}s in the data; choose one with {flag}: {}",
+                all.join(", ")
+            )),
+        };
+    };
+    let w = wanted.to_ascii_lowercase();
+    if let Some(exact) = all.iter().find(|v| v.to_ascii_lowercase() == w) {
+        return Ok(Some(exact.to_string()));
+    }
+    let matches: Vec<&&str> = all
+        .iter()
+        .filter(|v| v.to_ascii_lowercase().contains(&w))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(Some(one.to_string())),
+        [] => Err(format!(
+            "no {what} matches {flag} {wanted}; there are: {}",
+            all.join(", ")
+        )),
+        _ => Err(format!(
+            "{flag} {wanted} matches several {what}s: {}",
+            matches.iter().map(|s| **s).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Reads the observations of every file (file `i` tagged `i`).
+pub fn read_observations(
+    paths: &[std::path::PathBuf],
+    format: Option<SourceFormat>,
+    filters: &Filters,
+) -> Result<Vec<Observation>, String> {
+    let mut out = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let f = match format {
+            Some(f) => f,
+            None => SourceFormat::detect(path)?,
+        };
+        let mut obs = match f {
+            SourceFormat::Lmbench => lmbench::read(path, filters.replicas.max(1))?,
+            SourceFormat::Splitwise => tables::splitwise(path, filters)?,
+            SourceFormat::Argonne => tables::argonne(path, filters)?,
+            SourceFormat::LlmservingsimProfile => profiler::read(path, filters)?,
+            SourceFormat::VllmBench => json::vllm_bench(path)?,
+            SourceFormat::Guidellm => json::guidellm(path)?,
+            SourceFormat::Csv => generic::read(path, &filters.columns)?,
+        };
+        if obs.is_empty() {
+            return Err(format!("{}: no observations", path.display()));
+        }
+        for o in &mut obs {
+            o.file = i;
+        }
+        out.extend(obs);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Kind;
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn formats_are_detected_from_headers_and_keys() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "a.csv",
+                "prompt_tokens,generation_tokens,ttft,generation_time,launch_time,finish_time\n",
+                SourceFormat::Lmbench,
+            ),
+            (
+                "b.csv",
+                "model,hardware,prompt_size,batch_size,token_size,prompt_time,token_time\n",
+                SourceFormat::Splitwise,
+            ),
+            (
+                "c.csv",
+                "Hardware,Num of Hardware,Framework,Model,Input Output Length,Batch Size,Latency,Throughput\n",
+                SourceFormat::Argonne,
+            ),
+            ("d.json", "{\"benchmarks\": []}", SourceFormat::Guidellm),
+            ("e.json", "{\"mean_tpot_ms\": 1}", SourceFormat::VllmBench),
+            ("f.csv", "batch,time_ms\n", SourceFormat::Csv),
+            (
+                "dense.csv",
+                "layer,tokens,time_us\n",
+                SourceFormat::LlmservingsimProfile,
+            ),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(
+                SourceFormat::detect(&write(&d, name, text)),
+                Ok(want),
+                "{name}"
+            );
+        }
+        assert!(
+            SourceFormat::detect(&write(&d, "g.json", "{\"x\": 1}"))
+                .unwrap_err()
+                .contains("give --format")
+        );
+    }
+
+    #[test]
+    fn per_request_logs_give_each_request_the_concurrency_it_saw() {
+        // Request A decodes 10 tokens over 1 s; B overlaps its second half (prefill of 50
+        // tokens at A's 0.5 s) and decodes 10 tokens over 1 s.
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            &d,
+            "log.csv",
+            "prompt_tokens,generation_tokens,ttft,generation_time,launch_time,finish_time\n\
+             100,11,0.0,1.0,0.0,1.0\n\
+             50,11,0.0,1.0,0.5,1.5\n",
+        );
+        let one = lmbench::read(&p, 1).unwrap();
+        assert_eq!(one.len(), 2);
+        let a = &one[0];
+        assert_eq!(a.kind, Kind::DecodeSpan);
+        assert_eq!((a.time_ms, a.per_unit), (1000.0, 10.0));
+        assert!((a.work.iterations - 10.0).abs() < 1e-12);
+        // Its own 10 tokens, B's first 5 and B's 50-token prefill.
+        assert!((a.work.tokens - 65.0).abs() < 1e-9, "{:?}", a.work);
+        assert!((a.work.prefill_tokens - 50.0).abs() < 1e-12);
+        assert!((a.batch - 1.6).abs() < 1e-9, "{}", a.batch);
+        // Over two replicas, B shares A's replica half the time.
+        let two = lmbench::read(&p, 2).unwrap();
+        assert!(
+            (two[0].work.tokens - 37.5).abs() < 1e-9,
+            "{:?}",
+            two[0].work
+        );
+    }
+
+    #[test]
+    fn a_static_batch_is_its_prefill_and_every_decode_step() {
+        // 2 requests of 4 prompt and 3 output tokens: one prefill of 8 tokens, then 2 decode
+        // steps reading 4 + 1 and 4 + 2 tokens of context per request.
+        let w = tables::static_batch(2.0, 4.0, 3.0, 8192.0);
+        assert_eq!((w.iterations, w.prefill_iterations), (3.0, 1.0));
+        assert_eq!((w.tokens, w.prefill_tokens), (12.0, 8.0));
+        assert_eq!(w.kv_tokens, 8.0 + 2.0 * (5.0 + 6.0));
+        // A budget of 3 tokens splits the 8-token prefill over 3 iterations.
+        assert_eq!(
+            tables::static_batch(2.0, 4.0, 3.0, 3.0).prefill_iterations,
+            3.0
+        );
+    }
+}
