@@ -107,7 +107,7 @@ fn single_operating_point_warns_and_strict_fails() {
         .assert()
         .success()
         .stderr(predicates::str::contains(
-            "not identifiable: 1 distinct operating point(s) for 3 parameters",
+            "not identifiable: 1 distinct operating point(s) (batch sizes, shapes or request rates) for 3 parameters",
         ));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p.yaml");
@@ -344,4 +344,189 @@ fn multi_configuration_files_ask_which_one() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("no model matches --model m3"));
+}
+
+#[test]
+fn tensor_parallel_degrees_match_only_the_same_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("perf_model.csv");
+    std::fs::write(
+        &path,
+        "model,hardware,prompt_size,batch_size,token_size,prompt_time,token_time,tensor_parallel\n\
+         m,h,512,1,128,60,30,2\n\
+         m,h,512,1,128,50,20,16\n",
+    )
+    .unwrap();
+    wva()
+        .arg("estimate")
+        .arg(&path)
+        .args(["--tp", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "no tensor-parallel degree matches --tp 1; there are: 16, 2",
+        ));
+}
+
+#[test]
+fn lmbench_line_numbers_count_failed_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.csv");
+    std::fs::write(
+        &path,
+        "prompt_tokens,generation_tokens,ttft,generation_time,launch_time,finish_time\n\
+         100,0,0.1,0.1,1000.0,1000.1\n\
+         100,20,0.1,1.0,1001.0,1002.0\n\
+         100,20,0.1,-1.0,1002.0,1003.0\n",
+    )
+    .unwrap();
+    wva()
+        .arg("estimate")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("run.csv:4: negative times"));
+}
+
+#[test]
+fn every_input_checked_including_validation_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.csv");
+    std::fs::write(&zero, "bs,itl,ctx,prefill\n1,0,100,0\n").unwrap();
+    let (generic, columns) = (fixture("generic.csv"), GENERIC_COLUMNS);
+    wva()
+        .args(["estimate", &generic, "--columns", columns, "--validate"])
+        .arg(&zero)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "zero.csv:2: the measured time must be a positive",
+        ));
+    let one = dir.path().join("one.csv");
+    std::fs::write(&one, "batch,time_ms\n1,5\n").unwrap();
+    wva()
+        .arg("estimate")
+        .arg(&one)
+        .args(["--holdout", "0.5"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "--holdout needs at least 2 observations",
+        ));
+    wva()
+        .args([
+            "estimate",
+            &generic,
+            "--columns",
+            columns,
+            "--max-batch",
+            "100000",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("at most 65536"));
+}
+
+#[test]
+fn detailed_vllm_results_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("vllm-bench-1rps.json")).unwrap())
+            .unwrap();
+    // `--save-detailed` puts long per-request lists before the summary.
+    let mut detailed = serde_json::Map::new();
+    detailed.insert("input_lens".into(), serde_json::json!(vec![1000; 3000]));
+    for (k, v) in base.as_object().unwrap() {
+        detailed.insert(k.clone(), v.clone());
+    }
+    let path = dir.path().join("detailed.json");
+    std::fs::write(&path, serde_json::to_string(&detailed).unwrap()).unwrap();
+    let out = wva().arg("estimate").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not identifiable"), "one point: {stderr}");
+}
+
+#[test]
+fn every_readers_profile_loads_in_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        (
+            "generic",
+            vec![
+                fixture("generic.csv"),
+                "--columns".into(),
+                GENERIC_COLUMNS.into(),
+            ],
+        ),
+        ("guidellm", vec![fixture("guidellm.json")]),
+        (
+            "vllm",
+            vec![
+                fixture("vllm-bench-1rps.json"),
+                fixture("vllm-bench-2rps.json"),
+                fixture("vllm-bench-4rps.json"),
+            ],
+        ),
+    ] {
+        let out = dir.path().join(format!("{name}.yaml"));
+        wva()
+            .arg("estimate")
+            .args(&args)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&out).unwrap();
+        if name != "generic" {
+            assert!(
+                text.contains("max_batch: 256"),
+                "load tests get vLLM's default: {text}"
+            );
+        }
+        wva()
+            .args(["analyze", "--profile"])
+            .arg(&out)
+            .args([
+                "--in-tokens",
+                "500",
+                "--out-tokens",
+                "100",
+                "--rate-rps",
+                "0.5",
+            ])
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn a_symlinked_output_keeps_its_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.yaml");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.path().join("link.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    wva()
+        .args([
+            "estimate",
+            &fixture("generic.csv"),
+            "--columns",
+            GENERIC_COLUMNS,
+            "-o",
+        ])
+        .arg(&link)
+        .assert()
+        .success();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("provenance: estimated")
+    );
 }

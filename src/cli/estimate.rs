@@ -6,7 +6,7 @@ use super::output::{DocFormat, emit, render, write_atomically};
 use crate::error::{Error, ExitCode};
 use crate::estimate::check::{evaluate, split};
 use crate::estimate::profile::{ProfileInfo, profile_yaml};
-use crate::estimate::read::{ColumnMap, Filters, SourceFormat, read_observations};
+use crate::estimate::read::{ColumnMap, Filters, MAX_BATCH, SourceFormat, read_all};
 use crate::estimate::{Fit, FitOptions, Kind, Observation, fit};
 use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfModelKind};
 use crate::report::{EstimateReport, estimate_table};
@@ -107,9 +107,18 @@ pub struct EstimateArgs {
     /// The profile's accelerator name (default: --hardware, else `unknown`)
     #[arg(long)]
     accelerator: Option<String>,
-    /// The profile's max batch (default: the largest batch in the data, at least 1)
-    #[arg(long, value_parser = args::positive_int)]
+    /// The profile's max batch, vLLM --max-num-seqs (default: the largest batch in a table of
+    /// batch sizes; 256, vLLM's default, for load tests, whose concurrency is not a limit)
+    #[arg(long, value_parser = max_batch_value)]
     max_batch: Option<u32>,
+}
+
+fn max_batch_value(text: &str) -> Result<u32, String> {
+    let v = args::positive_int(text)?;
+    if v > MAX_BATCH {
+        return Err(format!("at most {MAX_BATCH}, got {v}"));
+    }
+    Ok(v)
 }
 
 fn holdout_share(text: &str) -> Result<f64, String> {
@@ -160,8 +169,19 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         replicas: a.replicas,
     };
     let files = display_names(&a.files);
-    let observations = read_observations(&a.files, a.format, &filters).map_err(Error::Usage)?;
+    let readings = read_all(&a.files, a.format, &filters).map_err(Error::Usage)?;
+    for n in &readings.notes {
+        eprintln!("wva: note: {n}");
+    }
+    let observations = readings.observations;
     let (fitted, held) = match a.holdout {
+        Some(_) if observations.len() < 2 => {
+            return Err(Error::Usage(format!(
+                "--holdout needs at least 2 observations; the files have {}",
+                observations.len()
+            ))
+            .into());
+        }
         Some(share) => {
             let (f, h) = split(observations, share, a.seed);
             (f, Some(h))
@@ -181,7 +201,9 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         None
     } else {
         let names = display_names(&a.validate);
-        let obs = read_observations(&a.validate, a.format, &filters).map_err(Error::Usage)?;
+        let obs = read_all(&a.validate, a.format, &filters)
+            .map_err(Error::Usage)?
+            .observations;
         Some(evaluate(&result.params, &obs, &names))
     };
 
@@ -191,9 +213,20 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| a.hardware.clone())
         .unwrap_or_else(|| "unknown".into());
+    // Load-test results show the concurrency the load produced, not the engine's limit: for
+    // them the default is vLLM's own (`--max-num-seqs` 256); tables of batch sizes give theirs.
+    let from_load_tests = readings.formats.iter().any(|f| {
+        matches!(
+            f,
+            SourceFormat::Lmbench | SourceFormat::VllmBench | SourceFormat::Guidellm
+        )
+    });
     let max_batch = a.max_batch.unwrap_or_else(|| {
+        if from_load_tests {
+            return 256;
+        }
         let largest = fitted.iter().map(|o| o.batch).fold(1.0, f64::max);
-        largest.ceil().min(f64::from(u32::MAX)) as u32
+        largest.ceil().min(f64::from(MAX_BATCH)) as u32
     });
     let yaml = profile_yaml(
         &result,
@@ -209,11 +242,14 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
     for w in &result.warnings {
         eprintln!("wva: warning: {w}");
     }
+    for n in &result.notes {
+        eprintln!("wva: note: {n}");
+    }
     // Under --strict, parameters the data cannot determine are not written anywhere.
     let refused = a.strict && result.unidentifiable();
     if !refused {
         if let Some(path) = &a.plot {
-            draw(path, &fitted, &result)?;
+            draw(path, &fitted, &result).map_err(|e| Error::Usage(format!("{e:#}")))?;
         }
         if let Some(path) = &a.output {
             write_atomically(path, yaml.as_bytes())?;

@@ -36,8 +36,25 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so the
-/// file is either the old one or the whole new one.
+/// file is either the old one or the whole new one. A symlink's target is written (the link
+/// stays); a path that is not a regular file (`/dev/null`, a pipe) is written directly.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let write_error = |cause| crate::error::Error::Write {
+        path: path.to_path_buf(),
+        cause,
+    };
+    // A symlink: replace what it points to, not the link.
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = std::fs::canonicalize(path).map_err(write_error)?;
+        resolved.as_path()
+    } else {
+        path
+    };
+    // Not a regular file (a device such as /dev/null, a pipe): a rename would replace it.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(path, bytes).map_err(|e| write_error(e).into());
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -21,11 +21,13 @@ pub struct KindError {
     pub bias: f64,
 }
 
-/// The error on one file's mean per-unit time.
+/// The error on one file's mean per-unit time, for one kind of observation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FileError {
     /// The file.
     pub file: String,
+    /// The kind of observation.
+    pub kind: Kind,
     /// Observations.
     pub observations: usize,
     /// What a unit is (`TPOT` for decode spans, else `iteration` or `batch`).
@@ -101,16 +103,20 @@ pub fn evaluate(params: &PerfParams, observations: &[Observation], files: &[Stri
             }
         })
         .collect();
-    let mut file_ids: Vec<usize> = observations.iter().map(|o| o.file).collect();
-    file_ids.sort_unstable();
-    file_ids.dedup();
-    let by_file = file_ids
+    let mut groups: Vec<(usize, Kind)> = Vec::new();
+    for o in observations {
+        if !groups.contains(&(o.file, o.kind)) {
+            groups.push((o.file, o.kind));
+        }
+    }
+    groups.sort_by_key(|&(f, _)| f);
+    let by_file = groups
         .iter()
-        .map(|&f| {
+        .map(|&(f, k)| {
             let idx: Vec<usize> = all
                 .iter()
                 .copied()
-                .filter(|&i| observations[i].file == f)
+                .filter(|&i| observations[i].file == f && observations[i].kind == k)
                 .collect();
             let n = idx.len() as f64;
             let per_unit = |i: usize, t: f64| t / observations[i].per_unit.max(1e-12);
@@ -122,8 +128,9 @@ pub fn evaluate(params: &PerfParams, observations: &[Observation], files: &[Stri
             let predicted_ms = idx.iter().map(|&i| per_unit(i, predicted[i])).sum::<f64>() / n;
             FileError {
                 file: files.get(f).cloned().unwrap_or_else(|| format!("#{f}")),
+                kind: k,
                 observations: idx.len(),
-                unit: unit_of(observations[idx[0]].kind),
+                unit: unit_of(k),
                 measured_ms,
                 predicted_ms,
                 relative_error: (predicted_ms - measured_ms) / measured_ms,

@@ -91,13 +91,16 @@ pub struct Fit {
     pub rmse_ms: f64,
     /// Mean absolute percentage error.
     pub mape: f64,
-    /// Condition number of the (column-scaled, weighted) design: above ~1e6 the parameters
-    /// trade off against each other.
+    /// Condition number of the column-scaled, weighted design (over the parameters some
+    /// observation exercises): above ~1e3 the parameters trade off against each other.
     pub condition_number: f64,
     /// The worst-fitted observations (by relative error).
     pub worst: Vec<Residual>,
     /// Why the parameters may not mean what they seem.
     pub warnings: Vec<String>,
+    /// Caveats that do not make the parameters unidentifiable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Fit {
@@ -474,17 +477,37 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
     points.sort();
     points.dedup();
     let operating_points = points.len();
+    // Per-request decode spans of one run all see about the same load.
+    let mut span_files: Vec<usize> = observations
+        .iter()
+        .filter(|o| o.kind == super::Kind::DecodeSpan)
+        .map(|o| o.file)
+        .collect();
+    span_files.sort_unstable();
+    span_files.dedup();
+    let mut notes = Vec::new();
+    if !span_files.is_empty() {
+        notes.push(
+            "per-request decode spans overlap and share their load, so the intervals (which assume independent errors) are too narrow; judge the fit by --validate on other request rates"
+                .to_string(),
+        );
+    }
+    if span_files.len() == 1 {
+        notes.push(
+            "every per-request observation comes from one request rate: the parameters are conditional on that load; fit two or more rates"
+                .to_string(),
+        );
+    }
     let norms: Vec<f64> = (0..p).map(|i| xtx[i][i].sqrt()).collect();
-    let scaled: Vec<Vec<f64>> = (0..p)
-        .map(|i| {
-            (0..p)
-                .map(|j| {
-                    if norms[i] > 0.0 && norms[j] > 0.0 {
-                        xtx[i][j] / (norms[i] * norms[j])
-                    } else {
-                        0.0
-                    }
-                })
+    // The column-scaled design's condition number: the square root of its Gram matrix's
+    // eigenvalue ratio, over the columns some observation exercises (the others are reported
+    // on their own).
+    let used: Vec<usize> = (0..p).filter(|&i| norms[i] > 0.0).collect();
+    let scaled: Vec<Vec<f64>> = used
+        .iter()
+        .map(|&i| {
+            used.iter()
+                .map(|&j| xtx[i][j] / (norms[i] * norms[j]))
                 .collect()
         })
         .collect();
@@ -492,18 +515,24 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
     let (lo, hi) = eig.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &e| {
         (l.min(e.abs()), h.max(e.abs()))
     });
-    let condition_number = if lo > 0.0 { hi / lo } else { f64::INFINITY };
+    let condition_number = if used.is_empty() {
+        f64::NAN
+    } else if lo > 0.0 {
+        (hi / lo).sqrt()
+    } else {
+        f64::INFINITY
+    };
     let mut warnings = Vec::new();
     if operating_points < p {
         warnings.push(format!(
-            "not identifiable: {operating_points} distinct operating point(s) for {p} parameters; measure at more batch sizes or loads"
+            "not identifiable: {operating_points} distinct operating point(s) (batch sizes, shapes or request rates) for {p} parameters; measure at more batch sizes or loads"
         ));
     } else if dof == 0 {
         warnings.push(format!(
             "{n} observation(s) for {} free parameter(s): the fit is exact, with no residual left to estimate its uncertainty; measure more operating points",
             free_idx.len()
         ));
-    } else if condition_number > 1e6 {
+    } else if condition_number > 1e3 {
         warnings.push(format!(
             "near-singular design (condition number {condition_number:.1e}): the parameters trade off against each other; the data do not separate them (vary batch size and context length independently)"
         ));
@@ -549,6 +578,7 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
         condition_number,
         worst,
         warnings,
+        notes,
     })
 }
 

@@ -88,7 +88,13 @@ pub fn profile_yaml(fit: &Fit, info: &ProfileInfo) -> String {
     }
     let params: Vec<String> = p
         .iter()
-        .map(|q| format!("{} {:.4e} ± {:.1e}", q.name, q.value, q.std_error))
+        .map(|q| {
+            if q.at_bound {
+                format!("{} 0 (held at its bound)", q.name)
+            } else {
+                format!("{} {:.4e} ± {:.1e}", q.name, q.value, q.std_error)
+            }
+        })
         .collect();
     let mut source = format!(
         "wva estimate ({}, {}non-negative least squares on {} errors) on {}{}: {} observations at {} operating points, R² {:.4}, MAPE {:.1}%, RMSE {:.3} ms; {}.",

@@ -47,10 +47,11 @@ fn evaluation_rows(title: &str, e: &Evaluation, out: &mut String) {
     for f in &e.by_file {
         t.add_row(vec![
             format!(
-                "{} (mean {})",
+                "{} {} (mean {})",
                 std::path::Path::new(&f.file)
                     .file_name()
                     .map_or(f.file.clone(), |n| n.to_string_lossy().into_owned()),
+                f.kind.name(),
                 f.unit
             ),
             f.observations.to_string(),
@@ -89,7 +90,9 @@ pub fn estimate_table(r: &EstimateReport) -> String {
             } else {
                 format!("{:.2e}", p.std_error)
             },
-            if p.ci95.1.is_finite() {
+            if p.at_bound {
+                "n/a".into()
+            } else if p.ci95.1.is_finite() {
                 format!("[{:.3e}, {:.3e}]", p.ci95.0, p.ci95.1)
             } else {
                 "n/a".into()
@@ -118,6 +121,9 @@ pub fn estimate_table(r: &EstimateReport) -> String {
     }
     for w in &f.warnings {
         out.push_str(&format!("warning: {w}\n"));
+    }
+    for n in &f.notes {
+        out.push_str(&format!("note: {n}\n"));
     }
     out
 }

@@ -52,9 +52,9 @@ fn point(
     output: f64,
     origin: String,
 ) -> Result<Observation, String> {
-    if !(tpot_ms > 0.0 && output > 1.0) {
+    if !(tpot_ms > 0.0 && output > 1.0 && rate_rps > 0.0 && rate_rps.is_finite()) {
         return Err(format!(
-            "{origin}: a fit needs a positive TPOT and more than one output token per request"
+            "{origin}: a fit needs a positive request rate and TPOT and more than one output token per request"
         ));
     }
     let tpot_s = tpot_ms / 1000.0;
@@ -93,8 +93,21 @@ pub fn vllm_bench(path: &Path) -> Result<Vec<Observation>, String> {
     let rate = if v["duration"].is_null() {
         get("request_throughput")?
     } else {
-        completed / get("duration")?
+        let duration = get("duration")?;
+        if duration <= 0.0 {
+            return Err(format!(
+                "{}: duration: must be positive, got {duration}",
+                path.display()
+            ));
+        }
+        completed / duration
     };
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(format!(
+            "{}: the request rate must be positive and finite, got {rate}",
+            path.display()
+        ));
+    }
     let prompt = get("total_input_tokens")? / completed;
     let output = get("total_output_tokens")? / completed;
     Ok(vec![point(

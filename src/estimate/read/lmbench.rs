@@ -20,10 +20,13 @@ struct Span {
     line: usize,
 }
 
-/// Reads one LMBench file.
-pub fn read(path: &Path, replicas: u32) -> Result<Vec<Observation>, String> {
+/// Reads one LMBench file: the observations, and how many requests carry no decode span
+/// (failed, one output token, or no time between first and last token) and are left out.
+pub fn read(path: &Path, replicas: u32) -> Result<(Vec<Observation>, usize), String> {
     let others_share = 1.0 / f64::from(replicas.max(1));
-    let reader = Reader::open(path, Some(Format::Lmbench), false).map_err(|e| e.to_string())?;
+    let reader = Reader::open(path, Some(Format::Lmbench), false)
+        .map_err(|e| e.to_string())?
+        .keep_failed(true);
     let mut spans = Vec::new();
     for (i, r) in reader.enumerate() {
         let r = r.map_err(|e| e.to_string())?;
@@ -50,17 +53,26 @@ pub fn read(path: &Path, replicas: u32) -> Result<Vec<Observation>, String> {
         });
     }
     spans.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    // Every span overlapping [start, end) starts after start - longest and before end.
+    let longest = spans
+        .iter()
+        .map(|s| s.end_s - s.start_s)
+        .fold(0.0, f64::max);
     let mut out = Vec::new();
+    let mut dropped = 0;
     for s in &spans {
         let span = s.end_s - s.start_s;
         if s.decode_tokens < 1.0 || span <= 0.0 {
+            dropped += 1;
             continue;
         }
         let mut w = Work {
             iterations: s.decode_tokens,
             ..Work::default()
         };
-        for o in spans.iter().take_while(|o| o.start_s < s.end_s) {
+        let from = spans.partition_point(|o| o.start_s < s.start_s - longest);
+        let to = spans.partition_point(|o| o.start_s < s.end_s);
+        for o in &spans[from..to] {
             // Spread over several replicas, another request shares this one's replica with
             // probability 1 / replicas.
             let k = if std::ptr::eq(o, s) {
@@ -100,5 +112,5 @@ pub fn read(path: &Path, replicas: u32) -> Result<Vec<Observation>, String> {
             per_unit: s.decode_tokens,
         });
     }
-    Ok(out)
+    Ok((out, dropped))
 }

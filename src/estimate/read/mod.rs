@@ -15,6 +15,9 @@ use std::path::Path;
 
 pub use generic::ColumnMap;
 
+/// Most sequences a profile may batch (the profile loader's bound).
+pub const MAX_BATCH: u32 = 65_536;
+
 /// The benchmark formats `wva estimate` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -51,10 +54,33 @@ impl SourceFormat {
         }
         let head = read_head(path)?;
         let text = head.trim_start_matches('\u{feff}').trim_start();
+        if text.starts_with('[') {
+            return Err(format!(
+                "{}: a JSON list is not a benchmark format wva reads (vLLM results and GuideLLM reports are objects); give --format",
+                path.display()
+            ));
+        }
         if text.starts_with('{') {
-            return if text.contains("\"benchmarks\"") {
+            // Detailed results put long per-request lists first: look at the whole object.
+            let whole =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let keys: Vec<String> = serde_json::from_str::<
+                serde_json::Map<String, serde_json::Value>,
+            >(whole.trim_start_matches('\u{feff}'))
+            .map(|m| m.keys().cloned().collect())
+            .map_err(|e| {
+                format!(
+                    "{}:{}:{}: not JSON: {}",
+                    path.display(),
+                    e.line(),
+                    e.column(),
+                    e.to_string().split(" at line ").next().unwrap_or_default()
+                )
+            })?;
+            let has = |k: &str| keys.iter().any(|x| x == k);
+            return if has("benchmarks") {
                 Ok(SourceFormat::Guidellm)
-            } else if text.contains("tpot") || text.contains("ttft") {
+            } else if has("mean_tpot_ms") || has("completed") {
                 Ok(SourceFormat::VllmBench)
             } else {
                 Err(format!(
@@ -178,7 +204,7 @@ pub(crate) fn cell(
 }
 
 /// Keeps the rows whose `key` matches `wanted` (case-insensitive: exact, else a unique
-/// substring); an error lists the values there are.
+/// substring; a number only the same number); an error lists the values there are.
 pub(crate) fn pick<'a>(
     what: &str,
     flag: &str,
@@ -190,6 +216,7 @@ pub(crate) fn pick<'a>(
     all.dedup();
     let Some(wanted) = wanted else {
         return match all.as_slice() {
+            [] => Err("no data rows".into()),
             [one] => Ok(Some(one.to_string())),
             _ => Err(format!(
                 "several {what}s in the data; choose one with {flag}: {}",
@@ -197,9 +224,25 @@ pub(crate) fn pick<'a>(
             )),
         };
     };
+    if all.is_empty() {
+        return Err("no data rows".into());
+    }
     let w = wanted.to_ascii_lowercase();
     if let Some(exact) = all.iter().find(|v| v.to_ascii_lowercase() == w) {
         return Ok(Some(exact.to_string()));
+    }
+    // A number matches only the same number (`--tp 1` is not 16).
+    if let Ok(n) = wanted.trim().parse::<f64>() {
+        return all
+            .iter()
+            .find(|v| v.trim().parse::<f64>() == Ok(n))
+            .map(|v| Some(v.to_string()))
+            .ok_or_else(|| {
+                format!(
+                    "no {what} matches {flag} {wanted}; there are: {}",
+                    all.join(", ")
+                )
+            });
     }
     let matches: Vec<&&str> = all
         .iter()
@@ -218,20 +261,57 @@ pub(crate) fn pick<'a>(
     }
 }
 
-/// Reads the observations of every file (file `i` tagged `i`).
+/// Longest time an observation may have, ms (eleven days): beyond it a number is a unit
+/// mistake, and its square would underflow the fit's weights.
+const MAX_TIME_MS: f64 = 1e9;
+
+/// Reads the observations of every file (file `i` tagged `i`). Every observation has a
+/// positive, finite time and finite work.
 pub fn read_observations(
     paths: &[std::path::PathBuf],
     format: Option<SourceFormat>,
     filters: &Filters,
 ) -> Result<Vec<Observation>, String> {
+    read_all(paths, format, filters).map(|r| r.observations)
+}
+
+/// What [`read_all`] read.
+#[derive(Clone, Debug, Default)]
+pub struct Readings {
+    /// Every observation.
+    pub observations: Vec<Observation>,
+    /// What was left out, and why.
+    pub notes: Vec<String>,
+    /// The format of each file.
+    pub formats: Vec<SourceFormat>,
+}
+
+/// [`read_observations`], with the formats found and notes on what was left out.
+pub fn read_all(
+    paths: &[std::path::PathBuf],
+    format: Option<SourceFormat>,
+    filters: &Filters,
+) -> Result<Readings, String> {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
+    let mut formats = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let f = match format {
             Some(f) => f,
             None => SourceFormat::detect(path)?,
         };
+        formats.push(f);
         let mut obs = match f {
-            SourceFormat::Lmbench => lmbench::read(path, filters.replicas.max(1))?,
+            SourceFormat::Lmbench => {
+                let (obs, dropped) = lmbench::read(path, filters.replicas.max(1))?;
+                if dropped > 0 {
+                    notes.push(format!(
+                        "{}: left out {dropped} request(s) without a decode span (failed, one output token, or no time between first and last token)",
+                        path.display()
+                    ));
+                }
+                obs
+            }
             SourceFormat::Splitwise => tables::splitwise(path, filters)?,
             SourceFormat::Argonne => tables::argonne(path, filters)?,
             SourceFormat::LlmservingsimProfile => profiler::read(path, filters)?,
@@ -242,12 +322,51 @@ pub fn read_observations(
         if obs.is_empty() {
             return Err(format!("{}: no observations", path.display()));
         }
+        if f == SourceFormat::LlmservingsimProfile {
+            let tp_of_path = path
+                .file_name()
+                .and_then(|n| n.to_str()?.strip_prefix("tp")?.parse::<u32>().ok());
+            if filters.tp.or(tp_of_path).is_some_and(|t| t > 1) {
+                notes.push(format!(
+                    "{}: the profiler's TP > 1 tables time one rank's sharded layers without the all-reduce between ranks; the fit leaves that communication out",
+                    path.display()
+                ));
+            }
+        }
         for o in &mut obs {
             o.file = i;
+            if !(o.time_ms.is_finite() && o.time_ms > 0.0 && o.time_ms <= MAX_TIME_MS) {
+                return Err(format!(
+                    "{}: the measured time must be a positive number of ms up to {MAX_TIME_MS:e}, got {}",
+                    o.origin, o.time_ms
+                ));
+            }
+            let w = &o.work;
+            let work = [
+                w.iterations,
+                w.prefill_iterations,
+                w.tokens,
+                w.prefill_tokens,
+                w.kv_tokens,
+                w.running,
+            ];
+            if work
+                .iter()
+                .any(|x| !(x.is_finite() && *x >= 0.0 && *x < 1e15))
+            {
+                return Err(format!(
+                    "{}: sizes out of range (batch, tokens and counts must be finite, non-negative and below 1e15)",
+                    o.origin
+                ));
+            }
         }
         out.extend(obs);
     }
-    Ok(out)
+    Ok(Readings {
+        observations: out,
+        notes,
+        formats,
+    })
 }
 
 #[cfg(test)]
@@ -315,7 +434,8 @@ mod tests {
              100,11,0.0,1.0,0.0,1.0\n\
              50,11,0.0,1.0,0.5,1.5\n",
         );
-        let one = lmbench::read(&p, 1).unwrap();
+        let (one, dropped) = lmbench::read(&p, 1).unwrap();
+        assert_eq!(dropped, 0);
         assert_eq!(one.len(), 2);
         let a = &one[0];
         assert_eq!(a.kind, Kind::DecodeSpan);
@@ -326,7 +446,7 @@ mod tests {
         assert!((a.work.prefill_tokens - 50.0).abs() < 1e-12);
         assert!((a.batch - 1.6).abs() < 1e-9, "{}", a.batch);
         // Over two replicas, B shares A's replica half the time.
-        let two = lmbench::read(&p, 2).unwrap();
+        let (two, _) = lmbench::read(&p, 2).unwrap();
         assert!(
             (two[0].work.tokens - 37.5).abs() < 1e-9,
             "{:?}",

@@ -62,22 +62,61 @@ fn curves(path: &Path, size_column: &str) -> Result<BTreeMap<String, Curve>, Str
 }
 
 /// The folder holding the tables: `path` itself, its parent when a table was named, or
-/// `path/tp<N>` for `--tp N`.
-fn folder(path: &Path, tp: Option<u32>) -> PathBuf {
+/// `path/tp<N>` for `--tp N`. A folder named `tp<M>` with `--tp N`, N != M, is an error, as is
+/// a folder without the tables (the error lists the `tp*` subfolders there are).
+fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, String> {
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
     };
-    match tp {
+    let dir = match tp {
         Some(t) if dir.join(format!("tp{t}")).is_dir() => dir.join(format!("tp{t}")),
         _ => dir,
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let (Some(t), Some(m)) = (
+        tp,
+        name.strip_prefix("tp").and_then(|m| m.parse::<u32>().ok()),
+    ) && t != m
+    {
+        return Err(format!(
+            "{}: these are the TP {m} tables, not TP {t} (--tp)",
+            dir.display()
+        ));
     }
+    if !dir.join("attention.csv").is_file() {
+        let mut subs: Vec<String> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("tp") && dir.join(n).join("attention.csv").is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        subs.sort();
+        return Err(if subs.is_empty() {
+            format!(
+                "{}: a folder without LLMServingSim profiler tables (attention.csv, dense.csv, per_sequence.csv); to fit other files, list them",
+                dir.display()
+            )
+        } else {
+            format!(
+                "{}: choose the tensor-parallel degree with --tp (there are {})",
+                dir.display(),
+                subs.join(", ")
+            )
+        });
+    }
+    Ok(dir)
 }
 
 /// Reads one profiled model/GPU/TP degree.
 pub fn read(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
-    let dir = folder(path, f.tp);
+    let dir = folder(path, f.tp)?;
     let layers = f.num_layers.ok_or_else(|| {
         format!(
             "{}: LLMServingSim profiles time one decoder layer; give the model's layer count with --num-layers (32 for Llama-3.1-8B)",
