@@ -57,6 +57,9 @@ pub enum Error {
     /// Valid input whose targets cannot be met.
     #[error("{0}")]
     Infeasible(String),
+    /// A cluster could not be reached, or refused a request.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 impl Error {
@@ -67,6 +70,7 @@ impl Error {
                 ExitCode::Input
             }
             Error::Infeasible(_) => ExitCode::Infeasible,
+            Error::Cluster(_) => ExitCode::Cluster,
         }
     }
 }

@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod error;
 pub mod estimate;
+pub mod k8s;
 pub mod optimize;
 pub mod perf;
 pub mod queueing;

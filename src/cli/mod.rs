@@ -4,11 +4,13 @@
 //! One file per subcommand; [`args`] holds the value checks shared by all of them.
 
 mod analyze;
+mod apply;
 pub mod args;
 mod estimate;
 mod load;
 mod output;
 mod plan;
+mod plan_file;
 mod simulate;
 mod trace;
 
@@ -21,7 +23,7 @@ const ABOUT: &str =
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 infeasible (an SLO cannot be met
-or a workload is left unallocated).
+or a workload is left unallocated), 4 cluster error (wva apply --push).
 
 Examples:
   wva plan scenarios/quickstart.yaml
@@ -50,6 +52,9 @@ enum Command {
     /// Simulate a scenario's fleet iteration by iteration, as vLLM schedules it
     #[command(after_help = simulate::AFTER_HELP)]
     Simulate(Box<simulate::SimulateArgs>),
+    /// Emit or push the VariantAutoscaling resources, ConfigMaps and replica counts of a plan
+    #[command(after_help = apply::AFTER_HELP)]
+    Apply(Box<apply::ApplyArgs>),
     /// Fit a perf model's parameters from benchmark results and write the profile
     #[command(after_help = estimate::AFTER_HELP)]
     Estimate(Box<estimate::EstimateArgs>),
@@ -86,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze::run(*args),
         Command::Plan(args) => plan::run(args),
         Command::Simulate(args) => simulate::run_simulate(*args),
+        Command::Apply(args) => apply::run(*args),
         Command::Estimate(args) => estimate::run(*args),
         Command::Trace(args) => trace::run(args),
     }

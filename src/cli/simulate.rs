@@ -269,42 +269,9 @@ fn profile_scenario(
     })
 }
 
-#[derive(serde::Deserialize)]
-struct PlanFile {
-    allocations: Vec<PlanRow>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanRow {
-    workload: String,
-    accelerator: String,
-    replicas: u32,
-    max_batch: u32,
-}
-
 /// The fleets of a plan file.
 fn fleets_from_plan_file(scenario: &Scenario, path: &Path) -> anyhow::Result<Vec<Fleet>> {
-    let text = crate::spec::read_text(path)?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| SpecError {
-        file: path.to_path_buf(),
-        field: String::new(),
-        line: Some(e.line()),
-        column: Some(e.column()),
-        message: format!(
-            "not a plan (JSON from `wva plan -o json`): {}",
-            e.to_string().split(" at line ").next().unwrap_or_default()
-        ),
-    })?;
-    let doc: PlanFile = serde_path_to_error::deserialize(value).map_err(|e| {
-        SpecError::at(
-            path,
-            e.path().to_string(),
-            format!(
-                "not a plan (JSON from `wva plan -o json`): {}",
-                e.into_inner()
-            ),
-        )
-    })?;
+    let doc = super::plan_file::read(path)?;
     let mut fleets: Vec<Fleet> = Vec::new();
     for (i, row) in doc.allocations.iter().enumerate() {
         let field = |f: &str| format!("allocations[{i}].{f}");

@@ -23,7 +23,7 @@ use super::{
     Scenario, ScenarioParts, ServiceClass, SloTarget, SpecError, Statistic, Workload,
 };
 use crate::error::Error;
-use crate::perf::{Gen1Params, PerfParams};
+use crate::perf::{Gen1Params, Gen2Params, Gen3Params, PerfParams};
 use serde::Deserialize;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -349,12 +349,50 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
                     )
                 })
         };
-        let perf = PerfParams::V1(Gen1Params {
-            alpha_ms: param("decodeParms", "alpha")?,
-            beta_ms_per_request: param("decodeParms", "beta")?,
-            gamma_ms: param("prefillParms", "gamma")?,
-            delta_ms_per_token_request: param("prefillParms", "delta")?,
-        });
+        // `wva apply` writes wva-v2/v3 profiles as decode {alpha, beta, gamma} and prefill
+        // {perfModel[, maxNumBatchedTokens]}; anything else is upstream's wva-v1.
+        let perf_model =
+            text(e, &["perfParms", "prefillParms", "perfModel"]).and_then(Value::as_str);
+        let perf = match perf_model {
+            None => PerfParams::V1(Gen1Params {
+                alpha_ms: param("decodeParms", "alpha")?,
+                beta_ms_per_request: param("decodeParms", "beta")?,
+                gamma_ms: param("prefillParms", "gamma")?,
+                delta_ms_per_token_request: param("prefillParms", "delta")?,
+            }),
+            Some(m @ ("wva-v2" | "wva-v3")) => {
+                let iteration = Gen2Params {
+                    alpha_ms: param("decodeParms", "alpha")?,
+                    beta_ms_per_token: param("decodeParms", "beta")?,
+                    gamma_ms_per_kv_token: param("decodeParms", "gamma")?,
+                };
+                if m == "wva-v2" {
+                    PerfParams::V2(iteration)
+                } else {
+                    let budget = param("prefillParms", "maxNumBatchedTokens")?;
+                    if !(budget >= 1.0 && budget <= f64::from(u32::MAX) && budget.fract() == 0.0) {
+                        return Err(at
+                            .error(
+                                &field("perfParms.prefillParms.maxNumBatchedTokens"),
+                                "must be a whole number >= 1",
+                            )
+                            .into());
+                    }
+                    PerfParams::V3(Gen3Params {
+                        iteration,
+                        max_num_batched_tokens: budget as u32,
+                    })
+                }
+            }
+            Some(other) => {
+                return Err(at
+                    .error(
+                        &field("perfParms.prefillParms.perfModel"),
+                        format!("`{other}` is not a perf model wva knows (wva-v2, wva-v3)"),
+                    )
+                    .into());
+            }
+        };
         let count = |f: &str| {
             e.get(f)
                 .and_then(Value::as_u64)
@@ -374,14 +412,13 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
             source: format!("VariantAutoscaling {name} ({})", obj.file.display()),
             provenance: Some(Provenance::Measured),
         };
+        // Variants of one model agree on its parameters; their max batches may differ (each
+        // variant's is what its Deployment runs with), and the largest bounds the profile.
         match profiles
-            .iter()
+            .iter_mut()
             .find(|p| p.item.model == profile.model && p.item.accelerator == profile.accelerator)
         {
-            Some(existing)
-                if existing.item.perf != profile.perf
-                    || existing.item.max_batch != profile.max_batch =>
-            {
+            Some(existing) if existing.item.perf != profile.perf => {
                 return Err(at
                     .error(
                         &field("perfParms"),
@@ -393,7 +430,9 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
                     )
                     .into());
             }
-            Some(_) => {}
+            Some(existing) => {
+                existing.item.max_batch = existing.item.max_batch.max(profile.max_batch);
+            }
             None => profiles.push(Located {
                 item: profile,
                 origin: obj.origin(field("")),

@@ -1,0 +1,339 @@
+//! `wva apply`: the Kubernetes objects of a plan, printed as one YAML stream, written one file
+//! per object, or server-side applied to a cluster.
+
+use super::output::{emit, write_atomically};
+use super::plan_file::PlanFile;
+use crate::error::{Error, ExitCode};
+use crate::k8s::objects::{Autoscaler, Object, Options, Placement, Schema, build, to_yaml_stream};
+use crate::optimize::{PlanOptions, plan};
+use crate::spec::load_scenario;
+use anyhow::Context;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub(super) const AFTER_HELP: &str = "\
+Objects, in apply order: the CRD (--include-crd), the accelerator-unit-costs and
+service-classes-config ConfigMaps, one VariantAutoscaling per workload (per accelerator when a
+workload is split), an HPA or KEDA ScaledObject per variant on the controller's
+desired-replicas metric (--autoscaler), and Deployment scale patches (--actuate replicas).
+Variants are named after model and class (meta-llama/Llama-3.1-8B in Premium:
+llama-3-1-8b-premium); the VariantAutoscaling name is the Deployment's. The max batch wva chose
+is the chosen accelerator's maxBatchSize (v0.4) and the annotation wva.llmd.ai/max-num-seqs:
+start vLLM with --max-num-seqs set to it.
+
+Exit codes: 0 emitted or applied, 2 bad input, 3 a workload the plan cannot serve (with
+--fail-on-infeasible; otherwise it is left out with a warning), 4 cluster error (the objects
+applied before the failure are listed).
+
+Examples:
+  wva apply scenarios/quickstart.yaml
+  wva apply scenarios/quickstart.yaml --plan plan.json --autoscaler hpa --out-dir manifests/
+  wva apply scenarios/quickstart.yaml --schema v0.5 --namespace llm --push --diff
+  wva apply scenarios/quickstart.yaml --push --dry-run server";
+
+/// Arguments of `wva apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Scenario (YAML): the workloads, profiles, classes and accelerators
+    scenario: PathBuf,
+    /// The plan to apply (`wva plan SCENARIO -o json`); default: plan the scenario now
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// VariantAutoscaling schema: v0.4 (perf parameters in the object) or v0.5 (scale target
+    /// and cost)
+    #[arg(long, value_enum, default_value = "v0.4")]
+    schema: Schema,
+    /// Namespace of the variants, scalers and Deployments (default: the kubeconfig context's
+    /// with --push, else `default`)
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// Namespace of the controller's ConfigMaps
+    #[arg(long, default_value = "workload-variant-autoscaler-system")]
+    config_namespace: String,
+    /// Name a workload's variant (and Deployment): WORKLOAD=NAME; repeatable
+    #[arg(long = "name", value_name = "WORKLOAD=NAME")]
+    names: Vec<String>,
+    /// A scaler per variant on the desired-replicas metric
+    #[arg(long, value_enum)]
+    autoscaler: Option<Autoscaler>,
+    /// The controller's metric (upstream: inferno_desired_replicas, later wva_desired_replicas)
+    #[arg(long, default_value = "inferno_desired_replicas")]
+    metric: String,
+    /// Prometheus URL for KEDA triggers
+    #[arg(
+        long,
+        default_value = "http://prometheus-operated.monitoring.svc.cluster.local:9090"
+    )]
+    prometheus_url: String,
+    /// Scalers' maximum replicas (default: twice the plan's, at least one more)
+    #[arg(long, value_parser = super::args::positive_int)]
+    max_replicas: Option<u32>,
+    /// Also set the Deployments' replica counts (scale patches)
+    #[arg(long, value_enum, default_value = "none")]
+    actuate: Actuate,
+    /// Include the VariantAutoscaling CRD (generated from wva's own types)
+    #[arg(long)]
+    include_crd: bool,
+    /// Write status.desiredOptimizedAlloc (stamped now, or at SOURCE_DATE_EPOCH when set)
+    #[arg(long)]
+    with_status: bool,
+    /// Write one file per object into this folder instead of printing
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Exit 3, writing nothing, when the plan leaves a workload unserved
+    #[arg(long)]
+    fail_on_infeasible: bool,
+
+    /// Server-side apply to the cluster of the kubeconfig (KUBECONFIG, ~/.kube/config)
+    #[arg(long)]
+    push: bool,
+    /// With --push: the kubeconfig context (default: the current one)
+    #[arg(long, requires = "push")]
+    context: Option<String>,
+    /// With --push: `server` validates on the server without persisting anything
+    #[arg(long, value_enum, requires = "push")]
+    dry_run: Option<DryRun>,
+    /// With --push: print what would change in each object
+    #[arg(long, requires = "push")]
+    diff: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Actuate {
+    /// Only the VariantAutoscalings (the controller or a scaler sets replicas).
+    None,
+    /// Deployment scale patches with the planned replicas.
+    Replicas,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DryRun {
+    /// The API server validates and computes each result, and persists nothing.
+    Server,
+}
+
+/// The placements of a plan, and the workloads it does not fully serve.
+fn placements_of(doc: PlanFile) -> (Vec<Placement>, Vec<String>) {
+    let unserved = doc
+        .unallocated
+        .iter()
+        .map(|u| format!("{} ({})", u.workload, u.detail))
+        .chain(doc.allocations.iter().filter(|r| r.partial).map(|r| {
+            format!(
+                "{} (partial: fewer replicas than the load needs)",
+                r.workload
+            )
+        }))
+        .collect();
+    let placements = doc
+        .allocations
+        .into_iter()
+        .filter(|r| r.replicas > 0)
+        .map(|r| Placement {
+            workload: r.workload,
+            accelerator: r.accelerator,
+            replicas: r.replicas,
+            max_batch: r.max_batch.max(1),
+        })
+        .collect();
+    (placements, unserved)
+}
+
+/// RFC 3339 UTC of `SOURCE_DATE_EPOCH` (reproducible builds' convention) or now.
+fn now_rfc3339() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Writes every object into `dir`, each through a temporary file and a rename, after all of
+/// them rendered.
+fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|cause| Error::Write {
+        path: dir.to_path_buf(),
+        cause,
+    })?;
+    let files: Vec<(PathBuf, String)> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            (
+                dir.join(o.file_name(i + 1)),
+                to_yaml_stream(std::slice::from_ref(o)),
+            )
+        })
+        .collect();
+    for (path, text) in &files {
+        write_atomically(path, text.as_bytes())?;
+    }
+    eprintln!("wva: wrote {} files to {}", files.len(), dir.display());
+    Ok(())
+}
+
+/// Runs `wva apply`.
+pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load_scenario(&a.scenario)?;
+    let doc = match &a.plan {
+        Some(path) => super::plan_file::read(path)?,
+        None => {
+            // The plan `wva plan` would make, read back as its JSON is.
+            let planned = plan(&scenario, &PlanOptions::default())?;
+            serde_json::from_value(serde_json::to_value(&planned)?)
+                .context("reading back the plan")?
+        }
+    };
+    let (placements, unserved) = placements_of(doc);
+    if !unserved.is_empty() {
+        let msg = format!("the plan cannot fully serve: {}", unserved.join("; "));
+        if a.fail_on_infeasible {
+            return Err(Error::Infeasible(format!(
+                "{msg} (--fail-on-infeasible: nothing written)"
+            ))
+            .into());
+        }
+        eprintln!("wva: warning: {msg}; applying the rest");
+    }
+    let mut names = BTreeMap::new();
+    for n in &a.names {
+        let (w, name) = n
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--name {n}: expected WORKLOAD=NAME")))?;
+        names.insert(w.trim().to_string(), name.trim().to_string());
+    }
+
+    #[cfg(feature = "push")]
+    let connection = if a.push {
+        Some(crate::k8s::push::connect(a.context.as_deref()).map_err(Error::Cluster)?)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "push"))]
+    if a.push {
+        return Err(Error::Usage(
+            "this wva was built without the `push` feature; rebuild with default features, or apply the YAML with kubectl".into(),
+        )
+        .into());
+    }
+    #[cfg(feature = "push")]
+    let context_namespace = connection.as_ref().map(|c| c.namespace.clone());
+    #[cfg(not(feature = "push"))]
+    let context_namespace: Option<String> = None;
+    let namespace = a
+        .namespace
+        .clone()
+        .or(context_namespace)
+        .unwrap_or_else(|| "default".into());
+    for (flag, ns) in [
+        ("--namespace", &namespace),
+        ("--config-namespace", &a.config_namespace),
+    ] {
+        crate::k8s::names::check(ns).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    }
+    let options = Options {
+        schema: a.schema,
+        namespace,
+        config_namespace: a.config_namespace.clone(),
+        names,
+        autoscaler: a.autoscaler,
+        metric: a.metric.clone(),
+        prometheus_url: a.prometheus_url.clone(),
+        max_replicas: a.max_replicas,
+        actuate_replicas: a.actuate == Actuate::Replicas,
+        include_crd: a.include_crd,
+        status_time: a.with_status.then(now_rfc3339),
+    };
+    let built = build(&scenario, &placements, &options).map_err(Error::Usage)?;
+    for w in &built.warnings {
+        eprintln!("wva: warning: {w}");
+    }
+
+    #[cfg(feature = "push")]
+    if let Some(connection) = &connection {
+        use crate::k8s::push::{PushOptions, push};
+        let push_options = PushOptions {
+            dry_run: a.dry_run.is_some(),
+            diff: a.diff,
+        };
+        let suffix = if push_options.dry_run {
+            " (server dry run)"
+        } else {
+            ""
+        };
+        let report = |applied: &[crate::k8s::push::Applied]| {
+            let mut out = String::new();
+            for x in applied {
+                out.push_str(&format!("{} {}{suffix}\n", x.label, x.outcome.word()));
+                if let Some(d) = x.diff.as_deref().filter(|d| !d.is_empty()) {
+                    out.push_str(d);
+                }
+            }
+            out
+        };
+        return match push(connection, &built.objects, &push_options) {
+            Ok(applied) => {
+                let mut out = report(&applied);
+                if applied
+                    .iter()
+                    .all(|x| x.outcome == crate::k8s::push::Outcome::Unchanged)
+                {
+                    out.push_str("nothing to change: the cluster already matches the plan\n");
+                }
+                emit(&out)?;
+                Ok(ExitCode::Success)
+            }
+            Err(e) => {
+                emit(&report(&e.applied))?;
+                let not = if e.not_applied.is_empty() {
+                    String::new()
+                } else {
+                    format!("; not applied: {}", e.not_applied.join(", "))
+                };
+                let done = if e.applied.is_empty() {
+                    "nothing applied".to_string()
+                } else {
+                    format!(
+                        "applied: {}",
+                        e.applied
+                            .iter()
+                            .map(|x| x.label.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                Err(
+                    Error::Cluster(format!("{} failed: {} ({done}{not})", e.failed, e.cause))
+                        .into(),
+                )
+            }
+        };
+    }
+
+    match &a.out_dir {
+        Some(dir) => write_dir(dir, &built.objects)?,
+        None => emit(&to_yaml_stream(&built.objects))?,
+    }
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,122 @@
+//! Kubernetes names: DNS-1123 labels (lowercase alphanumerics and `-`, at most 63 characters,
+//! starting and ending alphanumeric), checked for names users give and derived stably from a
+//! model and a service class otherwise.
+
+/// Longest DNS-1123 label.
+pub const MAX_LEN: usize = 63;
+
+/// Why `name` is not a DNS-1123 label, if it is not.
+pub fn check(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a Kubernetes name cannot be empty".into());
+    }
+    if name.len() > MAX_LEN {
+        return Err(format!(
+            "`{name}` is {} characters; a Kubernetes name has at most {MAX_LEN}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "`{name}` contains `{c}`; a Kubernetes name has lowercase letters, digits and `-`"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(format!(
+            "`{name}` must start and end with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// FNV-1a, 32 bits: a short stable hash for names that had to be shortened.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// `text` as a DNS-1123 label: lowercased, every run of other characters one `-`, trimmed;
+/// when longer than 63 characters, cut and given an 8-digit hash of the whole, so distinct
+/// inputs stay distinct. Empty input gives `variant`.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_string();
+    if out.is_empty() {
+        return "variant".into();
+    }
+    if out.len() <= MAX_LEN {
+        return out;
+    }
+    let hash = format!("{:08x}", fnv1a(text));
+    let head = out[..MAX_LEN - 9].trim_end_matches('-');
+    format!("{head}-{hash}")
+}
+
+/// The name of a variant serving `model` in `class`: the model's last path segment and the
+/// class (`meta-llama/Llama-3.1-8B`, `Premium` → `llama-3-1-8b-premium`).
+pub fn variant(model: &str, class: &str) -> String {
+    let tail = model.rsplit('/').next().unwrap_or(model);
+    sanitize(&format!("{tail}-{class}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_are_derived_from_model_and_class() {
+        assert_eq!(
+            variant("meta-llama/Llama-3.1-8B", "Premium"),
+            "llama-3-1-8b-premium"
+        );
+        assert_eq!(
+            variant("Qwen/Qwen2.5-14B-Instruct", "free tier"),
+            "qwen2-5-14b-instruct-free-tier"
+        );
+        assert_eq!(sanitize("--"), "variant");
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_the_reason() {
+        assert!(check("ok-name-1").is_ok());
+        assert!(check("Upper").unwrap_err().contains("contains `U`"));
+        assert!(check("-lead").unwrap_err().contains("start and end"));
+        assert!(
+            check(&"a".repeat(64))
+                .unwrap_err()
+                .contains("64 characters")
+        );
+        assert!(check("").is_err());
+    }
+
+    proptest! {
+        /// Whatever the input, the result is a valid name, and the same input gives the same name.
+        #[test]
+        fn sanitized_names_are_valid_and_stable(text in ".{0,120}") {
+            let a = sanitize(&text);
+            prop_assert!(check(&a).is_ok(), "{a}");
+            prop_assert_eq!(a, sanitize(&text));
+        }
+
+        /// Long names that differ anywhere stay distinct.
+        #[test]
+        fn long_names_keep_their_differences(tail_a in "[a-z]{5}", tail_b in "[a-z]{5}") {
+            prop_assume!(tail_a != tail_b);
+            let base = "x".repeat(80);
+            prop_assert_ne!(sanitize(&format!("{base}{tail_a}")), sanitize(&format!("{base}{tail_b}")));
+        }
+    }
+}

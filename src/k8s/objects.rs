@@ -1,0 +1,593 @@
+//! The objects `wva apply` writes for a plan: the VariantAutoscaling of each placement (v0.4 or
+//! v0.5 schema), upstream's `accelerator-unit-costs` and `service-classes-config` ConfigMaps,
+//! optional HPA or KEDA scalers on the desired-replicas metric, Deployment scale patches, and the
+//! CRD. Pure: no I/O, no clock (the run time of `--with-status` is given).
+
+use super::names;
+use super::va::{self, Actuation, DesiredOptimizedAlloc};
+use crate::perf::PerfParams;
+use crate::spec::{Scenario, Statistic};
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The label naming a variant's accelerator (upstream's).
+pub const ACCELERATOR_LABEL: &str = crate::spec::cluster::ACCELERATOR_LABEL;
+/// The annotation carrying the max batch `wva` chose (vLLM `--max-num-seqs`).
+pub const MAX_NUM_SEQS_ANNOTATION: &str = "wva.llmd.ai/max-num-seqs";
+/// The annotation naming the scenario workload a variant serves.
+pub const WORKLOAD_ANNOTATION: &str = "wva.llmd.ai/workload";
+/// The annotation carrying the planned replicas.
+pub const REPLICAS_ANNOTATION: &str = "wva.llmd.ai/replicas";
+
+/// Which published VariantAutoscaling schema to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Schema {
+    /// `wva-incubation-2025-10`: modelID, sloClassRef, modelProfile with perf parameters.
+    #[value(name = "v0.4")]
+    V04,
+    /// `wva-llm-d-2026-02`: scaleTargetRef, modelID, variantCost.
+    #[value(name = "v0.5")]
+    V05,
+}
+
+/// What scales the Deployments on the controller's desired-replicas metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Autoscaler {
+    /// An `autoscaling/v2` HorizontalPodAutoscaler on the External metric.
+    Hpa,
+    /// A KEDA `ScaledObject` with a Prometheus trigger on the metric.
+    Keda,
+}
+
+/// One replica count to apply: a workload on an accelerator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    /// Scenario workload.
+    pub workload: String,
+    /// Accelerator.
+    pub accelerator: String,
+    /// Replicas.
+    pub replicas: u32,
+    /// Max batch configured (vLLM `--max-num-seqs`).
+    pub max_batch: u32,
+}
+
+/// How to write the objects.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// VariantAutoscaling schema.
+    pub schema: Schema,
+    /// Namespace of the variants, scalers and Deployments.
+    pub namespace: String,
+    /// Namespace of the two ConfigMaps (the controller's).
+    pub config_namespace: String,
+    /// Names given to workloads' variants (workload → name).
+    pub names: BTreeMap<String, String>,
+    /// A scaler per variant.
+    pub autoscaler: Option<Autoscaler>,
+    /// The controller's metric (`inferno_desired_replicas`, later `wva_desired_replicas`).
+    pub metric: String,
+    /// Prometheus URL for KEDA triggers.
+    pub prometheus_url: String,
+    /// Scalers' max replicas (default: twice the plan's, at least 1 more).
+    pub max_replicas: Option<u32>,
+    /// Deployment scale patches.
+    pub actuate_replicas: bool,
+    /// The CRD too.
+    pub include_crd: bool,
+    /// Write `status.desiredOptimizedAlloc`, stamped with this RFC 3339 time (`None`: no status).
+    pub status_time: Option<String>,
+}
+
+/// A Kubernetes object, ready to print or apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    /// `group/version` (or `v1`).
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural resource name (`variantautoscalings`; `deployments` for a scale).
+    pub plural: String,
+    /// Name.
+    pub name: String,
+    /// Namespace (`None`: cluster-scoped).
+    pub namespace: Option<String>,
+    /// The whole object (for a scale: the `Scale`).
+    pub body: Value,
+    /// A status to apply to the status subresource, if any.
+    pub status: Option<Value>,
+}
+
+impl Object {
+    fn new(
+        api_version: &str,
+        kind: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        body: Value,
+    ) -> Self {
+        let name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Object {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            name,
+            namespace: namespace.map(str::to_string),
+            body,
+            status: None,
+        }
+    }
+
+    /// `kind/name` (and namespace), as kubectl prints it.
+    pub fn label(&self) -> String {
+        let kind = self.kind.to_ascii_lowercase();
+        match &self.namespace {
+            Some(ns) => format!("{kind}/{} (namespace {ns})", self.name),
+            None => format!("{kind}/{}", self.name),
+        }
+    }
+
+    /// A file name for `--out-dir`: `NN-kind-name.yaml`, numbered in apply order.
+    pub fn file_name(&self, index: usize) -> String {
+        format!(
+            "{index:02}-{}-{}.yaml",
+            self.kind.to_ascii_lowercase(),
+            self.name
+        )
+    }
+
+    /// True for a Deployment scale patch.
+    pub fn is_scale(&self) -> bool {
+        self.kind == "Scale"
+    }
+}
+
+/// Objects, and what the caller should know about them.
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
+    /// In apply order: CRD, ConfigMaps, variants, scalers, scale patches.
+    pub objects: Vec<Object>,
+    /// Caveats (e.g. perf models the v0.4 controller does not read).
+    pub warnings: Vec<String>,
+}
+
+/// A number as the CRDs quote it: the shortest decimal that reads back the same.
+fn quoted(x: f64) -> String {
+    let s = format!("{x}");
+    if s.contains('e') {
+        format!("{x:.12}")
+    } else {
+        s
+    }
+}
+
+/// The v0.4 perf parameters of a profile.
+fn perf_parms(perf: &PerfParams) -> va::v04::PerfParms {
+    let map = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    match perf {
+        PerfParams::V1(p) => va::v04::PerfParms {
+            decode_parms: map(&[
+                ("alpha", quoted(p.alpha_ms)),
+                ("beta", quoted(p.beta_ms_per_request)),
+            ]),
+            prefill_parms: map(&[
+                ("gamma", quoted(p.gamma_ms)),
+                ("delta", quoted(p.delta_ms_per_token_request)),
+            ]),
+        },
+        PerfParams::V2(p) => va::v04::PerfParms {
+            decode_parms: map(&[
+                ("alpha", quoted(p.alpha_ms)),
+                ("beta", quoted(p.beta_ms_per_token)),
+                ("gamma", quoted(p.gamma_ms_per_kv_token)),
+            ]),
+            prefill_parms: map(&[("perfModel", "wva-v2".into())]),
+        },
+        PerfParams::V3(p) => va::v04::PerfParms {
+            decode_parms: map(&[
+                ("alpha", quoted(p.iteration.alpha_ms)),
+                ("beta", quoted(p.iteration.beta_ms_per_token)),
+                ("gamma", quoted(p.iteration.gamma_ms_per_kv_token)),
+            ]),
+            prefill_parms: map(&[
+                ("perfModel", "wva-v3".into()),
+                ("maxNumBatchedTokens", p.max_num_batched_tokens.to_string()),
+            ]),
+        },
+    }
+}
+
+fn metadata(name: &str, namespace: &str, labels: Value, annotations: Value) -> Value {
+    let mut m = json!({ "name": name, "namespace": namespace, "labels": labels });
+    if annotations.as_object().is_some_and(|a| !a.is_empty()) {
+        m["annotations"] = annotations;
+    }
+    m
+}
+
+/// The objects for `placements` of `scenario`'s workloads.
+pub fn build(
+    scenario: &Scenario,
+    placements: &[Placement],
+    o: &Options,
+) -> Result<Objects, String> {
+    let mut out = Objects::default();
+    // Names: given, else from model and class; a workload split over accelerators gets one
+    // variant per accelerator.
+    let mut per_workload: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in placements {
+        *per_workload.entry(p.workload.as_str()).or_default() += 1;
+    }
+    for (w, n) in &o.names {
+        names::check(n).map_err(|e| format!("--name {w}={n}: {e}"))?;
+        if !scenario.workloads.iter().any(|x| &x.name == w) {
+            return Err(format!(
+                "--name {w}={n}: the scenario has no workload `{w}`"
+            ));
+        }
+    }
+    let mut variants: Vec<(String, &Placement)> = Vec::new();
+    for p in placements {
+        let w = scenario
+            .workloads
+            .iter()
+            .find(|w| w.name == p.workload)
+            .ok_or_else(|| {
+                format!(
+                    "the plan names workload `{}`, which the scenario does not have",
+                    p.workload
+                )
+            })?;
+        let base = o
+            .names
+            .get(&w.name)
+            .cloned()
+            .unwrap_or_else(|| names::variant(&w.model, &w.service_class));
+        let name = if per_workload[p.workload.as_str()] > 1 {
+            names::sanitize(&format!("{base}-{}", p.accelerator))
+        } else {
+            base
+        };
+        if let Some((_, other)) = variants.iter().find(|(n, _)| *n == name) {
+            return Err(format!(
+                "workloads `{}` and `{}` would both be named `{name}`; name one with --name {}=NAME",
+                other.workload, p.workload, p.workload
+            ));
+        }
+        variants.push((name, p));
+    }
+
+    if o.include_crd {
+        let crd = match o.schema {
+            Schema::V04 => va::v04::VariantAutoscaling::crd(),
+            Schema::V05 => va::v05::VariantAutoscaling::crd(),
+        };
+        let mut body = serde_json::to_value(crd).map_err(|e| e.to_string())?;
+        body["spec"]["names"]["listKind"] = json!("VariantAutoscalingList");
+        out.objects.push(Object::new(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            None,
+            body,
+        ));
+    }
+
+    // accelerator-unit-costs: one key per accelerator, cents per GPU-hour.
+    let costs: serde_json::Map<String, Value> = scenario
+        .accelerators
+        .iter()
+        .map(|a| {
+            let device = a.device.clone().unwrap_or_else(|| a.name.clone());
+            let text = format!(
+                "{{\"device\": {}, \"cost\": \"{:.2}\"}}",
+                Value::String(device),
+                a.cost_cents_per_hour
+            );
+            (a.name.clone(), Value::String(text))
+        })
+        .collect();
+    let managed = json!({ "app.kubernetes.io/managed-by": "wva" });
+    out.objects.push(Object::new(
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        Some(&o.config_namespace),
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata("accelerator-unit-costs", &o.config_namespace, managed.clone(), json!({})),
+            "data": costs,
+        }),
+    ));
+    // service-classes-config: one `<class>.yaml` key per class, mean targets per model served.
+    let mut classes = serde_json::Map::new();
+    for c in &scenario.service_classes {
+        let mut models: Vec<&str> = scenario
+            .workloads
+            .iter()
+            .filter(|w| w.service_class == c.name)
+            .map(|w| w.model.as_str())
+            .collect();
+        for t in &c.targets {
+            if t.model != crate::spec::ANY_MODEL {
+                models.push(&t.model);
+            }
+        }
+        models.sort_unstable();
+        models.dedup();
+        let mut text = format!("name: {}\npriority: {}\ndata:\n", c.name, c.priority);
+        let mut entries = 0;
+        for m in models {
+            let Some(t) = c.targets_for(m) else { continue };
+            let mean = |x: &Option<crate::spec::LatencyTarget>| {
+                x.as_ref()
+                    .filter(|l| l.statistic == Statistic::Mean)
+                    .map(|l| l.ms)
+            };
+            if let (Some(itl), Some(ttft)) = (mean(&t.itl), mean(&t.ttft)) {
+                text.push_str(&format!(
+                    "  - model: {m}\n    slo-tpot: {}\n    slo-ttft: {}\n",
+                    quoted(itl),
+                    quoted(ttft)
+                ));
+                entries += 1;
+            } else {
+                out.warnings.push(format!(
+                    "service class `{}`: model `{m}` needs mean TTFT and ITL targets for service-classes-config; left out",
+                    c.name
+                ));
+            }
+        }
+        if entries == 0 {
+            text.push_str("  []\n");
+            text = text.replace("data:\n  []\n", "data: []\n");
+        }
+        classes.insert(
+            format!("{}.yaml", names::sanitize(&c.name)),
+            Value::String(text),
+        );
+    }
+    out.objects.push(Object::new(
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        Some(&o.config_namespace),
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata("service-classes-config", &o.config_namespace, managed.clone(), json!({})),
+            "data": classes,
+        }),
+    ));
+
+    // The variants.
+    let mut warned_perf = false;
+    for (name, p) in &variants {
+        let w = scenario
+            .workloads
+            .iter()
+            .find(|w| w.name == p.workload)
+            .expect("checked above");
+        let labels = json!({
+            ACCELERATOR_LABEL: p.accelerator,
+            "app.kubernetes.io/managed-by": "wva",
+        });
+        let annotations = json!({
+            WORKLOAD_ANNOTATION: w.name,
+            MAX_NUM_SEQS_ANNOTATION: p.max_batch.to_string(),
+            REPLICAS_ANNOTATION: p.replicas.to_string(),
+        });
+        let meta = metadata(name, &o.namespace, labels, annotations);
+        let chosen = scenario
+            .profiles_for(&w.model)
+            .find(|pr| pr.accelerator == p.accelerator)
+            .ok_or_else(|| {
+                format!(
+                    "the scenario has no profile of `{}` on `{}`",
+                    w.model, p.accelerator
+                )
+            })?;
+        let status = o.status_time.as_ref().map(|t| DesiredOptimizedAlloc {
+            accelerator: p.accelerator.clone(),
+            last_run_time: Some(t.clone()),
+            num_replicas: i32::try_from(p.replicas).unwrap_or(i32::MAX),
+        });
+        let (body, status_value) = match o.schema {
+            Schema::V04 => {
+                let accelerators = scenario
+                    .profiles_for(&w.model)
+                    .map(|pr| {
+                        if !warned_perf && !matches!(pr.perf, PerfParams::V1(_)) {
+                            warned_perf = true;
+                            out.warnings.push(format!(
+                                "profile `{}` on `{}` is {}: upstream's v0.4 controller reads perfParms as wva-v1 (decode alpha/beta, prefill gamma/delta); wva writes decodeParms {{alpha, beta, gamma}} and prefillParms {{perfModel}}, which `wva plan --from-cluster` reads back. Use --schema v0.5 for a controller that takes no perf parameters",
+                                pr.model,
+                                pr.accelerator,
+                                pr.perf.kind().name()
+                            ));
+                        }
+                        va::v04::AcceleratorProfile {
+                            acc: pr.accelerator.clone(),
+                            acc_count: i32::try_from(pr.gpus_per_replica).unwrap_or(i32::MAX),
+                            max_batch_size: i32::try_from(if pr.accelerator == p.accelerator {
+                                p.max_batch
+                            } else {
+                                pr.max_batch
+                            })
+                            .unwrap_or(i32::MAX),
+                            perf_parms: perf_parms(&pr.perf),
+                        }
+                    })
+                    .collect();
+                let spec = va::v04::VariantAutoscalingSpec {
+                    model_id: w.model.clone(),
+                    slo_class_ref: va::v04::SloClassRef {
+                        name: w.service_class.clone(),
+                        key: w.model.clone(),
+                    },
+                    model_profile: va::v04::ModelProfile { accelerators },
+                };
+                let status = status.map(|d| va::v04::VariantAutoscalingStatus {
+                    actuation: Some(Actuation { applied: false }),
+                    desired_optimized_alloc: Some(d),
+                    ..Default::default()
+                });
+                (
+                    serde_json::to_value(&spec).map_err(|e| e.to_string())?,
+                    status.map(|s| serde_json::to_value(s).expect("plain data")),
+                )
+            }
+            Schema::V05 => {
+                let cost = scenario.accelerator(&p.accelerator).map_or(0.0, |a| {
+                    a.cost_cents_per_hour * f64::from(chosen.gpus_per_replica)
+                });
+                let spec = va::v05::VariantAutoscalingSpec {
+                    model_id: w.model.clone(),
+                    scale_target_ref: va::v05::ScaleTargetRef {
+                        api_version: Some("apps/v1".into()),
+                        kind: "Deployment".into(),
+                        name: name.clone(),
+                    },
+                    variant_cost: Some(format!("{cost:.2}")),
+                };
+                let status = status.map(|d| va::v05::VariantAutoscalingStatus {
+                    actuation: Some(Actuation { applied: false }),
+                    desired_optimized_alloc: Some(d),
+                    ..Default::default()
+                });
+                (
+                    serde_json::to_value(&spec).map_err(|e| e.to_string())?,
+                    status.map(|s| serde_json::to_value(s).expect("plain data")),
+                )
+            }
+        };
+        let mut full = json!({
+            "apiVersion": "llmd.ai/v1alpha1",
+            "kind": "VariantAutoscaling",
+            "metadata": meta,
+            "spec": body,
+        });
+        if let Some(s) = &status_value {
+            full["status"] = s.clone();
+        }
+        let mut obj = Object::new(
+            "llmd.ai/v1alpha1",
+            "VariantAutoscaling",
+            "variantautoscalings",
+            Some(&o.namespace),
+            full,
+        );
+        obj.status = status_value;
+        out.objects.push(obj);
+    }
+
+    // Scalers on the controller's metric.
+    if let Some(kind) = o.autoscaler {
+        for (name, p) in &variants {
+            let w = scenario
+                .workloads
+                .iter()
+                .find(|w| w.name == p.workload)
+                .expect("checked above");
+            let min = w.min_replicas.max(1);
+            let max = o
+                .max_replicas
+                .unwrap_or_else(|| (2 * p.replicas).max(p.replicas + 1))
+                .max(min);
+            let labels = json!({ "app.kubernetes.io/managed-by": "wva" });
+            let obj = match kind {
+                Autoscaler::Hpa => Object::new(
+                    "autoscaling/v2",
+                    "HorizontalPodAutoscaler",
+                    "horizontalpodautoscalers",
+                    Some(&o.namespace),
+                    json!({
+                        "apiVersion": "autoscaling/v2",
+                        "kind": "HorizontalPodAutoscaler",
+                        "metadata": metadata(&format!("{name}-hpa"), &o.namespace, labels, json!({})),
+                        "spec": {
+                            "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name },
+                            "minReplicas": min,
+                            "maxReplicas": max,
+                            "behavior": {
+                                "scaleUp": { "stabilizationWindowSeconds": 0, "policies": [{ "type": "Pods", "value": 10, "periodSeconds": 15 }] },
+                                "scaleDown": { "stabilizationWindowSeconds": 0, "policies": [{ "type": "Pods", "value": 10, "periodSeconds": 15 }] }
+                            },
+                            "metrics": [{
+                                "type": "External",
+                                "external": {
+                                    "metric": { "name": o.metric, "selector": { "matchLabels": { "variant_name": name } } },
+                                    "target": { "type": "AverageValue", "averageValue": "1" }
+                                }
+                            }]
+                        }
+                    }),
+                ),
+                Autoscaler::Keda => Object::new(
+                    "keda.sh/v1alpha1",
+                    "ScaledObject",
+                    "scaledobjects",
+                    Some(&o.namespace),
+                    json!({
+                        "apiVersion": "keda.sh/v1alpha1",
+                        "kind": "ScaledObject",
+                        "metadata": metadata(&format!("{name}-scaler"), &o.namespace, labels, json!({})),
+                        "spec": {
+                            "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name },
+                            "minReplicaCount": min,
+                            "maxReplicaCount": max,
+                            "triggers": [{
+                                "type": "prometheus",
+                                "metricType": "AverageValue",
+                                "metadata": {
+                                    "serverAddress": o.prometheus_url,
+                                    "query": format!("{}{{variant_name=\"{name}\",namespace=\"{}\"}}", o.metric, o.namespace),
+                                    "threshold": "1"
+                                }
+                            }]
+                        }
+                    }),
+                ),
+            };
+            out.objects.push(obj);
+        }
+    }
+
+    // The replica counts, as Deployment scale patches.
+    if o.actuate_replicas {
+        for (name, p) in &variants {
+            out.objects.push(Object::new(
+                "autoscaling/v1",
+                "Scale",
+                "deployments",
+                Some(&o.namespace),
+                json!({
+                    "apiVersion": "autoscaling/v1",
+                    "kind": "Scale",
+                    "metadata": { "name": name, "namespace": o.namespace },
+                    "spec": { "replicas": p.replicas }
+                }),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Every object as one multi-document YAML stream (kubectl's `---` separators).
+pub fn to_yaml_stream(objects: &[Object]) -> String {
+    objects
+        .iter()
+        .map(|o| serde_yaml::to_string(&o.body).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("---\n")
+}

@@ -1,0 +1,858 @@
+//! `wva apply`: the objects validate against upstream's CRDs (read from `../shared/reference`)
+//! and against the CRD wva generates; `wva plan --from-cluster` on what apply wrote gives the
+//! same plan; bad input; and `--push` against a stand-in API server that speaks the wire
+//! protocol (server-side apply PATCH, fieldManager, force, dryRun, the scale subresource), with
+//! assertions on the exact requests. A real cluster is exercised by an ignored test when
+//! `WVA_TEST_KUBECONFIG` is set.
+
+mod common;
+
+use assert_cmd::Command;
+use common::{root, shared};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+fn wva() -> Command {
+    let mut c = Command::cargo_bin("wva").unwrap();
+    c.current_dir(root());
+    c
+}
+
+/// The documents of a YAML stream, as JSON values.
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("\n---\n")
+        .map(|d| {
+            let v: serde_yaml::Value = serde_yaml::from_str(d).unwrap();
+            serde_json::to_value(v).unwrap()
+        })
+        .collect()
+}
+
+fn apply(args: &[&str]) -> Vec<Value> {
+    let out = wva().arg("apply").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "wva apply {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    documents(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The openAPIV3Schema of a CRD, as a JSON Schema validator.
+fn validator(crd: &Value) -> jsonschema::Validator {
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    assert!(schema.is_object(), "no openAPIV3Schema in {crd}");
+    jsonschema::validator_for(schema).unwrap()
+}
+
+fn upstream_crd(folder: &str) -> Option<Value> {
+    let path = shared(&format!(
+        "reference/wva/{folder}/llmd.ai_variantautoscalings.yaml"
+    ))?;
+    Some(documents(&std::fs::read_to_string(path).unwrap()).remove(0))
+}
+
+fn errors(v: &jsonschema::Validator, obj: &Value) -> Vec<String> {
+    v.iter_errors(obj)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn variants(docs: &[Value]) -> Vec<Value> {
+    docs.iter()
+        .filter(|d| d["kind"] == "VariantAutoscaling")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn variants_validate_against_upstream_and_generated_crds() {
+    for (schema, folder, sample) in [
+        (
+            "v0.4",
+            "wva-incubation-2025-10",
+            "sample-va-vllme-A100.yaml",
+        ),
+        ("v0.5", "wva-llm-d-2026-02", "sample-va-with-cost.yaml"),
+    ] {
+        let Some(upstream) = upstream_crd(folder) else {
+            return;
+        };
+        let docs = apply(&[
+            "scenarios/quickstart.yaml",
+            "--schema",
+            schema,
+            "--include-crd",
+            "--with-status",
+        ]);
+        assert_eq!(docs[0]["kind"], "CustomResourceDefinition");
+        let ours = validator(&docs[0]);
+        let theirs = validator(&upstream);
+        let vas = variants(&docs);
+        assert_eq!(vas.len(), 4, "{schema}");
+        for va in &vas {
+            assert!(
+                errors(&theirs, va).is_empty(),
+                "{schema} upstream: {:?}\n{va}",
+                errors(&theirs, va)
+            );
+            assert!(
+                errors(&ours, va).is_empty(),
+                "{schema} generated: {:?}",
+                errors(&ours, va)
+            );
+        }
+        // Upstream's own samples pass the generated CRD.
+        let samples =
+            std::fs::read_to_string(shared(&format!("reference/wva/{folder}/{sample}")).unwrap())
+                .unwrap();
+        for s in documents(&samples)
+            .into_iter()
+            .filter(|d| d["kind"] == "VariantAutoscaling")
+        {
+            assert!(
+                errors(&ours, &s).is_empty(),
+                "{schema} sample: {:?}",
+                errors(&ours, &s)
+            );
+        }
+        // Both reject what the API server would reject.
+        let mut bad = vas[0].clone();
+        match schema {
+            "v0.4" => bad["spec"]["modelProfile"]["accelerators"][0]["accCount"] = json!(0),
+            _ => bad["spec"]["variantCost"] = json!("ten"),
+        }
+        assert!(
+            !errors(&theirs, &bad).is_empty(),
+            "{schema}: upstream accepts {bad}"
+        );
+        assert!(
+            !errors(&ours, &bad).is_empty(),
+            "{schema}: generated accepts {bad}"
+        );
+        // The generated CRD names the resource as upstream's does.
+        for field in ["group", "names", "scope"] {
+            assert_eq!(
+                docs[0]["spec"][field], upstream["spec"][field],
+                "{schema}: spec.{field}"
+            );
+        }
+    }
+}
+
+#[test]
+fn variants_carry_the_plan() {
+    let docs = apply(&["scenarios/quickstart.yaml", "--with-status"]);
+    let plan: Value = serde_json::from_slice(
+        &wva()
+            .args(["plan", "scenarios/quickstart.yaml", "-o", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let vas = variants(&docs);
+    for a in plan["allocations"].as_array().unwrap() {
+        let va = vas
+            .iter()
+            .find(|v| v["metadata"]["annotations"]["wva.llmd.ai/workload"] == a["workload"])
+            .unwrap_or_else(|| panic!("no variant for {}", a["workload"]));
+        let name = va["metadata"]["name"].as_str().unwrap();
+        assert_eq!(
+            va["metadata"]["labels"]["inference.optimization/acceleratorName"],
+            a["accelerator"]
+        );
+        assert_eq!(
+            va["status"]["desiredOptimizedAlloc"]["numReplicas"], a["replicas"],
+            "{name}"
+        );
+        assert_eq!(
+            va["metadata"]["annotations"]["wva.llmd.ai/max-num-seqs"],
+            a["max_batch"].to_string()
+        );
+        let chosen = va["spec"]["modelProfile"]["accelerators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["acc"] == a["accelerator"])
+            .unwrap();
+        assert_eq!(chosen["maxBatchSize"], a["max_batch"], "{name}");
+        // Perf parameters are quoted numbers.
+        for v in chosen["perfParms"]["decodeParms"]
+            .as_object()
+            .unwrap()
+            .values()
+        {
+            assert!(v.as_str().unwrap().parse::<f64>().is_ok(), "{v}");
+        }
+    }
+    let classes = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "service-classes-config")
+        .unwrap();
+    let premium: serde_yaml::Value =
+        serde_yaml::from_str(classes["data"]["premium.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(premium["priority"], 1);
+    assert_eq!(premium["data"][0]["slo-tpot"], 40);
+    let costs = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "accelerator-unit-costs")
+        .unwrap();
+    let h100: Value = serde_json::from_str(costs["data"]["H100"].as_str().unwrap()).unwrap();
+    assert_eq!(h100["cost"], "100.00");
+}
+
+#[test]
+fn scalers_and_scale_patches_follow_upstream() {
+    let docs = apply(&[
+        "scenarios/quickstart.yaml",
+        "--autoscaler",
+        "hpa",
+        "--actuate",
+        "replicas",
+        "--namespace",
+        "llm",
+    ]);
+    let hpas: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "HorizontalPodAutoscaler")
+        .collect();
+    assert_eq!(hpas.len(), 4);
+    let h = hpas[0];
+    assert_eq!(h["apiVersion"], "autoscaling/v2");
+    let metric = &h["spec"]["metrics"][0];
+    assert_eq!(metric["type"], "External");
+    assert_eq!(
+        metric["external"]["metric"]["name"],
+        "inferno_desired_replicas"
+    );
+    assert_eq!(
+        metric["external"]["target"],
+        json!({"type": "AverageValue", "averageValue": "1"})
+    );
+    let target = h["spec"]["scaleTargetRef"]["name"].as_str().unwrap();
+    assert_eq!(
+        metric["external"]["metric"]["selector"]["matchLabels"]["variant_name"],
+        target
+    );
+    let scales: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Scale").collect();
+    assert_eq!(scales.len(), 4);
+    assert!(scales.iter().all(|s| s["metadata"]["namespace"] == "llm"));
+    let keda = apply(&[
+        "scenarios/quickstart.yaml",
+        "--autoscaler",
+        "keda",
+        "--metric",
+        "wva_desired_replicas",
+    ]);
+    let so = keda.iter().find(|d| d["kind"] == "ScaledObject").unwrap();
+    let trigger = &so["spec"]["triggers"][0];
+    assert_eq!(trigger["type"], "prometheus");
+    assert_eq!(trigger["metricType"], "AverageValue");
+    assert_eq!(trigger["metadata"]["threshold"], "1");
+    assert!(
+        trigger["metadata"]["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("wva_desired_replicas{variant_name=")
+    );
+}
+
+#[test]
+fn plan_from_cluster_of_applied_objects_is_the_same_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("manifests");
+    wva()
+        .args(["apply", "scenarios/quickstart.yaml", "--out-dir"])
+        .arg(&out)
+        .assert()
+        .success();
+    let plan = |args: &[&str]| -> Value {
+        let o = wva()
+            .arg("plan")
+            .args(args)
+            .args(["-o", "json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let original = plan(&["scenarios/quickstart.yaml"]);
+    // The load of each variant, from the plan (a cluster's status would carry the measured one).
+    let mut names = BTreeMap::new();
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in &files {
+        let doc = documents(&std::fs::read_to_string(f).unwrap()).remove(0);
+        if doc["kind"] == "VariantAutoscaling" {
+            names.insert(
+                doc["metadata"]["annotations"]["wva.llmd.ai/workload"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                doc["metadata"]["name"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    let mut load = String::from("workloads:\n");
+    for a in original["allocations"].as_array().unwrap() {
+        load.push_str(&format!(
+            "  - {{variant: {}, rate_rps: {}, prompt_tokens: {}, output_tokens: {}}}\n",
+            names[a["workload"].as_str().unwrap()],
+            a["rate_rps"],
+            a["prompt_tokens"],
+            a["output_tokens"]
+        ));
+    }
+    let load_file = dir.path().join("load.yaml");
+    std::fs::write(&load_file, load).unwrap();
+    let again = plan(&[
+        "--from-cluster",
+        out.to_str().unwrap(),
+        "--workloads",
+        load_file.to_str().unwrap(),
+    ]);
+    assert_eq!(again["total_cost"], original["total_cost"]);
+    for a in original["allocations"].as_array().unwrap() {
+        let name = &names[a["workload"].as_str().unwrap()];
+        let b = again["allocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["workload"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} missing from {again}"));
+        for field in ["accelerator", "replicas", "max_batch", "cost"] {
+            assert_eq!(a[field], b[field], "{name}: {field}");
+        }
+    }
+}
+
+#[test]
+fn out_dir_has_one_whole_file_per_object() {
+    let dir = tempfile::tempdir().unwrap();
+    wva()
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--include-crd",
+            "--autoscaler",
+            "hpa",
+            "--out-dir",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1 + 2 + 4 + 4, "{names:?}");
+    assert_eq!(
+        names[0],
+        "01-customresourcedefinition-variantautoscalings.llmd.ai.yaml"
+    );
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "no temporary files left: {names:?}"
+    );
+    for n in &names {
+        let text = std::fs::read_to_string(dir.path().join(n)).unwrap();
+        assert_eq!(documents(&text).len(), 1, "{n}");
+    }
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_plan = dir.path().join("plan.json");
+    std::fs::write(&bad_plan, "{\"allocations\": [{\"workload\": 3}]}").unwrap();
+    let out = dir.path().join("out");
+    for (args, code, expect) in [
+        (
+            vec!["--name", "chat-premium=Chat_Premium"],
+            2,
+            "--name chat-premium=Chat_Premium: `Chat_Premium` contains `C`",
+        ),
+        (
+            vec!["--name", "nope=x"],
+            2,
+            "the scenario has no workload `nope`",
+        ),
+        (vec!["--name", "chat-premium"], 2, "expected WORKLOAD=NAME"),
+        (
+            vec!["--namespace", "LLM"],
+            2,
+            "--namespace: `LLM` contains `L`",
+        ),
+        (
+            vec!["--plan", bad_plan.to_str().unwrap()],
+            2,
+            "allocations[0].workload",
+        ),
+        (vec!["--context", "x"], 2, "--push"),
+    ] {
+        let o = wva()
+            .args(["apply", "scenarios/quickstart.yaml", "--out-dir"])
+            .arg(&out)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?}: nothing written");
+    }
+    // Two workloads named alike.
+    let o = wva()
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--name",
+            "chat-premium=same",
+            "--name",
+            "chat-standard=same",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("would both be named `same`"));
+    // A plan that cannot serve a workload: a warning, or exit 3 with --fail-on-infeasible.
+    let o = wva()
+        .args(["apply", "tests/fixtures/impossible-slo.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the plan cannot fully serve: voice-agent")
+    );
+    wva()
+        .args([
+            "apply",
+            "tests/fixtures/impossible-slo.yaml",
+            "--fail-on-infeasible",
+        ])
+        .assert()
+        .code(3)
+        .stdout("");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push, against a stand-in API server.
+
+#[derive(Clone, Debug)]
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    content_type: String,
+    body: String,
+}
+
+#[derive(Default)]
+struct Cluster {
+    objects: BTreeMap<String, Value>,
+    scales: BTreeMap<String, u64>,
+    requests: Vec<Request>,
+    version: u64,
+    /// Refuse PATCHes of paths containing this, with 403.
+    forbid: Option<String>,
+}
+
+fn respond(stream: &mut impl Write, code: u16, body: &Value) {
+    let text = body.to_string();
+    let reason = match code {
+        200 => "OK",
+        201 => "Created",
+        403 => "Forbidden",
+        _ => "Not Found",
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = stream.flush();
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+}
+
+fn without_version(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    v
+}
+
+fn handle(cluster: &Mutex<Cluster>, r: &Request) -> (u16, Value) {
+    let mut c = cluster.lock().unwrap();
+    c.requests.push(r.clone());
+    let dry = r.query.split('&').any(|q| q == "dryRun=All");
+    if let Some(deploy) = r.path.strip_suffix("/scale") {
+        let name = deploy.rsplit('/').next().unwrap().to_string();
+        if r.method == "PATCH" {
+            let want = serde_json::from_str::<Value>(&r.body).unwrap()["spec"]["replicas"]
+                .as_u64()
+                .unwrap();
+            if !dry {
+                c.scales.insert(name.clone(), want);
+            }
+        }
+        let replicas = *c.scales.get(&name).unwrap_or(&1);
+        return (
+            200,
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": name}, "spec": {"replicas": replicas}}),
+        );
+    }
+    let (path, is_status) = match r.path.strip_suffix("/status") {
+        Some(p) => (p.to_string(), true),
+        None => (r.path.clone(), false),
+    };
+    match r.method.as_str() {
+        "GET" => match c.objects.get(&path) {
+            Some(o) => (200, o.clone()),
+            None => (404, status(404, "NotFound", "not found")),
+        },
+        "PATCH" => {
+            if c.forbid.as_deref().is_some_and(|f| path.contains(f)) {
+                return (
+                    403,
+                    status(
+                        403,
+                        "Forbidden",
+                        "variantautoscalings.llmd.ai is forbidden: User \"ci\" cannot patch resource",
+                    ),
+                );
+            }
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            let existing = c.objects.get(&path).cloned();
+            let mut next = existing.clone().unwrap_or(json!({}));
+            if is_status {
+                next["status"] = body["status"].clone();
+            } else {
+                let status = next.get("status").cloned();
+                next = body;
+                if let Some(s) = status {
+                    next["status"] = s;
+                }
+            }
+            let changed = existing.as_ref().map(without_version) != Some(without_version(&next));
+            let version = if changed {
+                c.version + 1
+            } else {
+                existing.as_ref().unwrap()["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            next["metadata"]["resourceVersion"] = json!(version.to_string());
+            if !dry && changed {
+                c.version = version;
+                c.objects.insert(path, next.clone());
+            }
+            (if existing.is_some() { 200 } else { 201 }, next)
+        }
+        _ => (404, status(404, "NotFound", "unsupported")),
+    }
+}
+
+/// Serves the stand-in until the test ends; returns its URL.
+fn serve(cluster: Arc<Mutex<Cluster>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let cluster = cluster.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_string();
+                    let target = parts.next().unwrap_or_default().to_string();
+                    let (mut length, mut content_type) = (0usize, String::new());
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap_or((h, ""));
+                        match k.to_ascii_lowercase().as_str() {
+                            "content-length" => length = v.trim().parse().unwrap_or(0),
+                            "content-type" => content_type = v.trim().to_string(),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                    let request = Request {
+                        method,
+                        path: path.to_string(),
+                        query: query.to_string(),
+                        content_type,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    };
+                    let (code, value) = handle(&cluster, &request);
+                    respond(&mut writer, code, &value);
+                }
+            });
+        }
+    });
+    url
+}
+
+fn kubeconfig(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: stand-in\n  cluster:\n    server: {url}\ncontexts:\n- name: test\n  context:\n    cluster: stand-in\n    user: ci\n    namespace: llm\nusers:\n- name: ci\n  user:\n    token: secret\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn push(config: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    wva()
+        .env("KUBECONFIG", config)
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--push",
+            "--actuate",
+            "replicas",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn push_applies_server_side_and_a_second_push_changes_nothing() {
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let url = serve(cluster.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &url);
+
+    let first = push(&config, &[]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("configmap/accelerator-unit-costs (namespace workload-variant-autoscaler-system) created"), "{stdout}");
+    assert!(
+        stdout.contains("variantautoscaling/qwen2-5-14b-instruct-premium (namespace llm) created"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("scale/qwen2-5-14b-instruct-premium (namespace llm) configured"),
+        "{stdout}"
+    );
+    {
+        let c = cluster.lock().unwrap();
+        let patches: Vec<&Request> = c
+            .requests
+            .iter()
+            .filter(|r| r.method == "PATCH" && !r.path.ends_with("/scale"))
+            .collect();
+        assert_eq!(patches.len(), 6, "2 ConfigMaps and 4 variants");
+        for p in &patches {
+            assert_eq!(p.content_type, "application/apply-patch+yaml", "{p:?}");
+            assert!(p.query.contains("fieldManager=wva"), "{p:?}");
+            assert!(p.query.contains("force=true"), "{p:?}");
+            assert!(!p.query.contains("dryRun"), "{p:?}");
+        }
+        assert!(patches.iter().any(|p| p.path == "/apis/llmd.ai/v1alpha1/namespaces/llm/variantautoscalings/qwen2-5-14b-instruct-premium"));
+        assert!(patches.iter().any(|p| p.path == "/api/v1/namespaces/workload-variant-autoscaler-system/configmaps/service-classes-config"));
+        let va = &c.objects["/apis/llmd.ai/v1alpha1/namespaces/llm/variantautoscalings/qwen2-5-14b-instruct-premium"];
+        assert_eq!(va["spec"]["modelID"], "Qwen/Qwen2.5-14B-Instruct");
+        let scale = c
+            .requests
+            .iter()
+            .find(|r| r.method == "PATCH" && r.path.ends_with("/scale"))
+            .unwrap();
+        assert_eq!(scale.content_type, "application/merge-patch+json");
+        assert_eq!(
+            scale.path,
+            "/apis/apps/v1/namespaces/llm/deployments/qwen2-5-14b-instruct-premium/scale"
+        );
+        assert_eq!(c.scales["qwen2-5-14b-instruct-premium"], 4);
+    }
+
+    let second = push(&config, &[]);
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success());
+    assert!(
+        !stdout.contains(" created") && !stdout.contains(" configured"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("nothing to change: the cluster already matches the plan"),
+        "{stdout}"
+    );
+
+    // A dry run with a diff: the server computes, nothing is stored.
+    let before = cluster.lock().unwrap().objects.clone();
+    let dry = push(
+        &config,
+        &["--dry-run", "server", "--diff", "--schema", "v0.5"],
+    );
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(stdout.contains("variantautoscaling/qwen2-5-14b-instruct-premium (namespace llm) configured (server dry run)"), "{stdout}");
+    assert!(stdout.contains("+   variantCost: '100.00'"), "{stdout}");
+    assert!(stdout.contains("-   modelProfile:"), "{stdout}");
+    let c = cluster.lock().unwrap();
+    assert_eq!(c.objects, before, "a dry run stores nothing");
+    assert!(
+        c.requests
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .rev()
+            .take(3)
+            .all(|r| r.query.contains("dryRun=All"))
+    );
+}
+
+#[test]
+fn a_refused_object_stops_the_push_and_says_what_was_applied() {
+    let cluster = Arc::new(Mutex::new(Cluster {
+        forbid: Some("variantautoscalings/llama-3-1-8b-instruct-standard".into()),
+        ..Cluster::default()
+    }));
+    let url = serve(cluster.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &url);
+    let out = push(&config, &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stdout.contains("variantautoscaling/qwen2-5-14b-instruct-premium (namespace llm) created"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("variantautoscaling/llama-3-1-8b-instruct-standard (namespace llm) failed: forbidden (403)"), "{stderr}");
+    assert!(
+        stderr.contains("not applied: variantautoscaling/llama-3-1-8b-instruct-premium"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("applied: configmap/accelerator-unit-costs"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_cluster_is_exit_4() {
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &format!("http://127.0.0.1:{port}"));
+    let out = push(&config, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("cannot reach the cluster"), "{stderr}");
+    assert!(stderr.contains("nothing applied"), "{stderr}");
+    let missing = wva()
+        .env("KUBECONFIG", dir.path().join("none"))
+        .args(["apply", "scenarios/quickstart.yaml", "--push"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("kubeconfig"));
+}
+
+/// Against a real cluster: `WVA_TEST_KUBECONFIG=~/.kube/config cargo test -- --ignored`.
+/// Applies the CRD and the quickstart objects to the namespace `wva-test` (which must exist).
+#[test]
+#[ignore = "needs a real cluster: set WVA_TEST_KUBECONFIG"]
+fn real_cluster_round_trip() {
+    let Some(config) = std::env::var_os("WVA_TEST_KUBECONFIG") else {
+        panic!("set WVA_TEST_KUBECONFIG to a kubeconfig of a disposable cluster");
+    };
+    let run = || {
+        wva()
+            .env("KUBECONFIG", &config)
+            .args([
+                "apply",
+                "scenarios/quickstart.yaml",
+                "--include-crd",
+                "--namespace",
+                "wva-test",
+                "--push",
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = run();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("nothing to change"));
+}
+
+#[test]
+fn a_plan_file_that_leaves_a_workload_out_is_infeasible_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    let out = wva()
+        .args(["plan", "tests/fixtures/impossible-slo.yaml", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    std::fs::write(&plan, &out.stdout).unwrap();
+    let args = [
+        "apply",
+        "tests/fixtures/impossible-slo.yaml",
+        "--plan",
+        plan.to_str().unwrap(),
+    ];
+    let ok = wva().args(args).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("voice-agent"));
+    wva()
+        .args(args)
+        .arg("--fail-on-infeasible")
+        .assert()
+        .code(3)
+        .stdout("");
+}
