@@ -238,15 +238,32 @@ fn scalers_and_scale_patches_follow_upstream() {
         metric["external"]["metric"]["selector"]["matchLabels"]["variant_name"],
         target
     );
-    let scales: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Scale").collect();
-    assert_eq!(scales.len(), 4);
-    assert!(scales.iter().all(|s| s["metadata"]["namespace"] == "llm"));
+    // kubectl cannot apply a Scale: the replica counts come as commands on stderr.
+    assert!(docs.iter().all(|d| d["kind"] != "Scale"));
+    let out = wva()
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--actuate",
+            "replicas",
+            "--namespace",
+            "llm",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("kubectl scale deployment/qwen2-5-14b-instruct-premium --replicas=4 -n llm"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("kubectl scale deployment/").count(), 4);
     let keda = apply(&[
         "scenarios/quickstart.yaml",
         "--autoscaler",
         "keda",
-        "--metric",
-        "wva_desired_replicas",
+        "--schema",
+        "v0.5",
     ]);
     let so = keda.iter().find(|d| d["kind"] == "ScaledObject").unwrap();
     let trigger = &so["spec"]["triggers"][0];
@@ -257,8 +274,21 @@ fn scalers_and_scale_patches_follow_upstream() {
         trigger["metadata"]["query"]
             .as_str()
             .unwrap()
-            .starts_with("wva_desired_replicas{variant_name=")
+            .starts_with("max(wva_desired_replicas{variant_name="),
+        "v0.5's controller emits wva_desired_replicas: {trigger}"
     );
+    // Names KEDA's webhook accepts.
+    let long_name = format!("chat-premium={}", "a".repeat(60));
+    let long = apply(&[
+        "scenarios/quickstart.yaml",
+        "--autoscaler",
+        "keda",
+        "--name",
+        &long_name,
+    ]);
+    for so in long.iter().filter(|d| d["kind"] == "ScaledObject") {
+        assert!(so["metadata"]["name"].as_str().unwrap().len() <= 54, "{so}");
+    }
 }
 
 #[test]
@@ -456,6 +486,21 @@ struct Request {
     body: String,
 }
 
+/// The quickstart's Deployments.
+const DEPLOYMENTS: [&str; 4] = [
+    "qwen2-5-14b-instruct-premium",
+    "llama-3-1-8b-instruct-standard",
+    "llama-3-1-8b-instruct-premium",
+    "meta-llama-3-1-8b-batch",
+];
+
+fn with_deployments() -> Cluster {
+    Cluster {
+        scales: DEPLOYMENTS.iter().map(|d| (d.to_string(), 1)).collect(),
+        ..Cluster::default()
+    }
+}
+
 #[derive(Default)]
 struct Cluster {
     objects: BTreeMap<String, Value>,
@@ -464,6 +509,8 @@ struct Cluster {
     version: u64,
     /// Refuse PATCHes of paths containing this, with 403.
     forbid: Option<String>,
+    /// Answer 404 for variants until the CRD is stored.
+    missing_crd: bool,
 }
 
 fn respond(stream: &mut impl Write, code: u16, body: &Value) {
@@ -501,6 +548,10 @@ fn handle(cluster: &Mutex<Cluster>, r: &Request) -> (u16, Value) {
     let dry = r.query.split('&').any(|q| q == "dryRun=All");
     if let Some(deploy) = r.path.strip_suffix("/scale") {
         let name = deploy.rsplit('/').next().unwrap().to_string();
+        if !c.scales.contains_key(&name) {
+            let message = format!("deployments.apps \"{name}\" not found");
+            return (404, status(404, "NotFound", &message));
+        }
         if r.method == "PATCH" {
             let want = serde_json::from_str::<Value>(&r.body).unwrap()["spec"]["replicas"]
                 .as_u64()
@@ -509,12 +560,20 @@ fn handle(cluster: &Mutex<Cluster>, r: &Request) -> (u16, Value) {
                 c.scales.insert(name.clone(), want);
             }
         }
-        let replicas = *c.scales.get(&name).unwrap_or(&1);
+        let replicas = c.scales[&name];
         return (
             200,
             json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {"name": name}, "spec": {"replicas": replicas}}),
         );
+    }
+    let crd_stored = c
+        .objects
+        .keys()
+        .any(|k| k.contains("customresourcedefinitions"));
+    if c.missing_crd && r.path.contains("/variantautoscalings/") && !crd_stored {
+        let message = "the server could not find the requested resource";
+        return (404, status(404, "NotFound", message));
     }
     let (path, is_status) = match r.path.strip_suffix("/status") {
         Some(p) => (p.to_string(), true),
@@ -653,7 +712,7 @@ fn push(config: &std::path::Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn push_applies_server_side_and_a_second_push_changes_nothing() {
-    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let cluster = Arc::new(Mutex::new(with_deployments()));
     let url = serve(cluster.clone());
     let dir = tempfile::tempdir().unwrap();
     let config = kubeconfig(dir.path(), &url);
@@ -685,7 +744,10 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
         for p in &patches {
             assert_eq!(p.content_type, "application/apply-patch+yaml", "{p:?}");
             assert!(p.query.contains("fieldManager=wva"), "{p:?}");
-            assert!(p.query.contains("force=true"), "{p:?}");
+            assert!(
+                !p.query.contains("force"),
+                "no takeover without --force-conflicts: {p:?}"
+            );
             assert!(!p.query.contains("dryRun"), "{p:?}");
         }
         assert!(patches.iter().any(|p| p.path == "/apis/llmd.ai/v1alpha1/namespaces/llm/variantautoscalings/qwen2-5-14b-instruct-premium"));
@@ -698,6 +760,7 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
             .find(|r| r.method == "PATCH" && r.path.ends_with("/scale"))
             .unwrap();
         assert_eq!(scale.content_type, "application/merge-patch+json");
+        assert!(scale.query.contains("fieldManager=wva"), "{scale:?}");
         assert_eq!(
             scale.path,
             "/apis/apps/v1/namespaces/llm/deployments/qwen2-5-14b-instruct-premium/scale"
@@ -719,10 +782,8 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
 
     // A dry run with a diff: the server computes, nothing is stored.
     let before = cluster.lock().unwrap().objects.clone();
-    let dry = push(
-        &config,
-        &["--dry-run", "server", "--diff", "--schema", "v0.5"],
-    );
+    // --diff alone is a server dry run, as kubectl diff.
+    let dry = push(&config, &["--diff", "--schema", "v0.5"]);
     let stdout = String::from_utf8_lossy(&dry.stdout);
     assert!(
         dry.status.success(),
@@ -748,7 +809,7 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
 fn a_refused_object_stops_the_push_and_says_what_was_applied() {
     let cluster = Arc::new(Mutex::new(Cluster {
         forbid: Some("variantautoscalings/llama-3-1-8b-instruct-standard".into()),
-        ..Cluster::default()
+        ..with_deployments()
     }));
     let url = serve(cluster.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -855,4 +916,175 @@ fn a_plan_file_that_leaves_a_workload_out_is_infeasible_with_the_flag() {
         .assert()
         .code(3)
         .stdout("");
+}
+
+#[test]
+fn push_checks_deployments_first_and_reports_status_changes() {
+    // No Deployments: nothing is written.
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let url = serve(cluster.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &url);
+    let out = push(&config, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("not found (the Deployment does not exist)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing applied"), "{stderr}");
+    assert!(
+        cluster
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .all(|r| r.method != "PATCH")
+    );
+
+    // With status: written once, then unchanged although the run time moved on.
+    let cluster = Arc::new(Mutex::new(with_deployments()));
+    let url = serve(cluster.clone());
+    let config = kubeconfig(dir.path(), &url);
+    let run = |epoch: &str| {
+        wva()
+            .env("KUBECONFIG", &config)
+            .env("SOURCE_DATE_EPOCH", epoch)
+            .args([
+                "apply",
+                "scenarios/quickstart.yaml",
+                "--push",
+                "--with-status",
+                "--force-conflicts",
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = run("1800000000");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    {
+        let c = cluster.lock().unwrap();
+        let statuses: Vec<&Request> = c
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/status"))
+            .collect();
+        assert_eq!(statuses.len(), 4);
+        assert!(statuses.iter().all(|r| r.query.contains("force=true")));
+        let va = &c.objects["/apis/llmd.ai/v1alpha1/namespaces/llm/variantautoscalings/qwen2-5-14b-instruct-premium"];
+        assert_eq!(va["status"]["desiredOptimizedAlloc"]["numReplicas"], 4);
+        assert_eq!(
+            va["status"]["desiredOptimizedAlloc"]["lastRunTime"],
+            "2027-01-15T08:00:00Z"
+        );
+    }
+    let second = run("1800000600");
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+}
+
+#[test]
+fn a_dry_run_that_installs_the_crd_reports_the_variants_it_would_create() {
+    // The stand-in knows no CRDs: until one is stored, variant paths answer 404 on GET and
+    // the dry-run apply of the CRD stores nothing.
+    let cluster = Arc::new(Mutex::new(Cluster {
+        forbid: None,
+        missing_crd: true,
+        ..with_deployments()
+    }));
+    let url = serve(cluster.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &url);
+    let out = wva()
+        .env("KUBECONFIG", &config)
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--push",
+            "--include-crd",
+            "--dry-run",
+            "server",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "customresourcedefinition/variantautoscalings.llmd.ai created (server dry run)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("variantautoscaling/qwen2-5-14b-instruct-premium (namespace llm) created (server dry run)"),
+        "{stdout}"
+    );
+    assert!(cluster.lock().unwrap().objects.is_empty());
+}
+
+#[test]
+fn plan_rows_are_checked_and_out_dir_keeps_no_stale_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let empty = write("empty.json", "{\"allocations\": []}");
+    let big = write(
+        "big.json",
+        "{\"allocations\": [{\"workload\": \"chat-premium\", \"accelerator\": \"H100\", \"replicas\": 2, \"max_batch\": 100000}]}",
+    );
+    let twice = write(
+        "twice.json",
+        "{\"allocations\": [{\"workload\": \"chat-premium\", \"accelerator\": \"H100\", \"replicas\": 2, \"max_batch\": 64}, {\"workload\": \"chat-premium\", \"accelerator\": \"H100\", \"replicas\": 1, \"max_batch\": 64}]}",
+    );
+    for (plan, expect) in [
+        (&empty, "the plan allocates nothing"),
+        (&big, "max batch 100000 on `H100`; its profile allows 1 to"),
+        (&twice, "two rows for workload `chat-premium` on `H100`"),
+    ] {
+        let o = wva()
+            .args(["apply", "scenarios/quickstart.yaml", "--plan", plan])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{plan}: {stderr}");
+        assert!(stderr.contains(expect), "{plan}: {stderr}");
+    }
+    wva()
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--name",
+            "chat-premium=a",
+            "--name",
+            "chat-premium=b",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "--name chat-premium: given twice",
+        ));
+    // A second run without scalers leaves no scaler files behind.
+    let out = dir.path().join("manifests");
+    let count = |args: &[&str]| {
+        wva()
+            .args(["apply", "scenarios/quickstart.yaml", "--out-dir"])
+            .arg(&out)
+            .args(args)
+            .assert()
+            .success();
+        std::fs::read_dir(&out).unwrap().count()
+    };
+    assert_eq!(count(&["--autoscaler", "hpa"]), 10);
+    assert_eq!(count(&[]), 6);
 }

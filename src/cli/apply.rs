@@ -1,7 +1,7 @@
 //! `wva apply`: the Kubernetes objects of a plan, printed as one YAML stream, written one file
 //! per object, or server-side applied to a cluster.
 
-use super::output::{emit, write_atomically};
+use super::output::emit;
 use super::plan_file::PlanFile;
 use crate::error::{Error, ExitCode};
 use crate::k8s::objects::{Autoscaler, Object, Options, Placement, Schema, build, to_yaml_stream};
@@ -29,7 +29,7 @@ applied before the failure are listed).
 Examples:
   wva apply scenarios/quickstart.yaml
   wva apply scenarios/quickstart.yaml --plan plan.json --autoscaler hpa --out-dir manifests/
-  wva apply scenarios/quickstart.yaml --schema v0.5 --namespace llm --push --diff
+  wva apply scenarios/quickstart.yaml --schema v0.5 --namespace llm --push --diff   (changes nothing)
   wva apply scenarios/quickstart.yaml --push --dry-run server";
 
 /// Arguments of `wva apply`.
@@ -57,9 +57,10 @@ pub struct ApplyArgs {
     /// A scaler per variant on the desired-replicas metric
     #[arg(long, value_enum)]
     autoscaler: Option<Autoscaler>,
-    /// The controller's metric (upstream: inferno_desired_replicas, later wva_desired_replicas)
-    #[arg(long, default_value = "inferno_desired_replicas")]
-    metric: String,
+    /// The controller's metric (default: inferno_desired_replicas with --schema v0.4,
+    /// wva_desired_replicas with v0.5, as each controller emits)
+    #[arg(long)]
+    metric: Option<String>,
     /// Prometheus URL for KEDA triggers
     #[arg(
         long,
@@ -79,7 +80,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     with_status: bool,
     /// Write one file per object into this folder instead of printing
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "push")]
     out_dir: Option<PathBuf>,
     /// Exit 3, writing nothing, when the plan leaves a workload unserved
     #[arg(long)]
@@ -94,9 +95,13 @@ pub struct ApplyArgs {
     /// With --push: `server` validates on the server without persisting anything
     #[arg(long, value_enum, requires = "push")]
     dry_run: Option<DryRun>,
-    /// With --push: print what would change in each object
+    /// With --push: print what would change in each object, and change nothing (a server dry
+    /// run, as kubectl diff)
     #[arg(long, requires = "push")]
     diff: bool,
+    /// With --push: take over fields another field manager owns (kubectl's --force-conflicts)
+    #[arg(long, requires = "push")]
+    force_conflicts: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -129,7 +134,6 @@ fn placements_of(doc: PlanFile) -> (Vec<Placement>, Vec<String>) {
     let placements = doc
         .allocations
         .into_iter()
-        .filter(|r| r.replicas > 0)
         .map(|r| Placement {
             workload: r.workload,
             accelerator: r.accelerator,
@@ -169,26 +173,66 @@ fn now_rfc3339() -> String {
     )
 }
 
-/// Writes every object into `dir`, each through a temporary file and a rename, after all of
-/// them rendered.
+/// Writes every object but the scale patches into `dir`, one numbered file each: all are
+/// written into a fresh folder beside it first, then the files of an earlier run
+/// (`NN-kind-name.yaml`) are removed and the new ones moved in.
 fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).map_err(|cause| Error::Write {
-        path: dir.to_path_buf(),
+    let write_error = |path: &Path, cause| Error::Write {
+        path: path.to_path_buf(),
         cause,
-    })?;
-    let files: Vec<(PathBuf, String)> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            (
-                dir.join(o.file_name(i + 1)),
-                to_yaml_stream(std::slice::from_ref(o)),
-            )
-        })
-        .collect();
-    for (path, text) in &files {
-        write_atomically(path, text.as_bytes())?;
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Usage(format!("--out-dir {}: not a folder", dir.display())).into());
     }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let staging = parent.join(format!(
+        ".{}.wva-tmp-{}",
+        dir.file_name()
+            .map_or("out".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, e))?;
+    let files: Vec<String> = objects
+        .iter()
+        .filter(|o| !o.is_scale())
+        .enumerate()
+        .map(|(i, o)| o.file_name(i + 1))
+        .collect();
+    let written = objects
+        .iter()
+        .filter(|o| !o.is_scale())
+        .zip(&files)
+        .try_for_each(|(o, f)| {
+            std::fs::write(staging.join(f), to_yaml_stream(std::slice::from_ref(o)))
+                .map_err(|e| write_error(&staging.join(f), e))
+        })
+        .and_then(|()| std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e.into());
+    }
+    // Files of an earlier run: `NN-...yaml`.
+    let ours = |n: &str| {
+        n.len() > 3
+            && n.as_bytes()[..2].iter().all(u8::is_ascii_digit)
+            && &n[2..3] == "-"
+            && n.ends_with(".yaml")
+    };
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if ours(&e.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    for f in &files {
+        std::fs::rename(staging.join(f), dir.join(f)).map_err(|e| write_error(&dir.join(f), e))?;
+    }
+    let _ = std::fs::remove_dir_all(&staging);
     eprintln!("wva: wrote {} files to {}", files.len(), dir.display());
     Ok(())
 }
@@ -221,15 +265,14 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         let (w, name) = n
             .split_once('=')
             .ok_or_else(|| Error::Usage(format!("--name {n}: expected WORKLOAD=NAME")))?;
-        names.insert(w.trim().to_string(), name.trim().to_string());
+        if names
+            .insert(w.trim().to_string(), name.trim().to_string())
+            .is_some()
+        {
+            return Err(Error::Usage(format!("--name {}: given twice", w.trim())).into());
+        }
     }
 
-    #[cfg(feature = "push")]
-    let connection = if a.push {
-        Some(crate::k8s::push::connect(a.context.as_deref()).map_err(Error::Cluster)?)
-    } else {
-        None
-    };
     #[cfg(not(feature = "push"))]
     if a.push {
         return Err(Error::Usage(
@@ -237,35 +280,60 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    #[cfg(feature = "push")]
-    let context_namespace = connection.as_ref().map(|c| c.namespace.clone());
-    #[cfg(not(feature = "push"))]
-    let context_namespace: Option<String> = None;
-    let namespace = a
-        .namespace
-        .clone()
-        .or(context_namespace)
-        .unwrap_or_else(|| "default".into());
-    for (flag, ns) in [
-        ("--namespace", &namespace),
-        ("--config-namespace", &a.config_namespace),
-    ] {
-        crate::k8s::names::check(ns).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    if !a.push {
+        for (flag, given) in [
+            ("--context", a.context.is_some()),
+            ("--dry-run", a.dry_run.is_some()),
+            ("--diff", a.diff),
+            ("--force-conflicts", a.force_conflicts),
+        ] {
+            if given {
+                return Err(Error::Usage(format!("{flag} needs --push")).into());
+            }
+        }
     }
-    let options = Options {
+    crate::k8s::names::check(&a.config_namespace)
+        .map_err(|e| Error::Usage(format!("--config-namespace: {e}")))?;
+    if let Some(ns) = &a.namespace {
+        crate::k8s::names::check(ns).map_err(|e| Error::Usage(format!("--namespace: {e}")))?;
+    }
+    let metric = a.metric.clone().unwrap_or_else(|| {
+        match a.schema {
+            Schema::V04 => "inferno_desired_replicas",
+            Schema::V05 => "wva_desired_replicas",
+        }
+        .to_string()
+    });
+    let status_time = a.with_status.then(now_rfc3339);
+    let options_in = |namespace: String| Options {
         schema: a.schema,
         namespace,
         config_namespace: a.config_namespace.clone(),
-        names,
+        names: names.clone(),
         autoscaler: a.autoscaler,
-        metric: a.metric.clone(),
+        metric: metric.clone(),
         prometheus_url: a.prometheus_url.clone(),
         max_replicas: a.max_replicas,
         actuate_replicas: a.actuate == Actuate::Replicas,
         include_crd: a.include_crd,
-        status_time: a.with_status.then(now_rfc3339),
+        status_time: status_time.clone(),
     };
-    let built = build(&scenario, &placements, &options).map_err(Error::Usage)?;
+    // Every input is checked before any cluster is contacted.
+    let namespace = a.namespace.clone().unwrap_or_else(|| "default".into());
+    #[cfg_attr(not(feature = "push"), allow(unused_mut))]
+    let mut built = build(&scenario, &placements, &options_in(namespace)).map_err(Error::Usage)?;
+
+    #[cfg(feature = "push")]
+    let connection = if a.push {
+        let c = crate::k8s::push::connect(a.context.as_deref()).map_err(Error::Cluster)?;
+        if a.namespace.is_none() && c.namespace != "default" {
+            built = build(&scenario, &placements, &options_in(c.namespace.clone()))
+                .map_err(Error::Usage)?;
+        }
+        Some(c)
+    } else {
+        None
+    };
     for w in &built.warnings {
         eprintln!("wva: warning: {w}");
     }
@@ -274,8 +342,9 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     if let Some(connection) = &connection {
         use crate::k8s::push::{PushOptions, push};
         let push_options = PushOptions {
-            dry_run: a.dry_run.is_some(),
+            dry_run: a.dry_run.is_some() || a.diff,
             diff: a.diff,
+            force: a.force_conflicts,
         };
         let suffix = if push_options.dry_run {
             " (server dry run)"
@@ -306,16 +375,21 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 emit(&report(&e.applied))?;
+                let verb = if push_options.dry_run {
+                    "validated"
+                } else {
+                    "applied"
+                };
                 let not = if e.not_applied.is_empty() {
                     String::new()
                 } else {
-                    format!("; not applied: {}", e.not_applied.join(", "))
+                    format!("; not {verb}: {}", e.not_applied.join(", "))
                 };
                 let done = if e.applied.is_empty() {
-                    "nothing applied".to_string()
+                    format!("nothing {verb}")
                 } else {
                     format!(
-                        "applied: {}",
+                        "{verb}: {}",
                         e.applied
                             .iter()
                             .map(|x| x.label.as_str())
@@ -334,6 +408,13 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     match &a.out_dir {
         Some(dir) => write_dir(dir, &built.objects)?,
         None => emit(&to_yaml_stream(&built.objects))?,
+    }
+    let scales = crate::k8s::objects::scale_commands(&built.objects);
+    if !scales.is_empty() {
+        eprintln!(
+            "wva: note: kubectl cannot apply replica counts; run these (or use --push):\n{}",
+            scales.join("\n")
+        );
     }
     Ok(ExitCode::Success)
 }

@@ -32,6 +32,57 @@ pub fn check(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `value` cannot be a label value (at most 63 characters: alphanumerics, `-`, `_`, `.`,
+/// starting and ending alphanumeric), if it cannot.
+pub fn check_label_value(value: &str) -> Result<(), String> {
+    let ok = value.len() <= MAX_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .last()
+            .is_none_or(|c| c.is_ascii_alphanumeric());
+    if ok && !value.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{value}` is not a valid label value (1 to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit)"
+        ))
+    }
+}
+
+/// Why `name` is not a Prometheus metric name, if it is not.
+pub fn check_metric(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
+    if first && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a Prometheus metric name"))
+    }
+}
+
+/// `base` + `suffix`, cut (with a hash of the whole) to at most `max` characters.
+pub fn with_suffix(base: &str, suffix: &str, max: usize) -> String {
+    let whole = format!("{base}{suffix}");
+    if whole.len() <= max {
+        return whole;
+    }
+    let hash = format!("{:08x}", fnv1a(&whole));
+    let keep = max.saturating_sub(suffix.len() + 9);
+    format!(
+        "{}-{hash}{suffix}",
+        base[..keep.min(base.len())].trim_end_matches('-')
+    )
+}
+
 /// FNV-1a, 32 bits: a short stable hash for names that had to be shortened.
 fn fnv1a(text: &str) -> u32 {
     text.bytes().fold(0x811c_9dc5u32, |h, b| {
@@ -100,6 +151,17 @@ mod tests {
                 .contains("64 characters")
         );
         assert!(check("").is_err());
+    }
+
+    #[test]
+    fn label_values_metrics_and_suffixes() {
+        assert!(check_label_value("H100").is_ok());
+        assert!(check_label_value("NVIDIA H100").is_err());
+        assert!(check_metric("wva_desired_replicas").is_ok());
+        assert!(check_metric("a\"b").is_err());
+        let long = with_suffix(&"a".repeat(60), "-scaler", 54);
+        assert!(long.len() <= 54 && long.ends_with("-scaler"), "{long}");
+        assert_eq!(with_suffix("short", "-scaler", 54), "short-scaler");
     }
 
     proptest! {

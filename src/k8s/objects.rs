@@ -155,6 +155,40 @@ pub struct Objects {
     pub warnings: Vec<String>,
 }
 
+/// The label `wva` puts on what it writes (its own key: `app.kubernetes.io/managed-by` belongs
+/// to Helm on upstream's chart-installed ConfigMaps).
+pub const MANAGED_LABEL: &str = "wva.llmd.ai/managed";
+/// Longest ScaledObject name KEDA's admission webhook accepts (it copies the name into a label
+/// with a prefix).
+const KEDA_NAME_MAX: usize = 54;
+
+/// One model's targets in a `service-classes-config` entry.
+#[derive(serde::Serialize)]
+struct ClassEntry {
+    model: String,
+    #[serde(rename = "slo-tpot")]
+    slo_tpot: Value,
+    #[serde(rename = "slo-ttft")]
+    slo_ttft: Value,
+}
+
+/// A `service-classes-config` entry.
+#[derive(serde::Serialize)]
+struct ClassDoc {
+    name: String,
+    priority: u32,
+    data: Vec<ClassEntry>,
+}
+
+/// A cost as upstream writes it (`40.00`), with every digit it needs.
+fn cost_text(cents: f64) -> String {
+    if (cents * 100.0).fract() == 0.0 {
+        format!("{cents:.2}")
+    } else {
+        quoted(cents)
+    }
+}
+
 /// A number as the CRDs quote it: the shortest decimal that reads back the same.
 fn quoted(x: f64) -> String {
     let s = format!("{x}");
@@ -227,6 +261,18 @@ pub fn build(
     for p in placements {
         *per_workload.entry(p.workload.as_str()).or_default() += 1;
     }
+    if placements.is_empty() {
+        return Err("the plan allocates nothing: no variant to write".into());
+    }
+    for a in &scenario.accelerators {
+        names::check_label_value(&a.name).map_err(|e| {
+            format!(
+                "accelerator `{}`: {e} (it becomes a label value and a ConfigMap key)",
+                a.name
+            )
+        })?;
+    }
+    names::check_metric(&o.metric).map_err(|e| format!("--metric: {e}"))?;
     for (w, n) in &o.names {
         names::check(n).map_err(|e| format!("--name {w}={n}: {e}"))?;
         if !scenario.workloads.iter().any(|x| &x.name == w) {
@@ -247,6 +293,36 @@ pub fn build(
                     p.workload
                 )
             })?;
+        let profile = scenario
+            .profiles_for(&w.model)
+            .find(|pr| pr.accelerator == p.accelerator)
+            .ok_or_else(|| {
+                format!(
+                    "the plan puts workload `{}` on `{}`, but the scenario has no profile of `{}` there",
+                    p.workload, p.accelerator, w.model
+                )
+            })?;
+        if p.max_batch == 0 || p.max_batch > profile.max_batch {
+            return Err(format!(
+                "the plan gives workload `{}` max batch {} on `{}`; its profile allows 1 to {}",
+                p.workload, p.max_batch, p.accelerator, profile.max_batch
+            ));
+        }
+        if i32::try_from(p.replicas).is_err() {
+            return Err(format!(
+                "the plan gives workload `{}` {} replicas; Kubernetes counts replicas in 32 bits",
+                p.workload, p.replicas
+            ));
+        }
+        if variants
+            .iter()
+            .any(|(_, q)| q.workload == p.workload && q.accelerator == p.accelerator)
+        {
+            return Err(format!(
+                "the plan has two rows for workload `{}` on `{}`",
+                p.workload, p.accelerator
+            ));
+        }
         let base = o
             .names
             .get(&w.name)
@@ -273,6 +349,11 @@ pub fn build(
         };
         let mut body = serde_json::to_value(crd).map_err(|e| e.to_string())?;
         body["spec"]["names"]["listKind"] = json!("VariantAutoscalingList");
+        if let Some(versions) = body["spec"]["versions"].as_array_mut() {
+            for v in versions {
+                upstream_markers(&mut v["schema"]["openAPIV3Schema"]);
+            }
+        }
         out.objects.push(Object::new(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",
@@ -289,14 +370,14 @@ pub fn build(
         .map(|a| {
             let device = a.device.clone().unwrap_or_else(|| a.name.clone());
             let text = format!(
-                "{{\"device\": {}, \"cost\": \"{:.2}\"}}",
+                "{{\"device\": {}, \"cost\": \"{}\"}}",
                 Value::String(device),
-                a.cost_cents_per_hour
+                cost_text(a.cost_cents_per_hour)
             );
             (a.name.clone(), Value::String(text))
         })
         .collect();
-    let managed = json!({ "app.kubernetes.io/managed-by": "wva" });
+    let managed = json!({ MANAGED_LABEL: "true" });
     out.objects.push(Object::new(
         "v1",
         "ConfigMap",
@@ -325,8 +406,7 @@ pub fn build(
         }
         models.sort_unstable();
         models.dedup();
-        let mut text = format!("name: {}\npriority: {}\ndata:\n", c.name, c.priority);
-        let mut entries = 0;
+        let mut data = Vec::new();
         for m in models {
             let Some(t) = c.targets_for(m) else { continue };
             let mean = |x: &Option<crate::spec::LatencyTarget>| {
@@ -335,12 +415,19 @@ pub fn build(
                     .map(|l| l.ms)
             };
             if let (Some(itl), Some(ttft)) = (mean(&t.itl), mean(&t.ttft)) {
-                text.push_str(&format!(
-                    "  - model: {m}\n    slo-tpot: {}\n    slo-ttft: {}\n",
-                    quoted(itl),
-                    quoted(ttft)
-                ));
-                entries += 1;
+                // Whole numbers as integers, as upstream writes them.
+                let number = |x: f64| {
+                    if x.fract() == 0.0 && x.abs() < 1e15 {
+                        json!(x as i64)
+                    } else {
+                        json!(x)
+                    }
+                };
+                data.push(ClassEntry {
+                    model: m.to_string(),
+                    slo_tpot: number(itl),
+                    slo_ttft: number(ttft),
+                });
             } else {
                 out.warnings.push(format!(
                     "service class `{}`: model `{m}` needs mean TTFT and ITL targets for service-classes-config; left out",
@@ -348,14 +435,20 @@ pub fn build(
                 ));
             }
         }
-        if entries == 0 {
-            text.push_str("  []\n");
-            text = text.replace("data:\n  []\n", "data: []\n");
+        let text = serde_yaml::to_string(&ClassDoc {
+            name: c.name.clone(),
+            priority: c.priority,
+            data,
+        })
+        .map_err(|e| e.to_string())?;
+        let key = format!("{}.yaml", names::sanitize(&c.name));
+        if classes.contains_key(&key) {
+            return Err(format!(
+                "service classes `{}` and another one would share the key `{key}` in service-classes-config; rename one",
+                c.name
+            ));
         }
-        classes.insert(
-            format!("{}.yaml", names::sanitize(&c.name)),
-            Value::String(text),
-        );
+        classes.insert(key, Value::String(text));
     }
     out.objects.push(Object::new(
         "v1",
@@ -380,7 +473,7 @@ pub fn build(
             .expect("checked above");
         let labels = json!({
             ACCELERATOR_LABEL: p.accelerator,
-            "app.kubernetes.io/managed-by": "wva",
+            MANAGED_LABEL: "true",
         });
         let annotations = json!({
             WORKLOAD_ANNOTATION: w.name,
@@ -458,7 +551,7 @@ pub fn build(
                         kind: "Deployment".into(),
                         name: name.clone(),
                     },
-                    variant_cost: Some(format!("{cost:.2}")),
+                    variant_cost: Some(cost_text(cost)),
                 };
                 let status = status.map(|d| va::v05::VariantAutoscalingStatus {
                     actuation: Some(Actuation { applied: false }),
@@ -504,7 +597,7 @@ pub fn build(
                 .max_replicas
                 .unwrap_or_else(|| (2 * p.replicas).max(p.replicas + 1))
                 .max(min);
-            let labels = json!({ "app.kubernetes.io/managed-by": "wva" });
+            let labels = json!({ MANAGED_LABEL: "true" });
             let obj = match kind {
                 Autoscaler::Hpa => Object::new(
                     "autoscaling/v2",
@@ -541,7 +634,7 @@ pub fn build(
                     json!({
                         "apiVersion": "keda.sh/v1alpha1",
                         "kind": "ScaledObject",
-                        "metadata": metadata(&format!("{name}-scaler"), &o.namespace, labels, json!({})),
+                        "metadata": metadata(&names::with_suffix(name, "-scaler", KEDA_NAME_MAX), &o.namespace, labels, json!({})),
                         "spec": {
                             "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name },
                             "minReplicaCount": min,
@@ -551,7 +644,7 @@ pub fn build(
                                 "metricType": "AverageValue",
                                 "metadata": {
                                     "serverAddress": o.prometheus_url,
-                                    "query": format!("{}{{variant_name=\"{name}\",namespace=\"{}\"}}", o.metric, o.namespace),
+                                    "query": format!("max({}{{variant_name=\"{name}\",namespace=\"{}\"}})", o.metric, o.namespace),
                                     "threshold": "1"
                                 }
                             }]
@@ -583,11 +676,63 @@ pub fn build(
     Ok(out)
 }
 
-/// Every object as one multi-document YAML stream (kubectl's `---` separators).
+/// Every object but the scale patches (which `kubectl apply` cannot map) as one multi-document
+/// YAML stream (kubectl's `---` separators).
 pub fn to_yaml_stream(objects: &[Object]) -> String {
     objects
         .iter()
+        .filter(|o| !o.is_scale())
         .map(|o| serde_yaml::to_string(&o.body).unwrap_or_default())
         .collect::<Vec<_>>()
         .join("---\n")
+}
+
+/// The `kubectl scale` commands of the scale patches (for output that is not pushed).
+pub fn scale_commands(objects: &[Object]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o.is_scale())
+        .map(|o| {
+            format!(
+                "kubectl scale deployment/{} --replicas={} -n {}",
+                o.name,
+                o.body["spec"]["replicas"],
+                o.namespace.as_deref().unwrap_or("default")
+            )
+        })
+        .collect()
+}
+
+/// Makes a generated CRD schema as strict as upstream's: no `nullable` (upstream rejects nulls),
+/// and the markers controller-gen writes for conditions and the scale target.
+fn upstream_markers(schema: &mut Value) {
+    fn strip_nullable(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("nullable");
+                m.values_mut().for_each(strip_nullable);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip_nullable),
+            _ => {}
+        }
+    }
+    strip_nullable(schema);
+    let status = &mut schema["properties"]["status"]["properties"];
+    if let Some(conditions) = status.get_mut("conditions") {
+        conditions["x-kubernetes-list-type"] = json!("map");
+        conditions["x-kubernetes-list-map-keys"] = json!(["type"]);
+        let item = &mut conditions["items"]["properties"];
+        item["status"]["enum"] = json!(["True", "False", "Unknown"]);
+        item["reason"]["pattern"] = json!("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$");
+        item["type"]["pattern"] = json!(
+            "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+        );
+    }
+    let spec = &mut schema["properties"]["spec"]["properties"];
+    if let Some(target) = spec.get_mut("scaleTargetRef") {
+        target["x-kubernetes-map-type"] = json!("atomic");
+    }
+    if let Some(cost) = spec.get_mut("variantCost") {
+        cost["default"] = json!("10.0");
+    }
 }

@@ -41,6 +41,8 @@ pub struct PushOptions {
     pub dry_run: bool,
     /// Compute the diff of each object against the cluster.
     pub diff: bool,
+    /// Take over fields other field managers own.
+    pub force: bool,
 }
 
 /// One object's result.
@@ -153,15 +155,21 @@ fn yaml(v: &Value) -> String {
     serde_yaml::to_string(v).unwrap_or_default()
 }
 
-fn describe(e: &kube::Error) -> String {
+fn describe(e: &kube::Error, o: &Object) -> String {
     match e {
         kube::Error::Api(status) => {
             let code = status.code;
             let what = match code {
                 401 => "unauthorized",
                 403 => "forbidden",
-                404 => "not found (is the CRD installed? try --include-crd)",
-                409 => "conflict",
+                404 if o.kind == "VariantAutoscaling" => {
+                    "not found (is the VariantAutoscaling CRD installed? --include-crd installs it)"
+                }
+                404 if o.is_scale() => "not found (the Deployment does not exist)",
+                404 => "not found (does the namespace exist?)",
+                409 => {
+                    "conflict (another field manager owns these fields; --force-conflicts takes them over)"
+                }
                 422 => "invalid",
                 _ => "refused",
             };
@@ -177,7 +185,10 @@ async fn apply_one(
     options: &PushOptions,
 ) -> Result<Applied, kube::Error> {
     let api = api_of(client, o);
-    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    if options.force {
+        params = params.force();
+    }
     params.dry_run = options.dry_run;
     if o.is_scale() {
         let want = o.body["spec"]["replicas"].as_u64().unwrap_or(0);
@@ -199,6 +210,7 @@ async fn apply_one(
         }
         let merge = PatchParams {
             dry_run: options.dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
             ..PatchParams::default()
         };
         api.patch_scale(
@@ -218,23 +230,47 @@ async fn apply_one(
         .as_ref()
         .map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
     let result = api.patch(&o.name, &params, &Patch::Apply(&o.body)).await?;
-    if let Some(status) = &o.status
-        && !options.dry_run
-    {
-        let body = serde_json::json!({
-            "apiVersion": o.api_version,
-            "kind": o.kind,
-            "metadata": { "name": o.name, "namespace": o.namespace },
-            "status": status,
-        });
-        api.patch_status(&o.name, &params, &Patch::Apply(&body))
-            .await?;
+    // The status, when it differs from the cluster's in more than the run time.
+    let mut status_changed = false;
+    if let Some(status) = &o.status {
+        let strip = |mut v: Value| {
+            if let Some(d) = v
+                .get_mut("desiredOptimizedAlloc")
+                .and_then(Value::as_object_mut)
+            {
+                d.remove("lastRunTime");
+            }
+            v
+        };
+        let have = strip(
+            current_value
+                .as_ref()
+                .and_then(|c| c.get("status").cloned())
+                .unwrap_or(Value::Null),
+        );
+        let wanted = strip(status.clone());
+        let same = wanted
+            .as_object()
+            .is_some_and(|w| w.iter().all(|(k, v)| have.get(k) == Some(v)));
+        if !same {
+            status_changed = true;
+            if !options.dry_run {
+                let body = serde_json::json!({
+                    "apiVersion": o.api_version,
+                    "kind": o.kind,
+                    "metadata": { "name": o.name, "namespace": o.namespace },
+                    "status": status,
+                });
+                api.patch_status(&o.name, &params, &Patch::Apply(&body))
+                    .await?;
+            }
+        }
     }
     let after = comparable(serde_json::to_value(&result).unwrap_or(Value::Null));
     let before = current_value.map(comparable);
     let outcome = match &before {
         None => Outcome::Created,
-        Some(b) if *b == after => Outcome::Unchanged,
+        Some(b) if *b == after && !status_changed => Outcome::Unchanged,
         Some(_) => Outcome::Configured,
     };
     let diff = options.diff.then(|| {
@@ -257,15 +293,43 @@ pub fn push(
 ) -> Result<Vec<Applied>, PushError> {
     let client = &connection.client;
     connection.runtime.block_on(async {
+        // Every Deployment to scale must exist before anything is written.
+        for o in objects.iter().filter(|o| o.is_scale()) {
+            if let Err(e) = api_of(client, o).get_scale(&o.name).await {
+                return Err(PushError {
+                    applied: Vec::new(),
+                    failed: o.label(),
+                    cause: describe(&e, o),
+                    not_applied: objects.iter().map(Object::label).collect(),
+                });
+            }
+        }
         let mut applied = Vec::new();
+        // A server dry run does not store the CRD it would create, so the server cannot check
+        // the variants it would define.
+        let mut crd_pending = false;
         for (k, o) in objects.iter().enumerate() {
             match apply_one(client, o, options).await {
-                Ok(a) => applied.push(a),
+                Ok(a) => {
+                    if o.kind == "CustomResourceDefinition" && a.outcome == Outcome::Created {
+                        crd_pending = options.dry_run;
+                    }
+                    applied.push(a);
+                }
+                Err(kube::Error::Api(status))
+                    if status.code == 404 && crd_pending && o.kind == "VariantAutoscaling" =>
+                {
+                    applied.push(Applied {
+                        label: o.label(),
+                        outcome: Outcome::Created,
+                        diff: options.diff.then(|| line_diff("", &yaml(&o.body))),
+                    });
+                }
                 Err(e) => {
                     return Err(PushError {
                         applied,
                         failed: o.label(),
-                        cause: describe(&e),
+                        cause: describe(&e, o),
                         not_applied: objects[k + 1..].iter().map(Object::label).collect(),
                     });
                 }
