@@ -7,19 +7,12 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::{root, shared};
+use common::{shared, wva};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-
-fn wva() -> Command {
-    let mut c = Command::cargo_bin("wva").unwrap();
-    c.current_dir(root());
-    c
-}
 
 /// The documents of a YAML stream, as JSON values.
 fn documents(yaml: &str) -> Vec<Value> {

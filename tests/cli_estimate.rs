@@ -5,8 +5,7 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::root;
+use common::{root, wva};
 use serde_json::Value;
 
 const GENERIC_COLUMNS: &str = "batch=bs,time_ms=itl,context_tokens=ctx,prefill_tokens=prefill";
@@ -18,10 +17,6 @@ fn fixture(name: &str) -> String {
         .to_str()
         .unwrap()
         .to_string()
-}
-
-fn wva() -> Command {
-    Command::cargo_bin("wva").unwrap()
 }
 
 fn report(args: &[&str]) -> (Value, String) {

@@ -3,25 +3,11 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::root;
+use common::{wva, wva_json};
 use serde_json::Value;
 
-fn wva() -> Command {
-    let mut cmd = Command::cargo_bin("wva").unwrap();
-    cmd.current_dir(root());
-    cmd
-}
-
 fn run_json(args: &[&str]) -> Value {
-    let out = wva().args(args).args(["-o", "json"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "wva {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    wva_json(args)
 }
 
 /// Runs `wva` expecting failure; returns (exit code, stderr).

@@ -3,26 +3,12 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::{root, shared};
+use common::{root, shared, wva, wva_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn wva() -> Command {
-    let mut cmd = Command::cargo_bin("wva").unwrap();
-    cmd.current_dir(root());
-    cmd
-}
-
 fn json(args: &[&str]) -> Value {
-    let out = wva().args(args).args(["-o", "json"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "wva {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    wva_json(args)
 }
 
 fn stats(path: &Path) -> Value {

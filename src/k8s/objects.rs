@@ -240,6 +240,22 @@ fn perf_parms(perf: &PerfParams) -> va::v04::PerfParms {
     }
 }
 
+/// A ConfigMap of wva's in `namespace`.
+fn config_map(name: &str, namespace: &str, data: serde_json::Map<String, Value>) -> Object {
+    Object::new(
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        Some(namespace),
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(name, namespace, json!({ MANAGED_LABEL: "true" }), json!({})),
+            "data": data,
+        }),
+    )
+}
+
 fn metadata(name: &str, namespace: &str, labels: Value, annotations: Value) -> Value {
     let mut m = json!({ "name": name, "namespace": namespace, "labels": labels });
     if annotations.as_object().is_some_and(|a| !a.is_empty()) {
@@ -377,18 +393,10 @@ pub fn build(
             (a.name.clone(), Value::String(text))
         })
         .collect();
-    let managed = json!({ MANAGED_LABEL: "true" });
-    out.objects.push(Object::new(
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        Some(&o.config_namespace),
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": metadata("accelerator-unit-costs", &o.config_namespace, managed.clone(), json!({})),
-            "data": costs,
-        }),
+    out.objects.push(config_map(
+        "accelerator-unit-costs",
+        &o.config_namespace,
+        costs,
     ));
     // service-classes-config: one `<class>.yaml` key per class, mean targets per model served.
     let mut classes = serde_json::Map::new();
@@ -450,17 +458,10 @@ pub fn build(
         }
         classes.insert(key, Value::String(text));
     }
-    out.objects.push(Object::new(
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        Some(&o.config_namespace),
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": metadata("service-classes-config", &o.config_namespace, managed.clone(), json!({})),
-            "data": classes,
-        }),
+    out.objects.push(config_map(
+        "service-classes-config",
+        &o.config_namespace,
+        classes,
     ));
 
     // The variants.

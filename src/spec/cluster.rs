@@ -194,17 +194,24 @@ impl Object {
     }
 }
 
-fn accelerators(obj: &Object) -> Result<Vec<Located<Accelerator>>, Error> {
-    let mut out = Vec::new();
-    let data = obj
-        .value
+/// A ConfigMap's `data` entries: key, value, and where the entry is.
+fn data_entries(obj: &Object) -> Vec<(String, Value, Origin)> {
+    obj.value
         .get("data")
         .and_then(Value::as_mapping)
-        .cloned()
-        .unwrap_or_default();
-    for (key, value) in data {
-        let key = key.as_str().unwrap_or_default().to_string();
-        let at = obj.origin(format!("data.{key}"));
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let key = k.as_str().unwrap_or_default().to_string();
+            let at = obj.origin(format!("data.{key}"));
+            (key, v.clone(), at)
+        })
+        .collect()
+}
+
+fn accelerators(obj: &Object) -> Result<Vec<Located<Accelerator>>, Error> {
+    let mut out = Vec::new();
+    for (key, value, at) in data_entries(obj) {
         let entry: serde_json::Value = value
             .as_str()
             .and_then(|s| serde_json::from_str(s).ok())
@@ -258,15 +265,7 @@ struct ClassTarget {
 
 fn classes(obj: &Object) -> Result<Vec<Located<ServiceClass>>, Error> {
     let mut out = Vec::new();
-    let data = obj
-        .value
-        .get("data")
-        .and_then(Value::as_mapping)
-        .cloned()
-        .unwrap_or_default();
-    for (key, value) in data {
-        let key = key.as_str().unwrap_or_default().to_string();
-        let at = obj.origin(format!("data.{key}"));
+    for (_, value, at) in data_entries(obj) {
         let doc: ClassDoc = value
             .as_str()
             .ok_or_else(|| at.error("", "must be a YAML text (name, priority, data)"))

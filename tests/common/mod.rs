@@ -52,3 +52,22 @@ pub fn assert_close(what: &str, actual: f64, expected: f64, rel: f64) {
         "{what}: got {actual}, expected {expected} (relative error {err:.2e} > {rel:.0e})"
     );
 }
+
+/// The `wva` binary, run from the project root.
+pub fn wva() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("wva").unwrap();
+    cmd.current_dir(root());
+    cmd
+}
+
+/// `wva ARGS -o json`, which must succeed, as JSON.
+pub fn wva_json(args: &[&str]) -> serde_json::Value {
+    let out = wva().args(args).args(["-o", "json"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "wva {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -15,9 +15,9 @@ use super::super::{Kind, Observation, Work};
 use serde_json::Value;
 use std::path::Path;
 
-fn load(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+/// `text`, the contents of `path`, parsed; the error names file, line and column.
+pub(super) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
+    serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
         format!(
             "{}:{}:{}: not JSON: {}",
             path.display(),
@@ -26,6 +26,11 @@ fn load(path: &Path) -> Result<Value, String> {
             e.to_string().split(" at line ").next().unwrap_or_default()
         )
     })
+}
+
+fn load(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(path, &text)
 }
 
 fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String> {

@@ -64,19 +64,11 @@ impl SourceFormat {
             // Detailed results put long per-request lists first: look at the whole object.
             let whole =
                 std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let keys: Vec<String> = serde_json::from_str::<
-                serde_json::Map<String, serde_json::Value>,
-            >(whole.trim_start_matches('\u{feff}'))
-            .map(|m| m.keys().cloned().collect())
-            .map_err(|e| {
-                format!(
-                    "{}:{}:{}: not JSON: {}",
-                    path.display(),
-                    e.line(),
-                    e.column(),
-                    e.to_string().split(" at line ").next().unwrap_or_default()
-                )
-            })?;
+            let keys: Vec<String> =
+                json::parse::<serde_json::Map<String, serde_json::Value>>(path, &whole)?
+                    .keys()
+                    .cloned()
+                    .collect();
             let has = |k: &str| keys.iter().any(|x| x == k);
             return if has("benchmarks") {
                 Ok(SourceFormat::Guidellm)
