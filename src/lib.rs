@@ -22,6 +22,7 @@ pub mod k8s;
 pub mod optimize;
 pub mod perf;
 pub mod queueing;
+pub mod replay;
 pub mod report;
 pub mod sim;
 pub mod spec;

@@ -11,6 +11,7 @@ mod load;
 mod output;
 mod plan;
 mod plan_file;
+mod replay;
 mod simulate;
 mod trace;
 
@@ -29,6 +30,8 @@ Examples:
   wva plan scenarios/quickstart.yaml
   wva plan scenarios/quickstart.yaml -o json
   wva simulate scenarios/quickstart.yaml
+  wva replay scenarios/azure-chat-and-code.yaml --trace traces/azure-conv-like-10min.csv \\
+      --workload conversation --rate-scale 10
   wva trace stats traces/azure-conv-like-10min.csv
   wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 \\
       --in-tokens 128 --out-tokens 512 --rate-rps 3";
@@ -58,6 +61,9 @@ enum Command {
     /// Fit a perf model's parameters from benchmark results and write the profile
     #[command(after_help = estimate::AFTER_HELP)]
     Estimate(Box<estimate::EstimateArgs>),
+    /// Replay a trace with autoscaling policies in the loop: cost and SLO attainment of each
+    #[command(after_help = replay::AFTER_HELP)]
+    Replay(Box<replay::ReplayArgs>),
     /// Characterise, synthesise and convert request traces
     #[command(after_help = trace::AFTER_HELP)]
     Trace(trace::TraceArgs),
@@ -93,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate::run_simulate(*args),
         Command::Apply(args) => apply::run(*args),
         Command::Estimate(args) => estimate::run(*args),
+        Command::Replay(args) => replay::run(*args),
         Command::Trace(args) => trace::run(args),
     }
 }

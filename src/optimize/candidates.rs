@@ -169,7 +169,7 @@ pub fn mean_targets(scenario: &Scenario, workload: &Workload) -> Targets {
 
 /// Replicas for `rate_rps` at `max_rate_rps` per replica (upstream's ceiling, with a hair of
 /// tolerance so that 3.0000000001 replicas' worth of load needs 3), at least `min_replicas`.
-fn replicas_for(
+pub(crate) fn replicas_for(
     rate_rps: f64,
     max_rate_rps: f64,
     min_replicas: u32,

@@ -15,6 +15,18 @@ pub struct Targets {
     pub itl_ms: Option<f64>,
 }
 
+impl Targets {
+    /// Whether one request with this TTFT and time per output token meets the TTFT and the
+    /// ITL target (a missing target is met). Simulated attainment applies the targets per
+    /// request.
+    pub fn met_by(&self, ttft_ms: f64, tpot_ms: f64) -> (bool, bool) {
+        (
+            self.ttft_ms.is_none_or(|t| ttft_ms <= t),
+            self.itl_ms.is_none_or(|t| tpot_ms <= t),
+        )
+    }
+}
+
 /// What limits the sized rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

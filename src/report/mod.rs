@@ -8,6 +8,7 @@ mod csv;
 mod estimate;
 mod inferno;
 pub mod plot;
+mod replay;
 mod simulation;
 mod structured;
 mod table;
@@ -15,6 +16,9 @@ mod trace;
 
 pub use analysis::Analysis;
 pub use estimate::{EstimateReport, estimate_table};
+pub use replay::{
+    REPLAY_TIMELINE_COLUMNS, ReplayReport, replay_plot, replay_table, replay_timeline_csv,
+};
 pub use simulation::{
     Ci95, SimulationReport, WorkloadInfo, WorkloadReport, ci95, report as simulation_report,
     simulation_table,

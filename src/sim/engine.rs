@@ -65,6 +65,22 @@ pub struct Completion {
     pub rejected: bool,
 }
 
+impl Completion {
+    /// Time to first token, ms.
+    pub fn ttft_ms(&self) -> f64 {
+        self.first_token_ms - self.request.arrival_ms
+    }
+
+    /// Time per output token after the first, ms (0 for a one-token answer).
+    pub fn tpot_ms(&self) -> f64 {
+        if self.request.output_tokens > 1 {
+            (self.finish_ms - self.first_token_ms) / f64::from(self.request.output_tokens - 1)
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Where a request is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {

@@ -57,8 +57,8 @@ pub fn derive_seed(seed: u64, stream: u64, index: u64) -> u64 {
 
 /// Kinds of random streams.
 pub(super) const STREAM_ARRIVALS: u64 = 1;
-const STREAM_ROUTER: u64 = 2;
-const STREAM_NOISE: u64 = 3;
+pub(crate) const STREAM_ROUTER: u64 = 2;
+pub(crate) const STREAM_NOISE: u64 = 3;
 
 /// An iteration end in the event queue (earliest first; ties by replica index).
 #[derive(PartialEq)]
@@ -108,34 +108,41 @@ struct GroupAcc {
     round_robin: usize,
 }
 
-fn pick(
+/// The replica (an element of `candidates`) that `router` sends the next request to, given
+/// each replica's outstanding requests; `turn` is the round-robin counter. `candidates` must
+/// not be empty.
+pub(crate) fn pick(
     router: Router,
-    engines: &[Engine],
-    range: std::ops::Range<usize>,
-    acc: &mut GroupAcc,
+    outstanding: impl Fn(usize) -> usize,
+    candidates: &[usize],
+    turn: &mut usize,
     rng: &mut ChaCha8Rng,
 ) -> usize {
-    let n = range.len();
+    let n = candidates.len();
     match router {
         Router::RoundRobin => {
-            let r = range.start + acc.round_robin % n;
-            acc.round_robin = acc.round_robin.wrapping_add(1);
+            let r = candidates[*turn % n];
+            *turn = turn.wrapping_add(1);
             r
         }
-        Router::Random => range.start + rng.random_range(0..n),
-        Router::LeastOutstanding => range.min_by_key(|&r| engines[r].outstanding()).unwrap_or(0),
+        Router::Random => candidates[rng.random_range(0..n)],
+        Router::LeastOutstanding => candidates
+            .iter()
+            .copied()
+            .min_by_key(|&r| outstanding(r))
+            .unwrap_or(candidates[0]),
         Router::PowerOfTwo if n > 1 => {
             // Two distinct replicas.
             let i = rng.random_range(0..n);
             let j = (i + 1 + rng.random_range(0..n - 1)) % n;
-            let (a, b) = (range.start + i, range.start + j);
-            if engines[b].outstanding() < engines[a].outstanding() {
+            let (a, b) = (candidates[i], candidates[j]);
+            if outstanding(b) < outstanding(a) {
                 b
             } else {
                 a
             }
         }
-        Router::PowerOfTwo => range.start,
+        Router::PowerOfTwo => candidates[0],
     }
 }
 
@@ -218,6 +225,7 @@ pub fn run(
         ranges.push(start..engines.len());
     }
     let names: Vec<String> = config.groups.iter().map(|g| g.name.clone()).collect();
+    let members: Vec<Vec<usize>> = ranges.iter().map(|r| r.clone().collect()).collect();
     let mut timeline = config.timeline_bucket_ms.filter(|b| *b > 0.0).map(|b| {
         Timeline::new(
             b,
@@ -280,15 +288,8 @@ pub fn run(
             if c.rejected {
                 acc.rejected += 1;
             } else {
-                let t = &config.groups[g].targets;
-                let ttft = c.first_token_ms - c.request.arrival_ms;
-                let tpot = if c.request.output_tokens > 1 {
-                    (c.finish_ms - c.first_token_ms) / f64::from(c.request.output_tokens - 1)
-                } else {
-                    0.0
-                };
-                let ok_ttft = t.ttft_ms.is_none_or(|x| ttft <= x);
-                let ok_itl = t.itl_ms.is_none_or(|x| tpot <= x);
+                let (ttft, tpot) = (c.ttft_ms(), c.tpot_ms());
+                let (ok_ttft, ok_itl) = config.groups[g].targets.met_by(ttft, tpot);
                 acc.met_ttft += u64::from(ok_ttft);
                 acc.met_itl += u64::from(ok_itl);
                 acc.met_both += u64::from(ok_ttft && ok_itl);
@@ -359,9 +360,9 @@ pub fn run(
             }
             let r = pick(
                 config.groups[g].router,
-                &engines,
-                ranges[g].clone(),
-                acc,
+                |r| engines[r].outstanding(),
+                &members[g],
+                &mut acc.round_robin,
                 &mut router_rng,
             );
             engines[r].enqueue(request);

@@ -9,7 +9,7 @@
 
 pub mod agreement;
 pub mod engine;
-mod fleet;
+pub(crate) mod fleet;
 pub mod from_trace;
 pub mod metrics;
 pub mod setup;

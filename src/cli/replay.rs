@@ -1,0 +1,341 @@
+//! `wva replay`: a trace through the simulator with an autoscaling policy in the loop, every
+//! policy side by side.
+
+use super::args;
+use super::output::{DocFormat, emit, render, write_atomically};
+use super::trace::TraceInputArgs;
+use crate::error::{Error, ExitCode};
+use crate::optimize::candidates::mean_targets;
+use crate::optimize::{PlanOptions, plan};
+use crate::perf::RequestShape;
+use crate::replay::policy::{RateSource, controller};
+use crate::replay::{
+    PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, interval_loads, replay,
+};
+use crate::report::{ReplayReport, replay_plot, replay_table, replay_timeline_csv};
+use crate::sim::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
+use crate::sim::setup::{EngineOverrides, engine_config};
+use crate::sim::{Router, SimError};
+use crate::spec::load_scenario;
+use clap::Args;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+pub(super) const AFTER_HELP: &str = "\
+The trace's requests arrive at a fleet of simulated vLLM replicas (the same engine model as
+`wva simulate`) while a controller, every --interval-s, looks at what a real one would see (the
+last window's arrival and completion rates, mean prompt and output tokens, mean TTFT and time per
+output token, and each replica's KV-cache usage, waiting and running requests as Prometheus
+scrapes them every --scrape-s) and sets the replica count. A new replica serves after
+--startup-s; a removed one takes no new requests and finishes those it holds. Every replica runs
+the accelerator and max batch the plan chooses for the trace's busy minutes (or --accelerator).
+
+Policies (--policy, comma-separated, default all; they run in parallel):
+  oracle           the plan for each interval's true load, in place as it starts (cost floor)
+  wva-model        upstream's model-based loop: the analytic model on the last window's load
+  saturation       upstream's KV/queue saturation rules (thresholds as upstream's ConfigMap)
+  hpa-utilisation  a Kubernetes HPA on running requests over max-num-seqs (target 0.5)
+  static           a fixed count: the plan for the busiest interval, or --static-replicas
+
+Cost is paid from the moment a replica is asked for until it has drained, over the trace's
+span. A request meets its SLO when its TTFT and its time per output token are within the
+workload's service-class targets.
+
+Examples:
+  wva replay scenarios/azure-chat-and-code.yaml --trace traces/azure-conv-like-10min.csv \\
+      --workload conversation --rate-scale 10
+  wva replay scenarios/azure-chat-and-code.yaml \\
+      --trace ../shared/data/azure_llm_2023/AzureLLMInferenceTrace_code.csv \\
+      --workload code-completion --rate-scale 10 --policy wva-model,saturation \\
+      --timeline timeline.csv --plot replay.png";
+
+/// `wva replay` arguments.
+#[derive(Debug, Args)]
+pub(super) struct ReplayArgs {
+    /// Scenario YAML (accelerators, profiles, service classes, workloads)
+    scenario: PathBuf,
+    /// The trace to replay (any format `wva trace` reads)
+    #[arg(long, value_name = "FILE")]
+    trace: PathBuf,
+    #[command(flatten)]
+    trace_input: TraceInputArgs,
+    /// The workload every request of the trace belongs to (default: the one the trace's model
+    /// names, or the scenario's only one)
+    #[arg(long, value_name = "NAME")]
+    workload: Option<String>,
+    /// Model names for the trace's requests: NAME for all, or OLD=NEW[,...]
+    #[arg(long, value_name = "MODELS", value_parser = |s: &str| s.parse::<crate::trace::ModelMap>())]
+    trace_model: Option<crate::trace::ModelMap>,
+    /// Policies to compare, comma-separated: all, oracle, wva-model, saturation,
+    /// hpa-utilisation, static
+    #[arg(long, value_delimiter = ',', value_parser = parse_policy, default_value = "all")]
+    policy: Vec<Option<PolicyKind>>,
+    /// Control period: a decision every this many seconds
+    #[arg(long, value_parser = args::positive, default_value_t = 60.0)]
+    interval_s: f64,
+    /// Delay from asking for a replica to its first request, s
+    #[arg(long, value_parser = args::non_negative, default_value_t = 120.0)]
+    startup_s: f64,
+    /// Window of the rates and token means the controller sees, s (default: the interval)
+    #[arg(long, value_parser = args::positive)]
+    window_s: Option<f64>,
+    /// Prometheus scrape period of the replicas' gauges, s
+    #[arg(long, value_parser = args::positive, default_value_t = 15.0)]
+    scrape_s: f64,
+    /// The accelerator of every replica (default: the plan's for the trace's busy minutes)
+    #[arg(long)]
+    accelerator: Option<String>,
+    /// Max batch of every replica (vLLM --max-num-seqs; default: the plan's)
+    #[arg(long, value_parser = args::positive_int)]
+    max_batch: Option<u32>,
+    /// Fewest replicas a policy may ask for (default: the workload's min_replicas, at least 1)
+    #[arg(long, value_parser = args::positive_int)]
+    min_replicas: Option<u32>,
+    /// Most replicas a policy may ask for
+    #[arg(long, value_parser = args::positive_int, default_value_t = 1000)]
+    max_replicas: u32,
+    /// wva-model: size for the arrival rate, or the completion rate (upstream's measure)
+    #[arg(long, value_enum, default_value_t = RateSource::Arrivals)]
+    rate_from: RateSource,
+    /// saturation: a replica is saturated at this KV-cache usage (0 to 1)
+    #[arg(long, value_parser = share, default_value_t = 0.8)]
+    kv_cache_threshold: f64,
+    /// saturation: ... or at this many waiting requests
+    #[arg(long, value_parser = args::positive, default_value_t = 5.0)]
+    queue_length_threshold: f64,
+    /// saturation: scale up when the unsaturated replicas' average spare KV is under this
+    #[arg(long, value_parser = share, default_value_t = 0.1)]
+    kv_spare_trigger: f64,
+    /// saturation: ... or their average spare queue under this
+    #[arg(long, value_parser = args::non_negative, default_value_t = 3.0)]
+    queue_spare_trigger: f64,
+    /// hpa-utilisation: target running requests over max-num-seqs (0 to 1)
+    #[arg(long, value_parser = share, default_value_t = 0.5)]
+    hpa_target: f64,
+    /// hpa-utilisation: scale down only to the highest recommendation of this window, s
+    #[arg(long, value_parser = args::non_negative, default_value_t = 300.0)]
+    hpa_stabilization_s: f64,
+    /// static: the replica count (default: the plan for the busiest interval)
+    #[arg(long, value_parser = args::positive_int)]
+    static_replicas: Option<u32>,
+    /// How requests are spread over the serving replicas
+    #[arg(long, value_enum, default_value_t = Router::RoundRobin)]
+    router: Router,
+    /// Multiplicative noise on iteration times (log-normal, mean 1), coefficient of variation
+    #[arg(long, value_parser = args::non_negative, default_value_t = 0.0)]
+    noise_cv: f64,
+    /// Seed of every random draw (same seed, same result)
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write every policy's per-interval timeline (CSV)
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Plot load, replicas, p99 TTFT and attainment per interval (PNG, or SVG for a .svg name)
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = DocFormat::Table)]
+    output: DocFormat,
+}
+
+fn parse_policy(text: &str) -> Result<Option<PolicyKind>, String> {
+    if text.trim() == "all" {
+        return Ok(None);
+    }
+    <PolicyKind as clap::ValueEnum>::from_str(text.trim(), false).map(Some).map_err(|_| {
+        format!(
+            "unknown policy `{text}`; known: all, {}",
+            PolicyKind::ALL.map(|p| p.to_string()).join(", ")
+        )
+    })
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    let v = args::non_negative(text)?;
+    if v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be from 0 to 1, got {v}"))
+    }
+}
+
+pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let usage = |m: String| -> anyhow::Error { Error::Usage(m).into() };
+    let mut records = a
+        .trace_input
+        .read(&a.trace, a.trace_model.clone(), a.seed)?;
+    let failed = records.iter().filter(|r| r.output_tokens == 0).count();
+    if failed > 0 {
+        records.retain(|r| r.output_tokens > 0);
+        eprintln!("wva: note: {failed} failed requests are not replayed");
+    }
+    if records.is_empty() {
+        return Err(usage(format!("{}: no requests to replay", a.trace.display())));
+    }
+    let scenario = load_scenario(&a.scenario)?;
+    let assignment = assign_workloads(&records, &scenario, a.workload.as_deref())
+        .map_err(|m| usage(format!("{}: {m}", a.trace.display())))?;
+    let w = assignment[0];
+    if assignment.iter().any(|&x| x != w) {
+        return Err(usage(format!(
+            "{}: the trace's requests belong to several workloads; replay drives one at a time: give --workload NAME",
+            a.trace.display()
+        )));
+    }
+    let load = trace_loads(&records, &assignment, scenario.workloads.len())[w]
+        .ok_or_else(|| usage(format!("{}: no requests to replay", a.trace.display())))?;
+    let mut workload = scenario.workloads[w].clone();
+    workload.rate_rps = load.busy_rate_rps;
+    workload.prompt_tokens = load.prompt_tokens;
+    workload.output_tokens = load.output_tokens;
+    let targets = mean_targets(&scenario, &workload);
+
+    // The accelerator and max batch: given, or the plan's for the busy minutes.
+    let (profile_index, max_batch) = match &a.accelerator {
+        Some(acc) => {
+            let p = scenario
+                .profiles
+                .iter()
+                .position(|p| p.model == workload.model && &p.accelerator == acc)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "{}: no profile of `{}` on `{acc}`",
+                        a.scenario.display(),
+                        workload.model
+                    ))
+                })?;
+            let profile = &scenario.profiles[p];
+            let batch = a
+                .max_batch
+                .or(workload.max_batch)
+                .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
+            (p, batch)
+        }
+        None => {
+            let mut one = scenario.clone();
+            one.workloads = vec![workload.clone()];
+            let planned = plan(&one, &PlanOptions::default())?;
+            let Some(alloc) = planned.allocations.first() else {
+                let why = planned
+                    .unallocated
+                    .first()
+                    .map(|u| format!("{}: {}", u.reason, u.detail))
+                    .unwrap_or_default();
+                return Err(Error::Infeasible(format!(
+                    "{}: workload `{}` cannot be planned for the trace's busy minutes ({:.2} req/s): {why}",
+                    a.scenario.display(),
+                    workload.name,
+                    load.busy_rate_rps
+                ))
+                .into());
+            };
+            let p = scenario
+                .profiles
+                .iter()
+                .position(|p| p.model == workload.model && p.accelerator == alloc.accelerator)
+                .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
+            (p, a.max_batch.unwrap_or(alloc.max_batch))
+        }
+    };
+    let profile = &scenario.profiles[profile_index];
+    let accelerator = scenario
+        .accelerator(&profile.accelerator)
+        .ok_or_else(|| usage(format!("unknown accelerator `{}`", profile.accelerator)))?;
+    let engine = engine_config(
+        profile,
+        max_batch,
+        &EngineOverrides {
+            noise_cv: a.noise_cv,
+            ..EngineOverrides::default()
+        },
+    );
+    let config = ReplayConfig {
+        engine,
+        replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
+            * f64::from(profile.gpus_per_replica),
+        gpus_per_replica: profile.gpus_per_replica,
+        targets,
+        interval_s: a.interval_s,
+        window_s: a.window_s.unwrap_or(a.interval_s),
+        startup_s: a.startup_s,
+        scrape_s: a.scrape_s,
+        router: a.router,
+        seed: a.seed,
+        min_replicas: a.min_replicas.unwrap_or(workload.min_replicas).max(1),
+        max_replicas: a.max_replicas,
+    };
+    if config.min_replicas > config.max_replicas {
+        return Err(usage(format!(
+            "--min-replicas {} is above --max-replicas {}",
+            config.min_replicas, config.max_replicas
+        )));
+    }
+    let sizer = Sizer {
+        perf: profile.perf,
+        max_batch,
+        max_queue: profile.queue_for(max_batch),
+        targets,
+        default_shape: RequestShape {
+            prompt_tokens: load.prompt_tokens,
+            output_tokens: load.output_tokens,
+        },
+    };
+    let settings = PolicySettings {
+        rate_source: a.rate_from,
+        kv_cache_threshold: a.kv_cache_threshold,
+        queue_length_threshold: a.queue_length_threshold,
+        kv_spare_trigger: a.kv_spare_trigger,
+        queue_spare_trigger: a.queue_spare_trigger,
+        hpa_target: a.hpa_target.max(1e-6),
+        hpa_tolerance: 0.1,
+        hpa_stabilization_s: a.hpa_stabilization_s,
+        static_replicas: a.static_replicas,
+    };
+    let mut policies: Vec<PolicyKind> = if a.policy.iter().any(Option::is_none) {
+        PolicyKind::ALL.to_vec()
+    } else {
+        a.policy.iter().flatten().copied().collect()
+    };
+    policies.dedup();
+    let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
+    let loads = interval_loads(&requests, config.interval_s);
+    let runs: Vec<Result<PolicyRun, SimError>> = policies
+        .par_iter()
+        .map(|&kind| {
+            let mut c = controller(kind, &settings, sizer, &loads, engine.max_num_seqs);
+            replay(&config, &requests, &kind.to_string(), c.as_mut())
+        })
+        .collect();
+    let runs: Vec<PolicyRun> = runs
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| usage(e.to_string()))?;
+    let report = ReplayReport {
+        scenario: scenario.name.clone(),
+        workload: workload.name.clone(),
+        model: workload.model.clone(),
+        accelerator: profile.accelerator.clone(),
+        max_batch,
+        replica_cost_dollars_per_hour: config.replica_cost_cents_per_hour / 100.0,
+        ttft_target_ms: targets.ttft_ms,
+        itl_target_ms: targets.itl_ms,
+        requests: requests.len() as u64,
+        duration_s: requests.last().map_or(0.0, |r| r.arrival_ms / 1000.0),
+        interval_s: config.interval_s,
+        startup_s: config.startup_s,
+        seed: a.seed,
+        policies: runs,
+    };
+    if let Some(path) = &a.timeline {
+        write_atomically(path, replay_timeline_csv(&report).as_bytes())?;
+    }
+    if let Some(path) = &a.plot {
+        write_plot(path, &report)?;
+    }
+    emit(&render(a.output, &report, replay_table))?;
+    Ok(ExitCode::Success)
+}
+
+fn write_plot(path: &Path, report: &ReplayReport) -> anyhow::Result<()> {
+    replay_plot(path, report).map_err(|e| Error::Usage(e.to_string()).into())
+}

@@ -1,0 +1,197 @@
+//! The autoscaler in the loop: a trace replayed through the simulator while a controller,
+//! every interval, observes what a real one would (rates, token means and latencies of the
+//! last window, per-replica gauges as Prometheus scrapes them) and sets the replica count.
+//!
+//! New replicas serve only after a start-up delay (pulling the image, loading the weights);
+//! removed replicas stop taking requests and drain the ones they hold. Cost is counted from
+//! the moment a replica is asked for until it has drained, over the trace's span.
+//!
+//! - [`run`] is the dynamic fleet: vLLM engines ([`crate::sim::Engine`]) behind a router,
+//!   replicas starting, serving, draining and stopping.
+//! - [`policy`] holds the controllers: upstream's model-based loop, its saturation rules, a
+//!   Kubernetes HPA utilisation rule, static provisioning and the oracle, and the sizing they
+//!   share with `wva plan` ([`policy::Sizer`]).
+//!
+//! Pure and deterministic: same requests, settings and seed, same result.
+
+pub mod policy;
+mod run;
+
+pub use policy::{IntervalLoad, PolicyKind, PolicySettings, Sizer, interval_loads};
+pub use run::replay;
+
+use crate::queueing::Targets;
+use crate::sim::{EngineConfig, Router, Summary};
+use serde::Serialize;
+
+/// Settings of one replay (shared by every policy compared).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayConfig {
+    /// Engine settings of every replica.
+    pub engine: EngineConfig,
+    /// Cost of one replica (all its GPUs), cents per hour.
+    pub replica_cost_cents_per_hour: f64,
+    /// GPUs per replica.
+    pub gpus_per_replica: u32,
+    /// Per-request targets: TTFT, and time per output token against the ITL target.
+    pub targets: Targets,
+    /// Control period: the controller decides every this many seconds.
+    pub interval_s: f64,
+    /// Window of the rates and means the controller sees, s (upstream: 60).
+    pub window_s: f64,
+    /// Delay from asking for a replica to its first request, s.
+    pub startup_s: f64,
+    /// Gauge sampling period (Prometheus scrape interval), s.
+    pub scrape_s: f64,
+    /// How requests are spread over the serving replicas.
+    pub router: Router,
+    /// Seed of routing and noise.
+    pub seed: u64,
+    /// Fewest replicas any policy may ask for (at least 1).
+    pub min_replicas: u32,
+    /// Most replicas any policy may ask for.
+    pub max_replicas: u32,
+}
+
+/// What one serving replica's gauges showed over the last control interval, as
+/// `max_over_time` and `avg_over_time` of its scrapes would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ReplicaGauges {
+    /// Peak `vllm:kv_cache_usage_perc` (0 to 1).
+    pub kv_usage_max: f64,
+    /// Mean KV usage.
+    pub kv_usage_mean: f64,
+    /// Peak `vllm:num_requests_waiting`.
+    pub waiting_max: f64,
+    /// Mean waiting requests.
+    pub waiting_mean: f64,
+    /// Mean `vllm:num_requests_running`.
+    pub running_mean: f64,
+}
+
+/// What a controller sees at a control tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// Tick number (1 for the first decision after the start).
+    pub tick: usize,
+    /// Now, s.
+    pub time_s: f64,
+    /// The window the rates and means cover, s (shorter at the start of the trace).
+    pub window_s: f64,
+    /// Requests that arrived in the window, per second (what the gateway counts).
+    pub arrival_rate_rps: f64,
+    /// Requests that completed in the window, per second (`vllm:request_success_total`).
+    pub completion_rate_rps: f64,
+    /// Mean prompt tokens of the requests completed in the window (`None`: none completed).
+    pub mean_prompt_tokens: Option<f64>,
+    /// Mean output tokens of the requests completed in the window.
+    pub mean_output_tokens: Option<f64>,
+    /// Mean TTFT of the requests completed in the window, ms.
+    pub mean_ttft_ms: Option<f64>,
+    /// Mean time per output token of the requests completed in the window, ms.
+    pub mean_tpot_ms: Option<f64>,
+    /// Replicas asked for now (the controller's last decision).
+    pub desired: u32,
+    /// Replicas serving now.
+    pub ready: u32,
+    /// Replicas asked for that are still starting.
+    pub starting: u32,
+    /// Gauges of the replicas that served during the interval (draining ones left out).
+    pub replicas: Vec<ReplicaGauges>,
+}
+
+/// A controller: the policy that sets the replica count.
+pub trait Controller {
+    /// Replicas running (and ready) when the replay starts.
+    fn initial_replicas(&self) -> u32;
+    /// Whether replicas it adds serve at once (the oracle's perfect foresight).
+    fn instant_start(&self) -> bool {
+        false
+    }
+    /// The replicas it asks for after observing `obs`.
+    fn decide(&mut self, obs: &Observation) -> u32;
+}
+
+/// Share of requests meeting their targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Attainment {
+    /// TTFT within its target.
+    pub ttft: f64,
+    /// Time per output token within the ITL target.
+    pub itl: f64,
+    /// Both.
+    pub both: f64,
+}
+
+/// One control interval of one policy's replay.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntervalRow {
+    /// Start, s.
+    pub start_s: f64,
+    /// Length, s (the last interval ends with the trace).
+    pub duration_s: f64,
+    /// Arrival rate, requests/s.
+    pub arrivals_rps: f64,
+    /// Replicas asked for at the start of the interval.
+    pub desired: u32,
+    /// Mean replicas paid for (starting, serving or draining).
+    pub replicas_mean: f64,
+    /// Mean replicas serving.
+    pub ready_mean: f64,
+    /// Requests that arrived in the interval.
+    pub requests: u64,
+    /// Their SLO attainment (NaN without requests).
+    pub attainment: Attainment,
+    /// Their mean TTFT, ms.
+    pub mean_ttft_ms: f64,
+    /// Their 99th-percentile TTFT, ms (a rejected request counts as infinite).
+    pub p99_ttft_ms: f64,
+    /// Their mean time per output token, ms.
+    pub mean_tpot_ms: f64,
+    /// The interval's mean TTFT or mean time per output token is over its target: the
+    /// service class's (mean) SLO is broken for this interval.
+    pub breach: bool,
+}
+
+/// The outcome of one policy over the whole trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyRun {
+    /// Policy name.
+    pub policy: String,
+    /// GPU-hours paid for over the trace's span.
+    pub gpu_hours: f64,
+    /// Cost over the trace's span, dollars.
+    pub cost_dollars: f64,
+    /// Mean replicas paid for.
+    pub mean_replicas: f64,
+    /// Most replicas paid for at once.
+    pub peak_replicas: u32,
+    /// Decisions that changed the replica count.
+    pub scaling_actions: u32,
+    /// Of those, increases.
+    pub scale_ups: u32,
+    /// Requests replayed.
+    pub requests: u64,
+    /// Of those, completed.
+    pub completed: u64,
+    /// Of those, rejected (could never fit the KV cache).
+    pub rejected: u64,
+    /// Share of all requests meeting their targets (rejected ones miss).
+    pub attainment: Attainment,
+    /// Intervals whose mean TTFT or mean time per output token is over its target.
+    pub breach_intervals: u32,
+    /// Intervals with requests.
+    pub intervals_with_requests: u32,
+    /// The worst interval's attainment of both targets (intervals with requests).
+    pub worst_interval_attainment: f64,
+    /// When that interval starts, s.
+    pub worst_interval_start_s: f64,
+    /// Time to first token, ms.
+    pub ttft_ms: Summary,
+    /// Time per output token, ms.
+    pub tpot_ms: Summary,
+    /// Preemptions over all replicas.
+    pub preemptions: u64,
+    /// Per control interval.
+    pub intervals: Vec<IntervalRow>,
+}

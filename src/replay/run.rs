@@ -1,0 +1,691 @@
+//! The dynamic fleet: one event loop over arrivals, engine iterations, gauge scrapes, control
+//! ticks and replicas becoming ready, with replicas that start, serve, drain and stop.
+
+use super::{
+    Attainment, Controller, IntervalRow, Observation, PolicyRun, ReplayConfig, ReplicaGauges,
+};
+use crate::sim::fleet::{STREAM_NOISE, STREAM_ROUTER, derive_seed, pick};
+use crate::sim::metrics::{Histogram, summarize};
+use crate::sim::{Completion, Engine, Request, SimError};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Where a replica is in its life.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    Starting,
+    Serving,
+    Draining,
+    Stopped,
+}
+
+/// Gauge samples of one replica since the last control tick.
+#[derive(Clone, Copy, Debug, Default)]
+struct Samples {
+    n: u32,
+    kv_max: f64,
+    kv_sum: f64,
+    waiting_max: f64,
+    waiting_sum: f64,
+    running_sum: f64,
+}
+
+struct Replica {
+    engine: Engine,
+    rng: ChaCha8Rng,
+    phase: Phase,
+    asked_ms: f64,
+    ready_ms: f64,
+    /// When it stopped serving (drain began or cancelled), ms.
+    unready_ms: f64,
+    stopped_ms: f64,
+    samples: Samples,
+}
+
+/// A completion as the controller's window keeps it.
+#[derive(Clone, Copy)]
+struct Done {
+    finish_ms: f64,
+    prompt: u32,
+    output: u32,
+    ttft_ms: f64,
+    tpot_ms: f64,
+}
+
+/// Per interval (by arrival), what its requests did.
+#[derive(Clone, Default)]
+struct IntervalAcc {
+    tpot_sum_ms: f64,
+    tpot_n: u64,
+    met_ttft: u64,
+    met_itl: u64,
+    met_both: u64,
+    ttft_ms: Vec<f64>,
+}
+
+/// An iteration end in the event queue (earliest first; ties by replica index).
+type IterationEnd = Reverse<(OrdF64, usize)>;
+
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+struct OrdF64(f64);
+impl Eq for OrdF64 {}
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Replays `requests` (in arrival order, all of one workload) on a fleet that `controller`
+/// sizes every `config.interval_s`. The cost window is the trace's span: from 0 to the last
+/// arrival.
+pub fn replay(
+    config: &ReplayConfig,
+    requests: &[Request],
+    policy: &str,
+    controller: &mut dyn Controller,
+) -> Result<PolicyRun, SimError> {
+    let invalid = |message: String| SimError::Engine {
+        group: policy.to_string(),
+        message,
+    };
+    let e = &config.engine;
+    if e.max_num_seqs == 0 || e.block_size == 0 || e.max_num_batched_tokens < e.max_num_seqs {
+        return Err(invalid(
+            "engine settings need max_num_seqs >= 1, block_size >= 1 and max_num_batched_tokens >= max_num_seqs".into(),
+        ));
+    }
+    if !(config.interval_s > 0.0 && config.window_s > 0.0 && config.scrape_s > 0.0)
+        || !(config.startup_s >= 0.0)
+    {
+        return Err(invalid(
+            "interval, window and scrape periods must be > 0 and the start-up delay >= 0".into(),
+        ));
+    }
+    let min_replicas = config.min_replicas.max(1);
+    let max_replicas = config.max_replicas.max(min_replicas);
+    let clamp = |n: u32| n.clamp(min_replicas, max_replicas);
+
+    let interval_ms = config.interval_s * 1000.0;
+    let end_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
+    let intervals = ((end_ms / interval_ms).ceil() as usize).max(1);
+    let interval_of = |t_ms: f64| ((t_ms / interval_ms).max(0.0) as usize).min(intervals - 1);
+    let bounds = |k: usize| {
+        let start = k as f64 * interval_ms;
+        let stop = if k + 1 == intervals {
+            end_ms.max(start)
+        } else {
+            start + interval_ms
+        };
+        (start, stop)
+    };
+
+    let mut replicas: Vec<Replica> = Vec::new();
+    let mut serving: Vec<usize> = Vec::new();
+    let mut ready_queue: VecDeque<(f64, usize)> = VecDeque::new();
+    let add = |replicas: &mut Vec<Replica>, now_ms: f64, ready_ms: f64| {
+        let index = replicas.len();
+        replicas.push(Replica {
+            engine: Engine::new(config.engine),
+            rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_NOISE, index as u64)),
+            phase: Phase::Starting,
+            asked_ms: now_ms,
+            ready_ms,
+            unready_ms: f64::INFINITY,
+            stopped_ms: f64::INFINITY,
+            samples: Samples::default(),
+        });
+        index
+    };
+    let mut desired = clamp(controller.initial_replicas());
+    for _ in 0..desired {
+        let r = add(&mut replicas, 0.0, 0.0);
+        replicas[r].phase = Phase::Serving;
+        serving.push(r);
+    }
+    let mut desired_at: Vec<u32> = vec![desired; intervals];
+    let (mut actions, mut ups) = (0u32, 0u32);
+
+    let mut router_rng = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_ROUTER, 0));
+    let mut turn = 0usize;
+    let mut iteration_ends: BinaryHeap<IterationEnd> = BinaryHeap::new();
+    let mut window: VecDeque<Done> = VecDeque::new();
+    let mut acc = vec![IntervalAcc::default(); intervals];
+    let (mut all_ttft, mut all_tpot) = (Vec::new(), Vec::new());
+    let (mut met_ttft, mut met_itl, mut met_both, mut rejected) = (0u64, 0u64, 0u64, 0u64);
+    let mut itl_sink = Histogram::default();
+    let mut done: Vec<Completion> = Vec::new();
+
+    let scrape_ms = config.scrape_s * 1000.0;
+    let window_ms = config.window_s * 1000.0;
+    let mut next_scrape_ms = scrape_ms;
+    let mut next_tick = 1usize;
+    let mut next_arrival = 0usize;
+
+    // What to do with finished or rejected requests.
+    let mut record = |c: &Completion, window: &mut VecDeque<Done>| {
+        let k = interval_of(c.request.arrival_ms);
+        if c.rejected {
+            rejected += 1;
+            acc[k].ttft_ms.push(f64::INFINITY);
+            return;
+        }
+        let (ttft, tpot) = (c.ttft_ms(), c.tpot_ms());
+        let (ok_ttft, ok_itl) = config.targets.met_by(ttft, tpot);
+        let a = &mut acc[k];
+        a.met_ttft += u64::from(ok_ttft);
+        a.met_itl += u64::from(ok_itl);
+        a.met_both += u64::from(ok_ttft && ok_itl);
+        a.ttft_ms.push(ttft);
+        if c.request.output_tokens > 1 {
+            a.tpot_sum_ms += tpot;
+            a.tpot_n += 1;
+        }
+        met_ttft += u64::from(ok_ttft);
+        met_itl += u64::from(ok_itl);
+        met_both += u64::from(ok_ttft && ok_itl);
+        all_ttft.push(ttft);
+        if c.request.output_tokens > 1 {
+            all_tpot.push(tpot);
+        }
+        window.push_back(Done {
+            finish_ms: c.finish_ms,
+            prompt: c.request.prompt_tokens,
+            output: c.request.output_tokens,
+            ttft_ms: ttft,
+            tpot_ms: tpot,
+        });
+    };
+    let start_iteration = |r: usize,
+                           now_ms: f64,
+                           replicas: &mut [Replica],
+                           ends: &mut BinaryHeap<IterationEnd>,
+                           out: &mut Vec<Completion>| {
+        let rep = &mut replicas[r];
+        if let Some(end) = rep.engine.start_iteration(now_ms, &mut rep.rng, out) {
+            ends.push(Reverse((OrdF64(end), r)));
+        }
+    };
+
+    loop {
+        // The next event: a replica becoming ready, a scrape, a control tick, an arrival or an
+        // iteration end (in that order on ties).
+        let t_ready = ready_queue.front().map_or(f64::INFINITY, |&(t, _)| t);
+        let t_scrape = if next_scrape_ms <= end_ms {
+            next_scrape_ms
+        } else {
+            f64::INFINITY
+        };
+        let t_tick = if next_tick < intervals {
+            next_tick as f64 * interval_ms
+        } else {
+            f64::INFINITY
+        };
+        let t_arrival = requests
+            .get(next_arrival)
+            .map_or(f64::INFINITY, |r| r.arrival_ms);
+        let t_end = iteration_ends
+            .peek()
+            .map_or(f64::INFINITY, |Reverse((t, _))| t.0);
+        let now_ms = t_ready.min(t_scrape).min(t_tick).min(t_arrival).min(t_end);
+        if now_ms == f64::INFINITY {
+            break;
+        }
+        if t_ready == now_ms {
+            let (_, r) = ready_queue.pop_front().unwrap_or((0.0, 0));
+            if replicas[r].phase == Phase::Starting {
+                replicas[r].phase = Phase::Serving;
+                serving.push(r);
+            }
+        } else if t_scrape == now_ms {
+            for &r in &serving {
+                let rep = &mut replicas[r];
+                let s = &mut rep.samples;
+                let (kv, waiting) = (rep.engine.kv_fraction(), rep.engine.waiting() as f64);
+                s.n += 1;
+                s.kv_max = s.kv_max.max(kv);
+                s.kv_sum += kv;
+                s.waiting_max = s.waiting_max.max(waiting);
+                s.waiting_sum += waiting;
+                s.running_sum += f64::from(rep.engine.running());
+            }
+            next_scrape_ms += scrape_ms;
+        } else if t_tick == now_ms {
+            let from_ms = (now_ms - window_ms).max(0.0);
+            while window.front().is_some_and(|d| d.finish_ms < from_ms) {
+                window.pop_front();
+            }
+            let span_s = (now_ms - from_ms) / 1000.0;
+            let arrivals = requests[..next_arrival].partition_point(|r| r.arrival_ms < from_ms);
+            let n = window.len() as f64;
+            let mean = |f: fn(&Done) -> f64| (n > 0.0).then(|| window.iter().map(f).sum::<f64>() / n);
+            let gauges: Vec<ReplicaGauges> = serving
+                .iter()
+                .filter(|&&r| replicas[r].samples.n > 0)
+                .map(|&r| {
+                    let s = replicas[r].samples;
+                    let n = f64::from(s.n);
+                    ReplicaGauges {
+                        kv_usage_max: s.kv_max,
+                        kv_usage_mean: s.kv_sum / n,
+                        waiting_max: s.waiting_max,
+                        waiting_mean: s.waiting_sum / n,
+                        running_mean: s.running_sum / n,
+                    }
+                })
+                .collect();
+            for rep in &mut replicas {
+                rep.samples = Samples::default();
+            }
+            let starting = replicas
+                .iter()
+                .filter(|r| r.phase == Phase::Starting)
+                .count() as u32;
+            let obs = Observation {
+                tick: next_tick,
+                time_s: now_ms / 1000.0,
+                window_s: span_s,
+                arrival_rate_rps: (next_arrival - arrivals) as f64 / span_s,
+                completion_rate_rps: n / span_s,
+                mean_prompt_tokens: mean(|d| f64::from(d.prompt)),
+                mean_output_tokens: mean(|d| f64::from(d.output)),
+                mean_ttft_ms: mean(|d| d.ttft_ms),
+                mean_tpot_ms: mean(|d| d.tpot_ms),
+                desired,
+                ready: serving.len() as u32,
+                starting,
+                replicas: gauges,
+            };
+            let wanted = clamp(controller.decide(&obs));
+            if wanted != desired {
+                actions += 1;
+                if wanted > desired {
+                    ups += 1;
+                    let ready_ms = if controller.instant_start() {
+                        now_ms
+                    } else {
+                        now_ms + config.startup_s * 1000.0
+                    };
+                    for _ in desired..wanted {
+                        let r = add(&mut replicas, now_ms, ready_ms);
+                        if ready_ms <= now_ms {
+                            replicas[r].phase = Phase::Serving;
+                            serving.push(r);
+                        } else {
+                            ready_queue.push_back((ready_ms, r));
+                        }
+                    }
+                } else {
+                    let mut excess = desired - wanted;
+                    // Replicas still starting go first (newest first), then the newest serving
+                    // ones drain, as a ReplicaSet scales down.
+                    for rep in replicas.iter_mut().rev() {
+                        if excess == 0 {
+                            break;
+                        }
+                        if rep.phase == Phase::Starting {
+                            rep.phase = Phase::Stopped;
+                            rep.unready_ms = now_ms;
+                            rep.stopped_ms = now_ms;
+                            excess -= 1;
+                        }
+                    }
+                    while excess > 0 && serving.len() > 1 {
+                        let Some(r) = serving.pop() else { break };
+                        let rep = &mut replicas[r];
+                        rep.unready_ms = now_ms;
+                        if rep.engine.outstanding() == 0 && !rep.engine.is_busy() {
+                            rep.phase = Phase::Stopped;
+                            rep.stopped_ms = now_ms;
+                        } else {
+                            rep.phase = Phase::Draining;
+                        }
+                        excess -= 1;
+                    }
+                }
+                desired = wanted;
+            }
+            desired_at[next_tick] = desired;
+            next_tick += 1;
+        } else if t_arrival == now_ms {
+            let request = requests[next_arrival];
+            next_arrival += 1;
+            // Serving is never empty: scale-downs keep one serving replica.
+            let r = if serving.is_empty() {
+                replicas
+                    .iter()
+                    .position(|r| r.phase != Phase::Stopped)
+                    .unwrap_or(0)
+            } else {
+                pick(
+                    config.router,
+                    |r| replicas[r].engine.outstanding(),
+                    &serving,
+                    &mut turn,
+                    &mut router_rng,
+                )
+            };
+            replicas[r].engine.enqueue(request);
+            if !replicas[r].engine.is_busy() {
+                done.clear();
+                start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
+                for c in &done {
+                    record(c, &mut window);
+                }
+            }
+        } else {
+            let Some(Reverse((_, r))) = iteration_ends.pop() else {
+                break;
+            };
+            done.clear();
+            replicas[r]
+                .engine
+                .finish_iteration(now_ms, &mut itl_sink, &mut done);
+            start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
+            for c in &done {
+                record(c, &mut window);
+            }
+            let rep = &mut replicas[r];
+            if rep.phase == Phase::Draining && !rep.engine.is_busy() {
+                rep.phase = Phase::Stopped;
+                rep.stopped_ms = now_ms;
+            }
+        }
+    }
+
+    // Billing and readiness per interval, from each replica's life.
+    let mut paid_ms = vec![0.0f64; intervals];
+    let mut ready_ms = vec![0.0f64; intervals];
+    let overlap = |a: f64, b: f64, lo: f64, hi: f64| (b.min(hi) - a.max(lo)).max(0.0);
+    let mut events: Vec<(f64, i32)> = Vec::new();
+    for rep in &replicas {
+        let stop = rep.stopped_ms.min(end_ms);
+        let unready = rep.unready_ms.min(rep.stopped_ms).min(end_ms);
+        for (k, (p, q)) in paid_ms.iter_mut().zip(ready_ms.iter_mut()).enumerate() {
+            let (lo, hi) = bounds(k);
+            *p += overlap(rep.asked_ms, stop, lo, hi);
+            if rep.ready_ms < unready {
+                *q += overlap(rep.ready_ms, unready, lo, hi);
+            }
+        }
+        if rep.asked_ms < stop {
+            events.push((rep.asked_ms, 1));
+            events.push((stop, -1));
+        }
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut live, mut peak) = (0i32, 0i32);
+    for (_, d) in events {
+        live += d;
+        peak = peak.max(live);
+    }
+    let replica_ms: f64 = paid_ms.iter().sum();
+    let span_ms = end_ms.max(1e-9);
+
+    let mut arrivals = vec![0u64; intervals];
+    for r in requests {
+        arrivals[interval_of(r.arrival_ms)] += 1;
+    }
+    let share = |met: u64, n: u64| {
+        if n > 0 {
+            met as f64 / n as f64
+        } else {
+            f64::NAN
+        }
+    };
+    let mut rows = Vec::with_capacity(intervals);
+    for (k, a) in acc.iter_mut().enumerate() {
+        let (lo, hi) = bounds(k);
+        let len_ms = (hi - lo).max(1e-9);
+        let n = arrivals[k];
+        let finite: Vec<f64> = a.ttft_ms.iter().copied().filter(|t| t.is_finite()).collect();
+        let mean_ttft = if finite.is_empty() {
+            f64::NAN
+        } else {
+            finite.iter().sum::<f64>() / finite.len() as f64
+        };
+        a.ttft_ms.sort_unstable_by(f64::total_cmp);
+        let p99 = if a.ttft_ms.is_empty() {
+            f64::NAN
+        } else {
+            let i = ((a.ttft_ms.len() - 1) as f64 * 0.99).round() as usize;
+            a.ttft_ms[i]
+        };
+        let mean_tpot = if a.tpot_n > 0 {
+            a.tpot_sum_ms / a.tpot_n as f64
+        } else {
+            f64::NAN
+        };
+        let over = |mean: f64, target: Option<f64>| target.is_some_and(|t| mean > t);
+        rows.push(IntervalRow {
+            start_s: lo / 1000.0,
+            duration_s: (hi - lo) / 1000.0,
+            arrivals_rps: n as f64 / (len_ms / 1000.0),
+            desired: desired_at[k],
+            replicas_mean: paid_ms[k] / len_ms,
+            ready_mean: ready_ms[k] / len_ms,
+            requests: n,
+            attainment: Attainment {
+                ttft: share(a.met_ttft, n),
+                itl: share(a.met_itl, n),
+                both: share(a.met_both, n),
+            },
+            mean_ttft_ms: mean_ttft,
+            p99_ttft_ms: p99,
+            mean_tpot_ms: mean_tpot,
+            breach: n > 0
+                && (over(mean_ttft, config.targets.ttft_ms)
+                    || over(mean_tpot, config.targets.itl_ms)),
+        });
+    }
+    let (worst, worst_start) = rows
+        .iter()
+        .filter(|r| r.requests > 0)
+        .map(|r| (r.attainment.both, r.start_s))
+        .fold((f64::NAN, f64::NAN), |(w, s), (b, t)| {
+            if w.is_nan() || b < w { (b, t) } else { (w, s) }
+        });
+    let total = requests.len() as u64;
+    let gpu_hours =
+        replica_ms / 3_600_000.0 * f64::from(config.gpus_per_replica);
+    Ok(PolicyRun {
+        policy: policy.to_string(),
+        gpu_hours,
+        cost_dollars: replica_ms / 3_600_000.0 * config.replica_cost_cents_per_hour / 100.0,
+        mean_replicas: replica_ms / span_ms,
+        peak_replicas: peak.max(0) as u32,
+        scaling_actions: actions,
+        scale_ups: ups,
+        requests: total,
+        completed: all_ttft.len() as u64,
+        rejected,
+        attainment: Attainment {
+            ttft: share(met_ttft, total),
+            itl: share(met_itl, total),
+            both: share(met_both, total),
+        },
+        breach_intervals: rows.iter().filter(|r| r.breach).count() as u32,
+        intervals_with_requests: rows.iter().filter(|r| r.requests > 0).count() as u32,
+        worst_interval_attainment: worst,
+        worst_interval_start_s: worst_start,
+        ttft_ms: summarize(&mut all_ttft),
+        tpot_ms: summarize(&mut all_tpot),
+        preemptions: replicas.iter().map(|r| r.engine.stats.preemptions).sum(),
+        intervals: rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perf::{Gen2Params, PerfParams};
+    use crate::queueing::Targets;
+    use crate::sim::{
+        EngineConfig, Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run,
+    };
+    use crate::spec::{ArrivalProcess, LengthDist};
+
+    fn engine() -> EngineConfig {
+        EngineConfig {
+            perf: PerfParams::V2(Gen2Params {
+                alpha_ms: 6.0,
+                beta_ms_per_token: 0.02,
+                gamma_ms_per_kv_token: 0.0001,
+            }),
+            max_num_seqs: 32,
+            max_num_batched_tokens: 2048,
+            kv_capacity_tokens: Some(16 * 1500),
+            block_size: 16,
+            noise_cv: 0.2,
+        }
+    }
+
+    fn config(interval_s: f64, startup_s: f64) -> ReplayConfig {
+        ReplayConfig {
+            engine: engine(),
+            replica_cost_cents_per_hour: 300.0,
+            gpus_per_replica: 2,
+            targets: Targets {
+                ttft_ms: Some(500.0),
+                itl_ms: Some(40.0),
+            },
+            interval_s,
+            window_s: interval_s,
+            startup_s,
+            scrape_s: 5.0,
+            router: Router::RoundRobin,
+            seed: 7,
+            min_replicas: 1,
+            max_replicas: 100,
+        }
+    }
+
+    fn requests(rate_rps: f64, n: u64) -> Vec<Request> {
+        let traffic = Traffic {
+            rate_rps,
+            arrivals: ArrivalProcess::Poisson,
+            prompt: LengthDist::Uniform {
+                min: 50.0,
+                max: 1500.0,
+            },
+            output: LengthDist::Exponential { mean: 120.0 },
+        };
+        Generator::new(&[traffic], Horizon::Requests(n), 0.0, 3).collect()
+    }
+
+    /// A fixed script of decisions, one per tick (the last repeats).
+    struct Script {
+        initial: u32,
+        steps: Vec<u32>,
+    }
+
+    impl Controller for Script {
+        fn initial_replicas(&self) -> u32 {
+            self.initial
+        }
+        fn decide(&mut self, obs: &Observation) -> u32 {
+            let i = (obs.tick - 1).min(self.steps.len() - 1);
+            self.steps[i]
+        }
+    }
+
+    /// With a count that never changes, the replay is the fixed-fleet simulation: same
+    /// engines, routing and noise streams, so the same latencies to the last bit.
+    #[test]
+    fn a_constant_fleet_replays_as_the_simulator_runs_it() {
+        let reqs = requests(30.0, 6_000);
+        let mut cfg = config(20.0, 60.0);
+        cfg.engine.kv_capacity_tokens = Some(16 * 400);
+        let mut fixed = Script {
+            initial: 3,
+            steps: vec![3],
+        };
+        let replayed = replay(&cfg, &reqs, "static", &mut fixed).unwrap();
+        let sim = run(
+            &SimConfig {
+                groups: vec![GroupConfig {
+                    name: "w".into(),
+                    engines: vec![cfg.engine; 3],
+                    router: Router::RoundRobin,
+                    targets: cfg.targets,
+                }],
+                seed: cfg.seed,
+                timeline_bucket_ms: None,
+                record_requests: false,
+            },
+            reqs.clone(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let g = &sim.groups[0];
+        assert!(g.preemptions > 0, "the KV cache should bind in this test");
+        assert_eq!(replayed.ttft_ms, g.ttft_ms);
+        assert_eq!(replayed.tpot_ms, g.tpot_ms);
+        assert_eq!(replayed.completed, g.completed);
+        assert_eq!(replayed.preemptions, g.preemptions);
+        assert_eq!(Some(replayed.attainment.both), g.slo_attainment.both);
+        // Three replicas for the trace's span: 3 x 2 GPUs x span.
+        let span_h = reqs.last().unwrap().arrival_ms / 3_600_000.0;
+        assert!((replayed.gpu_hours - 6.0 * span_h).abs() < 1e-9);
+        assert!((replayed.cost_dollars - 9.0 * span_h).abs() < 1e-9);
+        assert_eq!((replayed.scaling_actions, replayed.peak_replicas), (0, 3));
+    }
+
+    /// Scaling up and down every tick under KV pressure: every request completes (or is
+    /// rejected) exactly once, and draining replicas finish what they hold.
+    #[test]
+    fn requests_are_conserved_while_the_fleet_changes() {
+        let reqs = requests(40.0, 8_000);
+        let cfg = config(10.0, 15.0);
+        let mut c = Script {
+            initial: 2,
+            steps: vec![5, 1, 4, 2, 6, 1, 1, 3],
+        };
+        let r = replay(&cfg, &reqs, "script", &mut c).unwrap();
+        assert_eq!(r.completed + r.rejected, reqs.len() as u64);
+        assert!(r.scaling_actions >= 7 && r.scale_ups >= 4);
+        let served: u64 = r.intervals.iter().map(|i| i.requests).sum();
+        assert_eq!(served, reqs.len() as u64);
+    }
+
+    /// A replica asked for at a tick is paid for at once and serves after the start-up delay;
+    /// one removed stops being paid for once it has drained.
+    #[test]
+    fn start_up_delay_and_billing() {
+        // Light load over ~100 s.
+        let reqs: Vec<Request> = (0..100)
+            .map(|i| Request {
+                id: i,
+                group: 0,
+                arrival_ms: i as f64 * 1000.0 + 500.0,
+                prompt_tokens: 100,
+                output_tokens: 5,
+                counted: true,
+            })
+            .collect();
+        let cfg = config(10.0, 30.0);
+        let mut c = Script {
+            initial: 1,
+            steps: vec![2, 2, 2, 2, 2, 2, 2, 1],
+        };
+        let r = replay(&cfg, &reqs, "script", &mut c).unwrap();
+        let row = |k: usize| &r.intervals[k];
+        assert_eq!(r.intervals.len(), 10);
+        // Asked for at 10 s: paid from then, serving from 40 s.
+        assert!((row(1).replicas_mean - 2.0).abs() < 1e-9);
+        assert!((row(1).ready_mean - 1.0).abs() < 1e-9);
+        assert!((row(3).ready_mean - 1.0).abs() < 1e-9);
+        assert!((row(4).ready_mean - 2.0).abs() < 1e-9);
+        // Removed at 80 s while idle (requests take a few ms): one replica from then on.
+        assert!((row(8).replicas_mean - 1.0).abs() < 1e-9);
+        // Paid: one replica for 99.5 s, a second from 10 s to 80 s.
+        let expected_h = (99.5 + 70.0) / 3600.0 * 2.0;
+        assert!(
+            (r.gpu_hours - expected_h).abs() < 1e-9,
+            "{} vs {expected_h}",
+            r.gpu_hours
+        );
+        assert_eq!((r.scaling_actions, r.scale_ups, r.peak_replicas), (2, 1, 2));
+    }
+}
