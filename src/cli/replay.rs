@@ -10,9 +10,12 @@ use crate::optimize::{PlanOptions, plan};
 use crate::perf::RequestShape;
 use crate::replay::policy::{RateSource, controller};
 use crate::replay::{
-    PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, interval_loads, replay,
+    PeakSearch, PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, interval_loads,
+    peak_replicas, replay,
 };
-use crate::report::{ReplayReport, replay_plot, replay_table, replay_timeline_csv};
+use crate::report::{
+    ReplayReport, StaticChoice, replay_plot, replay_table, replay_timeline_csv,
+};
 use crate::sim::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
 use crate::sim::setup::{EngineOverrides, engine_config};
 use crate::sim::{Router, SimError};
@@ -35,7 +38,8 @@ Policies (--policy, comma-separated, default all; they run in parallel):
   wva-model        upstream's model-based loop: the analytic model on the last window's load
   saturation       upstream's KV/queue saturation rules (thresholds as upstream's ConfigMap)
   hpa-utilisation  a Kubernetes HPA on running requests over max-num-seqs (target 0.5)
-  static           a fixed count: the plan for the busiest interval, or --static-replicas
+  static           a fixed count: the fewest replicas with which no interval breaks its SLO
+                   (found by replaying the trace), or --static-replicas
 
 Cost is paid from the moment a replica is asked for until it has drained, over the trace's
 span. A request meets its SLO when its TTFT and its time per output token are within the
@@ -115,7 +119,8 @@ pub(super) struct ReplayArgs {
     /// hpa-utilisation: scale down only to the highest recommendation of this window, s
     #[arg(long, value_parser = args::non_negative, default_value_t = 300.0)]
     hpa_stabilization_s: f64,
-    /// static: the replica count (default: the plan for the busiest interval)
+    /// static: the replica count (default: the fewest with which no interval's mean TTFT or
+    /// time per output token is over target, found by replaying the trace)
     #[arg(long, value_parser = args::positive_int)]
     static_replicas: Option<u32>,
     /// How requests are spread over the serving replicas
@@ -280,6 +285,40 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             output_tokens: load.output_tokens,
         },
     };
+    let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
+    let loads = interval_loads(&requests, config.interval_s);
+    let mut policies: Vec<PolicyKind> = if a.policy.iter().any(Option::is_none) {
+        PolicyKind::ALL.to_vec()
+    } else {
+        a.policy.iter().flatten().copied().collect()
+    };
+    policies.dedup();
+    // Peak provisioning: searched by replaying unless given.
+    let (static_replicas, static_choice) = match a.static_replicas {
+        Some(n) => (Some(n), Some(StaticChoice::Given)),
+        None if policies.contains(&PolicyKind::Static) => {
+            let plan_peak = loads
+                .iter()
+                .map(|l| sizer.replicas_for_load(l))
+                .max()
+                .unwrap_or(1);
+            let (n, how) =
+                peak_replicas(&config, &requests, plan_peak).map_err(|e| usage(e.to_string()))?;
+            if how == PeakSearch::Capped {
+                eprintln!(
+                    "wva: note: static: even --max-replicas {n} leaves an interval over its SLO"
+                );
+            }
+            (
+                Some(n),
+                Some(match how {
+                    PeakSearch::NoBreach => StaticChoice::NoBreach,
+                    PeakSearch::Capped => StaticChoice::Capped,
+                }),
+            )
+        }
+        None => (None, None),
+    };
     let settings = PolicySettings {
         rate_source: a.rate_from,
         kv_cache_threshold: a.kv_cache_threshold,
@@ -289,16 +328,8 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         hpa_target: a.hpa_target.max(1e-6),
         hpa_tolerance: 0.1,
         hpa_stabilization_s: a.hpa_stabilization_s,
-        static_replicas: a.static_replicas,
+        static_replicas,
     };
-    let mut policies: Vec<PolicyKind> = if a.policy.iter().any(Option::is_none) {
-        PolicyKind::ALL.to_vec()
-    } else {
-        a.policy.iter().flatten().copied().collect()
-    };
-    policies.dedup();
-    let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
-    let loads = interval_loads(&requests, config.interval_s);
     let runs: Vec<Result<PolicyRun, SimError>> = policies
         .par_iter()
         .map(|&kind| {
@@ -324,6 +355,8 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         interval_s: config.interval_s,
         startup_s: config.startup_s,
         seed: a.seed,
+        static_replicas,
+        static_choice,
         policies: runs,
     };
     if let Some(path) = &a.timeline {

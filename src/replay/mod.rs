@@ -21,8 +21,62 @@ pub use policy::{IntervalLoad, PolicyKind, PolicySettings, Sizer, interval_loads
 pub use run::replay;
 
 use crate::queueing::Targets;
-use crate::sim::{EngineConfig, Router, Summary};
+use crate::sim::{EngineConfig, Request, Router, Summary};
 use serde::Serialize;
+
+/// How the static policy's count was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeakSearch {
+    /// The fewest replicas with which a fixed fleet keeps every interval's mean TTFT and mean
+    /// time per output token within target (found by replaying the trace).
+    NoBreach,
+    /// Even `max_replicas` leaves some interval in breach.
+    Capped,
+}
+
+/// The fewest replicas (from `start` up, at most `config.max_replicas`) with which a fixed
+/// fleet replays `requests` without an interval in breach: what provisioning for the peak
+/// takes. Doubles from `start`, then bisects (more replicas never make an interval worse in
+/// practice; the search assumes it).
+pub fn peak_replicas(
+    config: &ReplayConfig,
+    requests: &[Request],
+    start: u32,
+) -> Result<(u32, PeakSearch), crate::sim::SimError> {
+    struct Fixed(u32);
+    impl Controller for Fixed {
+        fn initial_replicas(&self) -> u32 {
+            self.0
+        }
+        fn decide(&mut self, _: &Observation) -> u32 {
+            self.0
+        }
+    }
+    let max = config.max_replicas.max(1);
+    let ok = |n: u32| -> Result<bool, crate::sim::SimError> {
+        Ok(replay(config, requests, "static", &mut Fixed(n))?.breach_intervals == 0)
+    };
+    let mut hi = start.clamp(config.min_replicas.max(1), max);
+    let mut lo = 0u32;
+    while !ok(hi)? {
+        if hi == max {
+            return Ok((max, PeakSearch::Capped));
+        }
+        lo = hi;
+        hi = hi.saturating_mul(2).min(max);
+    }
+    // lo fails (or is 0), hi passes.
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if mid >= config.min_replicas.max(1) && ok(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok((hi, PeakSearch::NoBreach))
+}
 
 /// Settings of one replay (shared by every policy compared).
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,8 @@
 //!   `max_num_seqs`, averaged over the interval): `ceil(sum of utilisation / target)`, a 10%
 //!   tolerance, replicas not yet ready counted as idle on the way up and at target on the way
 //!   down, and a scale-down stabilisation window (300 s by default).
-//! - `static`: a fixed count; by default the plan for the busiest interval (peak provisioning).
+//! - `static`: a fixed count (peak provisioning: [`super::peak_replicas`] finds the fewest
+//!   replicas with which no interval breaks its SLO).
 //! - `oracle`: the plan for each interval's true load, in place the moment it starts (it knows
 //!   the future and pays no start-up): a lower bound on what meeting the model's targets costs.
 
@@ -35,7 +36,7 @@ pub enum PolicyKind {
     Saturation,
     /// A Kubernetes HPA on batch utilisation.
     HpaUtilisation,
-    /// A fixed count (the plan for the busiest interval unless given).
+    /// A fixed count (peak provisioning).
     Static,
     /// The plan for each interval's true load, in place as it starts: the cost lower bound.
     Oracle,
@@ -95,7 +96,8 @@ pub struct PolicySettings {
     pub hpa_tolerance: f64,
     /// `hpa-utilisation`: scale down only to the highest recommendation of this window, s.
     pub hpa_stabilization_s: f64,
-    /// `static`: the count (`None`: the plan for the busiest interval).
+    /// `static`: the count (`None`: the plan for the busiest interval; the command line
+    /// searches for the fewest replicas that keep every interval within its SLO instead).
     pub static_replicas: Option<u32>,
 }
 

@@ -8,6 +8,18 @@ use comfy_table::Cell;
 use serde::Serialize;
 use std::path::Path;
 
+/// How the static policy's count was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StaticChoice {
+    /// `--static-replicas`.
+    Given,
+    /// The fewest with which no interval is in breach (searched by replaying).
+    NoBreach,
+    /// The search reached `--max-replicas` with intervals still in breach.
+    Capped,
+}
+
 /// What was replayed, and how each policy did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplayReport {
@@ -37,6 +49,10 @@ pub struct ReplayReport {
     pub startup_s: f64,
     /// Seed.
     pub seed: u64,
+    /// The static policy's replicas (`None` when it did not run).
+    pub static_replicas: Option<u32>,
+    /// How they were chosen.
+    pub static_choice: Option<StaticChoice>,
     /// One entry per policy.
     pub policies: Vec<PolicyRun>,
 }
@@ -104,6 +120,17 @@ pub fn replay_table(r: &ReplayReport) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    if let (Some(n), Some(choice)) = (r.static_replicas, r.static_choice) {
+        out.push_str(&match choice {
+            StaticChoice::Given => format!("static: {n} replicas (--static-replicas)\n"),
+            StaticChoice::NoBreach => format!(
+                "static: {n} replicas, the fewest with which no interval breaks its SLO (searched by replaying the trace)\n"
+            ),
+            StaticChoice::Capped => format!(
+                "static: {n} replicas (--max-replicas), and still some interval breaks its SLO\n"
+            ),
+        });
+    }
     out.push_str(
         "intervals in breach: the interval's mean TTFT or mean time per output token is over the target \
          (the service class's SLO); SLO met: share of requests within both targets\n",
