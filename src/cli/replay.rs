@@ -13,9 +13,7 @@ use crate::replay::{
     PeakSearch, PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, interval_loads,
     peak_replicas, replay,
 };
-use crate::report::{
-    ReplayReport, StaticChoice, replay_plot, replay_table, replay_timeline_csv,
-};
+use crate::report::{ReplayReport, StaticChoice, replay_plot, replay_table, replay_timeline_csv};
 use crate::sim::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
 use crate::sim::setup::{EngineOverrides, engine_config};
 use crate::sim::{Router, SimError};
@@ -147,12 +145,14 @@ fn parse_policy(text: &str) -> Result<Option<PolicyKind>, String> {
     if text.trim() == "all" {
         return Ok(None);
     }
-    <PolicyKind as clap::ValueEnum>::from_str(text.trim(), false).map(Some).map_err(|_| {
-        format!(
-            "unknown policy `{text}`; known: all, {}",
-            PolicyKind::ALL.map(|p| p.to_string()).join(", ")
-        )
-    })
+    <PolicyKind as clap::ValueEnum>::from_str(text.trim(), false)
+        .map(Some)
+        .map_err(|_| {
+            format!(
+                "unknown policy `{text}`; known: all, {}",
+                PolicyKind::ALL.map(|p| p.to_string()).join(", ")
+            )
+        })
 }
 
 fn share(text: &str) -> Result<f64, String> {
@@ -175,7 +175,10 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         eprintln!("wva: note: {failed} failed requests are not replayed");
     }
     if records.is_empty() {
-        return Err(usage(format!("{}: no requests to replay", a.trace.display())));
+        return Err(usage(format!(
+            "{}: no requests to replay",
+            a.trace.display()
+        )));
     }
     let scenario = load_scenario(&a.scenario)?;
     let assignment = assign_workloads(&records, &scenario, a.workload.as_deref())

@@ -268,10 +268,7 @@ impl Controller for Oracle {
         true
     }
     fn decide(&mut self, obs: &Observation) -> u32 {
-        self.plan
-            .get(obs.tick)
-            .copied()
-            .unwrap_or(obs.desired)
+        self.plan.get(obs.tick).copied().unwrap_or(obs.desired)
     }
 }
 
@@ -469,7 +466,10 @@ mod tests {
         assert_eq!(s.decide(&obs(2, &[(0.9, 0.0, 0.0), (0.2, 6.0, 0.0)])), 3);
         // Light load: removing one leaves 0.8 - 0.6/2 = 0.5 spare KV: down.
         assert_eq!(
-            s.decide(&obs(3, &[(0.2, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.0, 0.0)])),
+            s.decide(&obs(
+                3,
+                &[(0.2, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.0, 0.0)]
+            )),
             2
         );
         // Removing one would leave 0.8 - 1.2/1 < 0.1: stay.
@@ -518,7 +518,12 @@ mod tests {
             output_tokens: 10,
             counted: true,
         };
-        let requests = vec![req(0.0, 100), req(30.0, 300), req(61.0, 500), req(90.0, 700)];
+        let requests = vec![
+            req(0.0, 100),
+            req(30.0, 300),
+            req(61.0, 500),
+            req(90.0, 700),
+        ];
         let loads = interval_loads(&requests, 60.0);
         assert_eq!(loads.len(), 2);
         assert!((loads[0].rate_rps - 2.0 / 60.0).abs() < 1e-12);

@@ -68,12 +68,17 @@ struct IntervalAcc {
 /// An iteration end in the event queue (earliest first; ties by replica index).
 type IterationEnd = Reverse<(OrdF64, usize)>;
 
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Clone, Copy, PartialEq)]
 struct OrdF64(f64);
 impl Eq for OrdF64 {}
 impl Ord for OrdF64 {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
+    }
+}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -96,9 +101,11 @@ pub fn replay(
             "engine settings need max_num_seqs >= 1, block_size >= 1 and max_num_batched_tokens >= max_num_seqs".into(),
         ));
     }
-    if !(config.interval_s > 0.0 && config.window_s > 0.0 && config.scrape_s > 0.0)
-        || !(config.startup_s >= 0.0)
-    {
+    let periods_ok = config.interval_s > 0.0
+        && config.window_s > 0.0
+        && config.scrape_s > 0.0
+        && config.startup_s >= 0.0;
+    if !periods_ok {
         return Err(invalid(
             "interval, window and scrape periods must be > 0 and the start-up delay >= 0".into(),
         ));
@@ -259,7 +266,8 @@ pub fn replay(
             let span_s = (now_ms - from_ms) / 1000.0;
             let arrivals = requests[..next_arrival].partition_point(|r| r.arrival_ms < from_ms);
             let n = window.len() as f64;
-            let mean = |f: fn(&Done) -> f64| (n > 0.0).then(|| window.iter().map(f).sum::<f64>() / n);
+            let mean =
+                |f: fn(&Done) -> f64| (n > 0.0).then(|| window.iter().map(f).sum::<f64>() / n);
             let gauges: Vec<ReplicaGauges> = serving
                 .iter()
                 .filter(|&&r| replicas[r].samples.n > 0)
@@ -439,7 +447,12 @@ pub fn replay(
         let (lo, hi) = bounds(k);
         let len_ms = (hi - lo).max(1e-9);
         let n = arrivals[k];
-        let finite: Vec<f64> = a.ttft_ms.iter().copied().filter(|t| t.is_finite()).collect();
+        let finite: Vec<f64> = a
+            .ttft_ms
+            .iter()
+            .copied()
+            .filter(|t| t.is_finite())
+            .collect();
         let mean_ttft = if finite.is_empty() {
             f64::NAN
         } else {
@@ -487,8 +500,7 @@ pub fn replay(
             if w.is_nan() || b < w { (b, t) } else { (w, s) }
         });
     let total = requests.len() as u64;
-    let gpu_hours =
-        replica_ms / 3_600_000.0 * f64::from(config.gpus_per_replica);
+    let gpu_hours = replica_ms / 3_600_000.0 * f64::from(config.gpus_per_replica);
     Ok(PolicyRun {
         policy: policy.to_string(),
         gpu_hours,

@@ -17,7 +17,8 @@ mod trace;
 pub use analysis::Analysis;
 pub use estimate::{EstimateReport, estimate_table};
 pub use replay::{
-    REPLAY_TIMELINE_COLUMNS, ReplayReport, StaticChoice, replay_plot, replay_table, replay_timeline_csv,
+    REPLAY_TIMELINE_COLUMNS, ReplayReport, StaticChoice, replay_plot, replay_table,
+    replay_timeline_csv,
 };
 pub use simulation::{
     Ci95, SimulationReport, WorkloadInfo, WorkloadReport, ci95, report as simulation_report,

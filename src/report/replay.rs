@@ -103,7 +103,10 @@ pub fn replay_table(r: &ReplayReport) -> String {
             right(format!("${:.2}", p.cost_dollars)),
             right(format!("{:.2} / {}", p.mean_replicas, p.peak_replicas)),
             right(format!("{} ({})", p.scaling_actions, p.scale_ups)),
-            right(format!("{} of {}", p.breach_intervals, p.intervals_with_requests)),
+            right(format!(
+                "{} of {}",
+                p.breach_intervals, p.intervals_with_requests
+            )),
             right(percent(p.attainment.both)),
             right(if p.worst_interval_attainment.is_nan() {
                 "-".into()

@@ -1,0 +1,264 @@
+//! `wva replay` from the command line: the report's shape, determinism, the timeline and plot
+//! files, bad input; and the acceptance checks on the real Azure traces.
+
+mod common;
+
+use common::{shared, wva, wva_json};
+use serde_json::Value;
+
+const SCENARIO: &str = "scenarios/azure-chat-and-code.yaml";
+const CONV: &str = "traces/azure-conv-like-10min.csv";
+
+fn conv_args() -> Vec<&'static str> {
+    vec![
+        "replay",
+        SCENARIO,
+        "--trace",
+        CONV,
+        "--workload",
+        "conversation",
+        "--rate-scale",
+        "10",
+    ]
+}
+
+fn policy<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policy"] == name)
+        .unwrap_or_else(|| panic!("no policy {name} in {v}"))
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn every_policy_is_reported_with_its_figures() {
+    let v = wva_json(&conv_args());
+    let names: Vec<&str> = v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "oracle",
+            "wva-model",
+            "saturation",
+            "hpa-utilisation",
+            "static"
+        ]
+    );
+    assert_eq!(v["accelerator"], "H100");
+    assert_eq!(v["static_choice"], "no-breach");
+    let requests = v["requests"].as_u64().unwrap();
+    assert!(requests > 20_000, "10x the look-alike trace: {requests}");
+    for p in v["policies"].as_array().unwrap() {
+        assert_eq!(p["requests"].as_u64(), Some(requests));
+        assert_eq!(
+            p["completed"].as_u64().unwrap() + p["rejected"].as_u64().unwrap(),
+            requests,
+            "every request completes or is rejected: {}",
+            p["policy"]
+        );
+        for key in [
+            "gpu_hours",
+            "cost_dollars",
+            "mean_replicas",
+            "worst_interval_attainment",
+        ] {
+            assert!(num(p, key) >= 0.0, "{key} in {}", p["policy"]);
+        }
+        let both = num(&p["attainment"], "both");
+        assert!((0.0..=1.0).contains(&both));
+        assert!(num(&p["ttft_ms"], "p99") >= num(&p["ttft_ms"], "p50"));
+        let intervals = p["intervals"].as_array().unwrap();
+        assert_eq!(intervals.len(), 10, "ten one-minute intervals");
+        let served: u64 = intervals
+            .iter()
+            .map(|i| i["requests"].as_u64().unwrap())
+            .sum();
+        assert_eq!(served, requests);
+        // Mean replicas over the span agree with the per-interval means.
+        let span: f64 = intervals.iter().map(|i| num(i, "duration_s")).sum();
+        let weighted: f64 = intervals
+            .iter()
+            .map(|i| num(i, "replicas_mean") * num(i, "duration_s"))
+            .sum();
+        common::assert_close(
+            "mean replicas",
+            weighted / span,
+            num(p, "mean_replicas"),
+            1e-9,
+        );
+    }
+    // Peak provisioning keeps every interval within its SLO and costs more than the oracle.
+    let (oracle, fixed) = (policy(&v, "oracle"), policy(&v, "static"));
+    assert_eq!(fixed["breach_intervals"], 0);
+    assert_eq!(fixed["scaling_actions"], 0);
+    assert!(num(oracle, "cost_dollars") < num(fixed, "cost_dollars"));
+}
+
+#[test]
+fn same_seed_same_bytes_on_any_thread_count() {
+    let mut args = conv_args();
+    args.extend([
+        "-o",
+        "json",
+        "--noise-cv",
+        "0.1",
+        "--router",
+        "power-of-two",
+    ]);
+    let run = |threads: &str| {
+        wva()
+            .args(&args)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (run("1"), run("2"));
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let mut other = args.clone();
+    other.extend(["--seed", "2"]);
+    let c = wva().args(&other).output().unwrap();
+    assert_ne!(a.stdout, c.stdout, "another seed, another noise draw");
+}
+
+#[test]
+fn timeline_and_plot_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeline.csv");
+    let svg = dir.path().join("replay.svg");
+    let mut args = conv_args();
+    args.extend(["--policy", "oracle,wva-model", "--interval-s", "30"]);
+    let out = wva()
+        .args(&args)
+        .arg("--timeline")
+        .arg(&csv)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("oracle") && table.contains("wva-model"));
+    assert!(!table.contains("saturation"), "only the policies asked for");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "policy,start_s,duration_s,arrivals_rps,desired,replicas_mean,ready_mean,requests,slo_met,ttft_met,itl_met,mean_ttft_ms,p99_ttft_ms,mean_tpot_ms,breach"
+    );
+    // Two policies x twenty 30-s intervals.
+    assert_eq!(lines.count(), 40);
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(plot.starts_with("<svg") && plot.contains("wva-model"));
+}
+
+#[test]
+fn start_up_delay_costs_the_reactive_policies() {
+    // With instant start-up the model-based loop follows the load more closely: no worse
+    // attainment than with a two-minute delay.
+    let attainment = |startup: &str| {
+        let mut args = conv_args();
+        args.extend(["--policy", "wva-model", "--startup-s", startup]);
+        num(&policy(&wva_json(&args), "wva-model")["attainment"], "both")
+    };
+    let (instant, slow) = (attainment("0"), attainment("120"));
+    assert!(instant >= slow, "instant {instant} vs 120 s {slow}");
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--policy", "cheapest"], "unknown policy `cheapest`"),
+        (&["--workload", "nope"], "no workload `nope`"),
+        (
+            &["--min-replicas", "9", "--max-replicas", "3"],
+            "--min-replicas 9",
+        ),
+        (
+            &["--accelerator", "TPU"],
+            "no profile of `Qwen/Qwen2.5-14B-Instruct` on `TPU`",
+        ),
+        (&["--kv-cache-threshold", "1.5"], "must be from 0 to 1"),
+    ];
+    for (extra, message) in cases {
+        let mut args = conv_args();
+        if extra[0] == "--workload" {
+            args.truncate(4);
+        }
+        args.extend(extra);
+        let out = wva().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{extra:?}: {err}");
+    }
+    let out = wva()
+        .args(["replay", SCENARIO, "--trace", "no/such/trace.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/trace.csv"));
+}
+
+/// The acceptance runs: the real Azure conversation and code traces at 10x their rate
+/// (a fleet rather than one trace), every policy.
+#[test]
+fn azure_traces_show_the_trade_off() {
+    for (file, workload) in [
+        ("AzureLLMInferenceTrace_conv.csv", "conversation"),
+        ("AzureLLMInferenceTrace_code.csv", "code-completion"),
+    ] {
+        let Some(trace) = shared(&format!("data/azure_llm_2023/{file}")) else {
+            return;
+        };
+        let v = wva_json(&[
+            "replay",
+            SCENARIO,
+            "--trace",
+            trace.to_str().unwrap(),
+            "--workload",
+            workload,
+            "--rate-scale",
+            "10",
+        ]);
+        let cost = |name: &str| num(policy(&v, name), "cost_dollars");
+        let fixed = policy(&v, "static");
+        eprintln!(
+            "{file}: oracle ${:.2}, wva-model ${:.2}, saturation ${:.2}, hpa ${:.2}, static ${:.2}",
+            cost("oracle"),
+            cost("wva-model"),
+            cost("saturation"),
+            cost("hpa-utilisation"),
+            cost("static")
+        );
+        // Static at its peak count breaks no interval's SLO and serves nearly every request
+        // within both targets.
+        assert_eq!(fixed["breach_intervals"], 0, "{file}");
+        assert!(num(&fixed["attainment"], "both") > 0.95, "{file}");
+        // The oracle costs less than peak provisioning, the model-based loop and the HPA.
+        for other in ["wva-model", "hpa-utilisation", "static"] {
+            assert!(
+                cost("oracle") < cost(other),
+                "{file}: oracle ${} vs {other} ${}",
+                cost("oracle"),
+                cost(other)
+            );
+        }
+    }
+}
