@@ -1,6 +1,7 @@
 //! `wva plan`: size every workload of a scenario and choose accelerators, max batches and
 //! replicas, under the GPU inventory when there is one.
 
+use super::args;
 use super::output::emit;
 use crate::error::{Error, ExitCode};
 use crate::optimize::{
@@ -132,6 +133,14 @@ pub(super) struct PlanArgs {
     /// Keep each workload on its current accelerator (`current:` in the scenario), as WVA does
     #[arg(long)]
     keep_accelerator: bool,
+    /// Plan spare capacity for bursts: replicas enough to keep the SLO at (1 + H) times each
+    /// workload's rate (0.2 = 20% more load)
+    #[arg(long, value_name = "H", value_parser = headroom_value, conflicts_with = "target_utilization")]
+    headroom: Option<f64>,
+    /// The same as a target utilisation of the SLO-bound capacity: --target-utilization 0.8 is
+    /// --headroom 0.25
+    #[arg(long, value_name = "U", value_parser = utilization_value)]
+    target_utilization: Option<f64>,
     /// Exact solver: let one workload use several accelerator types
     #[arg(long)]
     allow_mixed: bool,
@@ -155,6 +164,24 @@ fn backend(arg: BackendArg) -> Result<Backend, Error> {
         BackendArg::Cbc => Err(Error::Usage(
             "--milp-backend cbc needs wva built with `--features cbc` (and the CBC library: apt-get install coinor-libcbc-dev)".into(),
         )),
+    }
+}
+
+fn headroom_value(text: &str) -> Result<f64, String> {
+    let v = args::non_negative(text)?;
+    if v <= 10.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be from 0 to 10 (1000% more load), got {v}"))
+    }
+}
+
+fn utilization_value(text: &str) -> Result<f64, String> {
+    let v = args::positive(text)?;
+    if (0.05..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be from 0.05 to 1, got {v}"))
     }
 }
 
@@ -183,6 +210,11 @@ fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
             },
             keep_accelerator: a.keep_accelerator,
             batch_variants: false,
+            headroom: match (a.headroom, a.target_utilization) {
+                (Some(h), _) => h,
+                (None, Some(u)) => 1.0 / u - 1.0,
+                (None, None) => 0.0,
+            },
         },
         saturation: a.saturation_policy.or(d.saturation).unwrap_or_default(),
         delayed_best_effort: a.delayed_best_effort || d.delayed_best_effort,

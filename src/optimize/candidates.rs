@@ -54,7 +54,7 @@ pub enum Objective {
 }
 
 /// Options for building candidates.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CandidateOptions {
     /// How to choose the max batch.
     pub batch: BatchPolicy,
@@ -65,6 +65,9 @@ pub struct CandidateOptions {
     /// One candidate per distinct max batch of every policy (fixed, upstream, exact) instead of
     /// one per accelerator: the solver then also chooses the batch size.
     pub batch_variants: bool,
+    /// Spare capacity to plan for: replicas carry the SLO at `(1 + headroom)` times the
+    /// workload's rate (0: none).
+    pub headroom: f64,
 }
 
 /// One way to serve a server: an accelerator type, a max batch and a replica count.
@@ -96,8 +99,11 @@ pub struct Candidate {
     pub itl_ms: f64,
     /// Planned arrival rate per replica, requests/s.
     pub rate_per_replica_rps: f64,
-    /// Highest per-replica rate within the SLO, requests/s.
+    /// Highest per-replica rate the plan loads a replica with: the SLO-bound rate over
+    /// `1 + headroom`, requests/s.
     pub max_rate_per_replica_rps: f64,
+    /// Highest per-replica rate within the SLO, requests/s.
+    pub slo_rate_per_replica_rps: f64,
     /// Mean batch over max batch at the planned load.
     pub utilization: f64,
     /// What limits the per-replica rate.
@@ -186,7 +192,8 @@ pub(crate) fn replicas_for(
 }
 
 /// Sizes `workload` on `profile` (whose accelerator is `accelerator`) for `targets`, choosing
-/// the max batch by `batch`. The candidate's `value` is its cost.
+/// the max batch by `batch`, with replicas enough for `(1 + headroom)` times its rate. The
+/// candidate's `value` is its cost.
 pub fn size_candidate(
     profile_index: usize,
     profile: &Profile,
@@ -194,7 +201,10 @@ pub fn size_candidate(
     workload: &Workload,
     targets: &Targets,
     batch: BatchPolicy,
+    headroom: f64,
 ) -> Result<Candidate, CandidateError> {
+    // The rate replicas are counted for.
+    let planned_rps = workload.rate_rps * (1.0 + headroom.max(0.0));
     let shape = RequestShape {
         prompt_tokens: workload.prompt_tokens,
         output_tokens: workload.output_tokens,
@@ -223,7 +233,7 @@ pub fn size_candidate(
         }
         BatchPolicy::Exact => {
             let at_limit_replicas = replicas_for(
-                workload.rate_rps,
+                planned_rps,
                 at_limit.metrics.throughput_rps,
                 workload.min_replicas,
             )?;
@@ -231,19 +241,19 @@ pub fn size_candidate(
                 &full,
                 queue,
                 targets,
-                workload.rate_rps,
+                planned_rps,
                 workload.min_replicas,
                 at_limit_replicas,
             )
             .and_then(|choice| {
-                let rate = workload.rate_rps / f64::from(choice.replicas);
+                let rate = planned_rps / f64::from(choice.replicas);
                 highest_rate_batch(&full, queue, targets, rate)
             })
             .unwrap_or(limit)
         }
     };
     let at_limit_replicas = replicas_for(
-        workload.rate_rps,
+        planned_rps,
         at_limit.metrics.throughput_rps,
         workload.min_replicas,
     )?;
@@ -255,7 +265,7 @@ pub fn size_candidate(
         // The exact policy keeps the profile's max batch unless the smaller one really needs
         // fewer replicas once sized (its search judges feasibility at the offered rate).
         let fewer = replicas_for(
-            workload.rate_rps,
+            planned_rps,
             sizing.metrics.throughput_rps,
             workload.min_replicas,
         )? < at_limit_replicas;
@@ -266,8 +276,9 @@ pub fn size_candidate(
         }
     };
     let max_batch = model.max_batch();
-    let max_rate = sizing.metrics.throughput_rps;
-    let replicas = replicas_for(workload.rate_rps, max_rate, workload.min_replicas)?;
+    let slo_rate = sizing.metrics.throughput_rps;
+    let max_rate = slo_rate / (1.0 + headroom.max(0.0));
+    let replicas = replicas_for(planned_rps, slo_rate, workload.min_replicas)?;
     let per_replica = if replicas > 0 {
         workload.rate_rps / f64::from(replicas)
     } else {
@@ -294,6 +305,7 @@ pub fn size_candidate(
         itl_ms: metrics.itl_ms,
         rate_per_replica_rps: per_replica,
         max_rate_per_replica_rps: max_rate,
+        slo_rate_per_replica_rps: slo_rate,
         utilization: metrics.utilization,
         binding: sizing.binding,
         model,
@@ -373,7 +385,15 @@ pub fn server_candidates<'a>(
         let mut failure = None;
         let before = candidates.len();
         for &policy in policies {
-            match size_candidate(i, profile, accelerator, workload, &targets, policy) {
+            match size_candidate(
+                i,
+                profile,
+                accelerator,
+                workload,
+                &targets,
+                policy,
+                options.headroom,
+            ) {
                 Ok(c) => {
                     if !candidates
                         .iter()

@@ -52,8 +52,14 @@ pub struct Allocation {
     pub output_tokens: f64,
     /// Arrival rate per replica, requests/s.
     pub rate_per_replica_rps: f64,
-    /// The highest rate one replica sustains within the SLO, requests/s.
+    /// The highest rate the plan loads one replica with (the SLO-bound rate over
+    /// `1 + headroom`), requests/s.
     pub max_rate_per_replica_rps: f64,
+    /// The highest rate one replica sustains within the SLO, requests/s.
+    pub slo_rate_per_replica_rps: f64,
+    /// How much this row's load can grow, as a fraction, before the model says its first SLO
+    /// breaks (replicas x SLO-bound rate / rate - 1; absent without load).
+    pub load_growth_to_breach: Option<f64>,
     /// Mean batch over max batch at the planned load.
     pub utilization: f64,
     /// What limits the per-replica rate.
@@ -118,6 +124,14 @@ pub struct Plan {
     pub unallocated: Vec<Unallocated>,
     /// GPU usage per type.
     pub by_accelerator: Vec<AcceleratorUsage>,
+    /// Spare capacity planned for (`--headroom`): replicas carry the SLO at `1 + headroom`
+    /// times each workload's rate.
+    pub headroom: f64,
+    /// How much the load of every workload can grow together, as a fraction, before the
+    /// model says the first SLO breaks (the smallest growth over the fully served rows).
+    pub load_growth_to_breach: Option<f64>,
+    /// The workload whose SLO breaks first.
+    pub first_to_breach: Option<String>,
     /// Sum of allocation costs, cents per hour.
     pub total_cost: f64,
     /// Sum of allocated GPUs.
@@ -178,6 +192,9 @@ fn row(
             0.0
         },
         max_rate_per_replica_rps: cand.max_rate_per_replica_rps,
+        slo_rate_per_replica_rps: cand.slo_rate_per_replica_rps,
+        load_growth_to_breach: (rate_rps > 0.0)
+            .then(|| f64::from(replicas) * cand.slo_rate_per_replica_rps / rate_rps - 1.0),
         utilization,
         binding: cand.binding,
         partial,
@@ -272,7 +289,15 @@ pub(super) fn build(
     if options.allow_mixed && options.candidates.objective == Objective::Transition {
         notes.push("mixed allocations minimise cost; the transition objective applies to single assignments".into());
     }
+    let first = allocations
+        .iter()
+        .filter(|a| !a.partial)
+        .filter_map(|a| a.load_growth_to_breach.map(|g| (g, a.workload.clone())))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
     Plan {
+        headroom: options.candidates.headroom,
+        load_growth_to_breach: first.as_ref().map(|f| f.0),
+        first_to_breach: first.map(|f| f.1),
         scenario: scenario.name.clone(),
         solver,
         status: solution.status,

@@ -2,7 +2,7 @@
 
 use crate::optimize::Plan;
 
-const HEADER: [&str; 22] = [
+const HEADER: [&str; 24] = [
     "workload",
     "service_class",
     "priority",
@@ -20,6 +20,8 @@ const HEADER: [&str; 22] = [
     "slo_itl_ms",
     "rate_rps",
     "max_rate_per_replica_rps",
+    "slo_rate_per_replica_rps",
+    "load_growth_to_breach",
     "utilization",
     "binding",
     "partial",
@@ -53,6 +55,8 @@ pub(super) fn plan_csv(plan: &Plan) -> String {
             opt(a.slo_itl_ms),
             a.rate_rps.to_string(),
             a.max_rate_per_replica_rps.to_string(),
+            a.slo_rate_per_replica_rps.to_string(),
+            opt(a.load_growth_to_breach),
             a.utilization.to_string(),
             a.binding.to_string(),
             a.partial.to_string(),

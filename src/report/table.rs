@@ -123,6 +123,22 @@ pub fn plan_table(plan: &Plan) -> String {
         plan.status,
         plan.batch_policy
     ));
+    if let (Some(growth), Some(first)) = (plan.load_growth_to_breach, &plan.first_to_breach) {
+        let planned = if plan.headroom > 0.0 {
+            format!("Planned with {:.0}% headroom: ", plan.headroom * 100.0)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{planned}the load can grow {:.0}% before the first SLO breaks (`{first}`, by the model){}\n",
+            growth * 100.0,
+            if plan.headroom > 0.0 {
+                ""
+            } else {
+                "; --headroom H plans for more"
+            }
+        ));
+    }
     for u in &plan.unallocated {
         out.push_str(&format!(
             "Unallocated: {} ({} / {}): {}: {}\n",
