@@ -72,17 +72,17 @@ pub(super) struct ReplayArgs {
     /// hpa-utilisation, static
     #[arg(long, value_delimiter = ',', value_parser = parse_policy, default_value = "all")]
     policy: Vec<Option<PolicyKind>>,
-    /// Control period: a decision every this many seconds
-    #[arg(long, value_parser = args::positive, default_value_t = 60.0)]
+    /// Control period: a decision every this many seconds (at least 1)
+    #[arg(long, value_parser = args::at_least_one, default_value_t = 60.0)]
     interval_s: f64,
     /// Delay from asking for a replica to its first request, s
     #[arg(long, value_parser = args::non_negative, default_value_t = 120.0)]
     startup_s: f64,
     /// Window of the rates and token means the controller sees, s (default: the interval)
-    #[arg(long, value_parser = args::positive)]
+    #[arg(long, value_parser = args::at_least_one)]
     window_s: Option<f64>,
-    /// Prometheus scrape period of the replicas' gauges, s
-    #[arg(long, value_parser = args::positive, default_value_t = 15.0)]
+    /// Prometheus scrape period of the replicas' gauges, s (1 to the interval)
+    #[arg(long, value_parser = args::at_least_one, default_value_t = 15.0)]
     scrape_s: f64,
     /// The accelerator of every replica (default: the plan's for the trace's busy minutes)
     #[arg(long)]
@@ -93,14 +93,14 @@ pub(super) struct ReplayArgs {
     /// Fewest replicas a policy may ask for (default: the workload's min_replicas, at least 1)
     #[arg(long, value_parser = args::positive_int)]
     min_replicas: Option<u32>,
-    /// Most replicas a policy may ask for
-    #[arg(long, value_parser = args::positive_int, default_value_t = 1000)]
+    /// Most replicas a policy may ask for (at most 10000)
+    #[arg(long, value_parser = replica_limit, default_value_t = 1000)]
     max_replicas: u32,
     /// wva-model: size for the arrival rate, or the completion rate (upstream's measure)
     #[arg(long, value_enum, default_value_t = RateSource::Arrivals)]
     rate_from: RateSource,
     /// saturation: a replica is saturated at this KV-cache usage (0 to 1)
-    #[arg(long, value_parser = share, default_value_t = 0.8)]
+    #[arg(long, value_parser = positive_share, default_value_t = 0.8)]
     kv_cache_threshold: f64,
     /// saturation: ... or at this many waiting requests
     #[arg(long, value_parser = args::positive, default_value_t = 5.0)]
@@ -112,7 +112,7 @@ pub(super) struct ReplayArgs {
     #[arg(long, value_parser = args::non_negative, default_value_t = 3.0)]
     queue_spare_trigger: f64,
     /// hpa-utilisation: target running requests over max-num-seqs (0 to 1)
-    #[arg(long, value_parser = share, default_value_t = 0.5)]
+    #[arg(long, value_parser = positive_share, default_value_t = 0.5)]
     hpa_target: f64,
     /// hpa-utilisation: scale down only to the highest recommendation of this window, s
     #[arg(long, value_parser = args::non_negative, default_value_t = 300.0)]
@@ -155,6 +155,27 @@ fn parse_policy(text: &str) -> Result<Option<PolicyKind>, String> {
         })
 }
 
+/// Most replicas `--max-replicas` allows: every replica is a simulated engine.
+const MAX_REPLICAS: u32 = 10_000;
+
+fn replica_limit(text: &str) -> Result<u32, String> {
+    let v = args::positive_int(text)?;
+    if v <= MAX_REPLICAS {
+        Ok(v)
+    } else {
+        Err(format!("must be at most {MAX_REPLICAS}, got {v}"))
+    }
+}
+
+fn positive_share(text: &str) -> Result<f64, String> {
+    let v = share(text)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err("must be > 0".into())
+    }
+}
+
 fn share(text: &str) -> Result<f64, String> {
     let v = args::non_negative(text)?;
     if v <= 1.0 {
@@ -166,6 +187,17 @@ fn share(text: &str) -> Result<f64, String> {
 
 pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let usage = |m: String| -> anyhow::Error { Error::Usage(m).into() };
+    if a.trace_input.keep_failed {
+        return Err(usage(
+            "--keep-failed does not apply to replay: a failed request has nothing to replay".into(),
+        ));
+    }
+    if a.scrape_s > a.interval_s {
+        return Err(usage(format!(
+            "--scrape-s {} is longer than --interval-s {}: some decisions would see no metrics",
+            a.scrape_s, a.interval_s
+        )));
+    }
     let mut records = a
         .trace_input
         .read(&a.trace, a.trace_model.clone(), a.seed)?;
@@ -278,6 +310,24 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             config.min_replicas, config.max_replicas
         )));
     }
+    if let Some(n) = a.static_replicas
+        && !(config.min_replicas..=config.max_replicas).contains(&n)
+    {
+        return Err(usage(format!(
+            "--static-replicas {n} is outside --min-replicas {} .. --max-replicas {}",
+            config.min_replicas, config.max_replicas
+        )));
+    }
+    if records.last().map_or(0.0, |r| r.arrival_s) / a.interval_s
+        > crate::replay::MAX_INTERVALS as f64
+    {
+        return Err(usage(format!(
+            "{}: the trace spans more than {} intervals of {} s; use a longer --interval-s",
+            a.trace.display(),
+            crate::replay::MAX_INTERVALS,
+            a.interval_s
+        )));
+    }
     let sizer = Sizer {
         perf: profile.perf,
         max_batch,
@@ -290,26 +340,32 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
     let loads = interval_loads(&requests, config.interval_s);
-    let mut policies: Vec<PolicyKind> = if a.policy.iter().any(Option::is_none) {
+    let mut policies: Vec<PolicyKind> = Vec::new();
+    let asked: Vec<PolicyKind> = if a.policy.iter().any(Option::is_none) {
         PolicyKind::ALL.to_vec()
     } else {
         a.policy.iter().flatten().copied().collect()
     };
-    policies.dedup();
+    for p in asked {
+        if !policies.contains(&p) {
+            policies.push(p);
+        }
+    }
     // Peak provisioning: searched by replaying unless given.
+    let runs_static = policies.contains(&PolicyKind::Static);
     let (static_replicas, static_choice) = match a.static_replicas {
-        Some(n) => (Some(n), Some(StaticChoice::Given)),
-        None if policies.contains(&PolicyKind::Static) => {
+        Some(n) if runs_static => (Some(n), Some(StaticChoice::Given)),
+        None if runs_static => {
             let plan_peak = loads
                 .iter()
-                .map(|l| sizer.replicas_for_load(l))
+                .filter_map(|l| sizer.replicas_for_load(l))
                 .max()
                 .unwrap_or(1);
             let (n, how) =
                 peak_replicas(&config, &requests, plan_peak).map_err(|e| usage(e.to_string()))?;
             if how == PeakSearch::Capped {
                 eprintln!(
-                    "wva: note: static: even --max-replicas {n} leaves an interval over its SLO"
+                    "wva: note: static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
                 );
             }
             (
@@ -320,7 +376,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 }),
             )
         }
-        None => (None, None),
+        _ => (None, None),
     };
     let settings = PolicySettings {
         rate_source: a.rate_from,

@@ -24,6 +24,58 @@ use crate::queueing::Targets;
 use crate::sim::{EngineConfig, Request, Router, Summary};
 use serde::Serialize;
 
+/// Most control intervals a replay keeps (an hour at 1 s, a day at 1 s is refused).
+pub const MAX_INTERVALS: usize = 100_000;
+
+/// The control intervals of a trace: `interval_ms` long from 0, the last one ending with the
+/// trace's span (its last arrival, and at least one interval). A last piece shorter than half
+/// an interval joins the one before, so no interval is rated over a sliver of time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Intervals {
+    /// Length of an interval, ms.
+    pub interval_ms: f64,
+    /// End of the span, ms.
+    pub end_ms: f64,
+    /// Number of intervals.
+    pub count: usize,
+}
+
+impl Intervals {
+    /// The intervals of a span ending at `last_arrival_ms`.
+    pub fn new(interval_s: f64, last_arrival_ms: f64) -> Self {
+        let interval_ms = interval_s * 1000.0;
+        let end_ms = last_arrival_ms.max(interval_ms);
+        let whole = (end_ms / interval_ms).floor();
+        let rest = end_ms - whole * interval_ms;
+        let count = if rest >= 0.5 * interval_ms {
+            whole + 1.0
+        } else {
+            whole
+        };
+        Intervals {
+            interval_ms,
+            end_ms,
+            count: (count.max(1.0) as usize).min(MAX_INTERVALS),
+        }
+    }
+
+    /// The interval holding time `t_ms`.
+    pub fn index(&self, t_ms: f64) -> usize {
+        ((t_ms / self.interval_ms).max(0.0) as usize).min(self.count - 1)
+    }
+
+    /// Start and end of interval `k`, ms.
+    pub fn bounds(&self, k: usize) -> (f64, f64) {
+        let start = k as f64 * self.interval_ms;
+        let stop = if k + 1 >= self.count {
+            self.end_ms.max(start)
+        } else {
+            start + self.interval_ms
+        };
+        (start, stop)
+    }
+}
+
 /// How the static policy's count was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,14 +83,16 @@ pub enum PeakSearch {
     /// The fewest replicas with which a fixed fleet keeps every interval's mean TTFT and mean
     /// time per output token within target (found by replaying the trace).
     NoBreach,
-    /// Even `max_replicas` leaves some interval in breach.
+    /// Some interval stays in breach: at `max_replicas`, or where doubling the replicas no
+    /// longer reduces the intervals in breach.
     Capped,
 }
 
-/// The fewest replicas (from `start` up, at most `config.max_replicas`) with which a fixed
-/// fleet replays `requests` without an interval in breach: what provisioning for the peak
-/// takes. Doubles from `start`, then bisects (more replicas never make an interval worse in
-/// practice; the search assumes it).
+/// The fewest replicas (searched from `start`, within the config's replica limits) with
+/// which a fixed fleet replays `requests` without an interval in breach: what provisioning for
+/// the peak takes. Doubles from `start` until no interval is in breach, then bisects (more
+/// replicas never make an interval worse in practice; the search assumes it). When doubling
+/// stops helping, or at the limit, it returns that count as [`PeakSearch::Capped`].
 pub fn peak_replicas(
     config: &ReplayConfig,
     requests: &[Request],
@@ -53,23 +107,31 @@ pub fn peak_replicas(
             self.0
         }
     }
-    let max = config.max_replicas.max(1);
-    let ok = |n: u32| -> Result<bool, crate::sim::SimError> {
-        Ok(replay(config, requests, "static", &mut Fixed(n))?.breach_intervals == 0)
+    let min = config.min_replicas.max(1);
+    let max = config.max_replicas.max(min);
+    let breaches = |n: u32| -> Result<u32, crate::sim::SimError> {
+        Ok(replay(config, requests, "static", &mut Fixed(n))?.breach_intervals)
     };
-    let mut hi = start.clamp(config.min_replicas.max(1), max);
-    let mut lo = 0u32;
-    while !ok(hi)? {
+    let mut hi = start.clamp(min, max);
+    let mut lo = min - 1;
+    let mut last = breaches(hi)?;
+    while last > 0 {
         if hi == max {
             return Ok((max, PeakSearch::Capped));
         }
-        lo = hi;
-        hi = hi.saturating_mul(2).min(max);
+        let next = hi.saturating_mul(2).min(max);
+        let b = breaches(next)?;
+        // Twice the replicas and no fewer intervals in breach: more will not fix them (a
+        // target below the idle latency of some requests).
+        if b >= last {
+            return Ok((hi, PeakSearch::Capped));
+        }
+        (lo, hi, last) = (hi, next, b);
     }
-    // lo fails (or is 0), hi passes.
+    // lo is in breach (or below the minimum), hi is not.
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if mid >= config.min_replicas.max(1) && ok(mid)? {
+        if breaches(mid)? == 0 {
             hi = mid;
         } else {
             lo = mid;
@@ -194,11 +256,14 @@ pub struct IntervalRow {
     pub ready_mean: f64,
     /// Requests that arrived in the interval.
     pub requests: u64,
+    /// Of those, rejected (could never fit the KV cache; they miss their SLO but take no part
+    /// in the interval's latencies).
+    pub rejected: u64,
     /// Their SLO attainment (NaN without requests).
     pub attainment: Attainment,
     /// Their mean TTFT, ms.
     pub mean_ttft_ms: f64,
-    /// Their 99th-percentile TTFT, ms (a rejected request counts as infinite).
+    /// Their 99th-percentile TTFT, ms.
     pub p99_ttft_ms: f64,
     /// Their mean time per output token, ms.
     pub mean_tpot_ms: f64,
@@ -212,12 +277,15 @@ pub struct IntervalRow {
 pub struct PolicyRun {
     /// Policy name.
     pub policy: String,
-    /// GPU-hours paid for over the trace's span.
+    /// GPU-hours paid for over the trace's span and the drain tail.
     pub gpu_hours: f64,
-    /// Cost over the trace's span, dollars.
+    /// Cost over the trace's span and the drain tail, dollars.
     pub cost_dollars: f64,
-    /// Mean replicas paid for.
+    /// Mean replicas paid for, over the trace's span and the drain tail.
     pub mean_replicas: f64,
+    /// How long after the trace's span the last requests took to finish, s (paid for: a
+    /// backlog costs its drain).
+    pub drain_tail_s: f64,
     /// Most replicas paid for at once.
     pub peak_replicas: u32,
     /// Decisions that changed the replica count.

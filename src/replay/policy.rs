@@ -17,7 +17,7 @@
 //! - `oracle`: the plan for each interval's true load, in place the moment it starts (it knows
 //!   the future and pays no start-up): a lower bound on what meeting the model's targets costs.
 
-use super::{Controller, Observation};
+use super::{Controller, Intervals, Observation};
 use crate::optimize::candidates::replicas_for;
 use crate::perf::{PerfParams, RequestShape};
 use crate::queueing::{ReplicaModel, Targets, size};
@@ -128,15 +128,13 @@ pub struct IntervalLoad {
     pub output_tokens: Option<f64>,
 }
 
-/// The true load of each `interval_s` interval of `requests` (the last one ends with the last
-/// arrival), as the replay divides the trace.
+/// The true load of each control interval of `requests` ([`Intervals`]), as the replay
+/// divides the trace.
 pub fn interval_loads(requests: &[Request], interval_s: f64) -> Vec<IntervalLoad> {
-    let interval_ms = interval_s * 1000.0;
-    let end_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
-    let n = ((end_ms / interval_ms).ceil() as usize).max(1);
-    let mut sums = vec![(0u64, 0u64, 0u64); n];
+    let span = Intervals::new(interval_s, requests.last().map_or(0.0, |r| r.arrival_ms));
+    let mut sums = vec![(0u64, 0u64, 0u64); span.count];
     for r in requests {
-        let k = ((r.arrival_ms / interval_ms).max(0.0) as usize).min(n - 1);
+        let k = span.index(r.arrival_ms);
         sums[k].0 += 1;
         sums[k].1 += u64::from(r.prompt_tokens);
         sums[k].2 += u64::from(r.output_tokens);
@@ -144,22 +142,10 @@ pub fn interval_loads(requests: &[Request], interval_s: f64) -> Vec<IntervalLoad
     sums.iter()
         .enumerate()
         .map(|(k, &(count, prompt, output))| {
-            let start = k as f64 * interval_ms;
-            let stop = if k + 1 == n {
-                end_ms
-            } else {
-                start + interval_ms
-            };
-            // A last interval of (nearly) no length holds the last arrival only: rate it over
-            // a whole interval rather than dividing by zero.
-            let span_s = if stop - start < 1.0 {
-                interval_s
-            } else {
-                (stop - start) / 1000.0
-            };
+            let (start, stop) = span.bounds(k);
             let mean = |s: u64| (count > 0).then(|| s as f64 / count as f64);
             IntervalLoad {
-                rate_rps: count as f64 / span_s,
+                rate_rps: count as f64 / ((stop - start) / 1000.0),
                 prompt_tokens: mean(prompt),
                 output_tokens: mean(output),
             }
@@ -195,17 +181,18 @@ impl Sizer {
             .map(|s| s.metrics.throughput_rps)
     }
 
-    /// Replicas for `rate_rps` of requests of `shape` (at least 1).
-    pub fn replicas(&self, rate_rps: f64, shape: RequestShape) -> u32 {
-        match self.max_rate_rps(shape) {
-            Some(max_rate) if max_rate > 0.0 => replicas_for(rate_rps, max_rate, 1)
+    /// Replicas for `rate_rps` of requests of `shape` (at least 1); `None` when the model
+    /// cannot size that shape.
+    pub fn replicas(&self, rate_rps: f64, shape: RequestShape) -> Option<u32> {
+        let max_rate = self.max_rate_rps(shape).filter(|r| *r > 0.0)?;
+        Some(
+            replicas_for(rate_rps, max_rate, 1)
                 .unwrap_or(crate::optimize::candidates::MAX_REPLICAS),
-            _ => 1,
-        }
+        )
     }
 
     /// Replicas for an interval's load (the default shape where it has no requests).
-    pub fn replicas_for_load(&self, load: &IntervalLoad) -> u32 {
+    pub fn replicas_for_load(&self, load: &IntervalLoad) -> Option<u32> {
         let shape = RequestShape {
             prompt_tokens: load
                 .prompt_tokens
@@ -228,7 +215,15 @@ pub fn controller(
     loads: &[IntervalLoad],
     max_num_seqs: u32,
 ) -> Box<dyn Controller + Send> {
-    let plan: Vec<u32> = loads.iter().map(|l| sizer.replicas_for_load(l)).collect();
+    // Intervals the model cannot size keep the previous interval's count.
+    let mut last = 1;
+    let plan: Vec<u32> = loads
+        .iter()
+        .map(|l| {
+            last = sizer.replicas_for_load(l).unwrap_or(last);
+            last
+        })
+        .collect();
     let first = plan.first().copied().unwrap_or(1);
     match kind {
         PolicyKind::Oracle => Box::new(Oracle { plan }),
@@ -308,7 +303,7 @@ impl Controller for WvaModel {
             RateSource::Arrivals => obs.arrival_rate_rps,
             RateSource::Completions => obs.completion_rate_rps,
         };
-        self.sizer.replicas(rate, self.shape)
+        self.sizer.replicas(rate, self.shape).unwrap_or(obs.desired)
     }
 }
 
@@ -327,6 +322,10 @@ impl Controller for Saturation {
         if obs.desired != obs.ready {
             return obs.desired;
         }
+        // No replica reported metrics this interval (no scrape fell in it): nothing to judge.
+        if obs.replicas.is_empty() {
+            return obs.desired;
+        }
         let unsaturated: Vec<_> = obs
             .replicas
             .iter()
@@ -334,7 +333,8 @@ impl Controller for Saturation {
                 g.kv_usage_max < s.kv_cache_threshold && g.waiting_max < s.queue_length_threshold
             })
             .collect();
-        let ready = obs.ready;
+        // The replicas reporting metrics (upstream's ready replicas).
+        let ready = obs.replicas.len() as u32;
         if unsaturated.is_empty() {
             return ready + 1;
         }
@@ -394,8 +394,14 @@ impl Controller for Hpa {
                     (r - 1e-9).ceil() as u32
                 }
             } else {
-                // ... and as exactly at target on the way down.
-                ((usage / s.hpa_target + unready) - 1e-9).ceil().max(1.0) as u32
+                // ... and as exactly at target on the way down; no change if that brings the
+                // ratio back within tolerance.
+                let r = usage / s.hpa_target + unready;
+                if (r / f64::from(current) - 1.0).abs() <= s.hpa_tolerance {
+                    current
+                } else {
+                    (r - 1e-9).ceil().max(1.0) as u32
+                }
             }
         };
         self.history.push((obs.time_s, recommendation));
@@ -476,6 +482,10 @@ mod tests {
         assert_eq!(s.decide(&obs(2, &[(0.6, 0.0, 0.0), (0.6, 0.0, 0.0)])), 2);
         // A replica still starting: keep the decision.
         assert_eq!(s.decide(&obs(3, &[(0.75, 0.0, 0.0), (0.75, 0.0, 0.0)])), 3);
+        // No replica reported metrics in the interval: no decision either way.
+        let mut silent = obs(2, &[]);
+        silent.ready = 2;
+        assert_eq!(s.decide(&silent), 2);
     }
 
     fn hpa() -> Hpa {
@@ -526,6 +536,21 @@ mod tests {
         ];
         let loads = interval_loads(&requests, 60.0);
         assert_eq!(loads.len(), 2);
+        // A last piece under half an interval joins the one before: [0, 70 s].
+        let short = interval_loads(
+            &requests[..2]
+                .iter()
+                .chain(&[req(70.0, 900)])
+                .copied()
+                .collect::<Vec<_>>(),
+            60.0,
+        );
+        assert_eq!(short.len(), 1);
+        assert!((short[0].rate_rps - 3.0 / 70.0).abs() < 1e-12);
+        // One request at 0: one interval, rated over its whole length.
+        let one = interval_loads(&requests[..1], 60.0);
+        assert_eq!(one.len(), 1);
+        assert!((one[0].rate_rps - 1.0 / 60.0).abs() < 1e-12);
         assert!((loads[0].rate_rps - 2.0 / 60.0).abs() < 1e-12);
         assert_eq!(loads[0].prompt_tokens, Some(200.0));
         // The last interval runs from 60 s to the last arrival (90 s).

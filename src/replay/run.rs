@@ -2,10 +2,11 @@
 //! ticks and replicas becoming ready, with replicas that start, serve, drain and stop.
 
 use super::{
-    Attainment, Controller, IntervalRow, Observation, PolicyRun, ReplayConfig, ReplicaGauges,
+    Attainment, Controller, IntervalRow, Intervals, MAX_INTERVALS, Observation, PolicyRun,
+    ReplayConfig, ReplicaGauges,
 };
 use crate::sim::fleet::{STREAM_NOISE, STREAM_ROUTER, derive_seed, pick};
-use crate::sim::metrics::{Histogram, summarize};
+use crate::sim::metrics::{Histogram, quantile, summarize};
 use crate::sim::{Completion, Engine, Request, SimError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -51,18 +52,25 @@ struct Done {
     prompt: u32,
     output: u32,
     ttft_ms: f64,
-    tpot_ms: f64,
+    /// `None` for a one-token answer (no gap to time).
+    tpot_ms: Option<f64>,
 }
 
 /// Per interval (by arrival), what its requests did.
 #[derive(Clone, Default)]
 struct IntervalAcc {
+    rejected: u64,
     tpot_sum_ms: f64,
     tpot_n: u64,
     met_ttft: u64,
     met_itl: u64,
     met_both: u64,
     ttft_ms: Vec<f64>,
+}
+
+/// A replica with nothing in flight and nothing queued.
+fn drained(engine: &Engine) -> bool {
+    !engine.is_busy() && engine.outstanding() == 0
 }
 
 /// An iteration end in the event queue (earliest first; ties by replica index).
@@ -114,19 +122,17 @@ pub fn replay(
     let max_replicas = config.max_replicas.max(min_replicas);
     let clamp = |n: u32| n.clamp(min_replicas, max_replicas);
 
-    let interval_ms = config.interval_s * 1000.0;
-    let end_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
-    let intervals = ((end_ms / interval_ms).ceil() as usize).max(1);
-    let interval_of = |t_ms: f64| ((t_ms / interval_ms).max(0.0) as usize).min(intervals - 1);
-    let bounds = |k: usize| {
-        let start = k as f64 * interval_ms;
-        let stop = if k + 1 == intervals {
-            end_ms.max(start)
-        } else {
-            start + interval_ms
-        };
-        (start, stop)
-    };
+    let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
+    if last_arrival_ms / (config.interval_s * 1000.0) > MAX_INTERVALS as f64 {
+        return Err(invalid(format!(
+            "the trace spans more than {MAX_INTERVALS} intervals of {} s; use a longer interval",
+            config.interval_s
+        )));
+    }
+    let span = Intervals::new(config.interval_s, last_arrival_ms);
+    let (interval_ms, end_ms, intervals) = (span.interval_ms, span.end_ms, span.count);
+    let interval_of = |t_ms: f64| span.index(t_ms);
+    let bounds = |k: usize| span.bounds(k);
 
     let mut replicas: Vec<Replica> = Vec::new();
     let mut serving: Vec<usize> = Vec::new();
@@ -169,13 +175,14 @@ pub fn replay(
     let mut next_scrape_ms = scrape_ms;
     let mut next_tick = 1usize;
     let mut next_arrival = 0usize;
+    let mut last_event_ms = 0.0f64;
 
     // What to do with finished or rejected requests.
     let mut record = |c: &Completion, window: &mut VecDeque<Done>| {
         let k = interval_of(c.request.arrival_ms);
         if c.rejected {
             rejected += 1;
-            acc[k].ttft_ms.push(f64::INFINITY);
+            acc[k].rejected += 1;
             return;
         }
         let (ttft, tpot) = (c.ttft_ms(), c.tpot_ms());
@@ -201,7 +208,7 @@ pub fn replay(
             prompt: c.request.prompt_tokens,
             output: c.request.output_tokens,
             ttft_ms: ttft,
-            tpot_ms: tpot,
+            tpot_ms: (c.request.output_tokens > 1).then_some(tpot),
         });
     };
     let start_iteration = |r: usize,
@@ -239,6 +246,7 @@ pub fn replay(
         if now_ms == f64::INFINITY {
             break;
         }
+        last_event_ms = now_ms;
         if t_ready == now_ms {
             let (_, r) = ready_queue.pop_front().unwrap_or((0.0, 0));
             if replicas[r].phase == Phase::Starting {
@@ -299,7 +307,13 @@ pub fn replay(
                 mean_prompt_tokens: mean(|d| f64::from(d.prompt)),
                 mean_output_tokens: mean(|d| f64::from(d.output)),
                 mean_ttft_ms: mean(|d| d.ttft_ms),
-                mean_tpot_ms: mean(|d| d.tpot_ms),
+                mean_tpot_ms: {
+                    let (sum, n) = window
+                        .iter()
+                        .filter_map(|d| d.tpot_ms)
+                        .fold((0.0, 0u32), |(s, n), t| (s + t, n + 1));
+                    (n > 0).then(|| sum / f64::from(n))
+                },
                 desired,
                 ready: serving.len() as u32,
                 starting,
@@ -343,7 +357,7 @@ pub fn replay(
                         let Some(r) = serving.pop() else { break };
                         let rep = &mut replicas[r];
                         rep.unready_ms = now_ms;
-                        if rep.engine.outstanding() == 0 && !rep.engine.is_busy() {
+                        if drained(&rep.engine) {
                             rep.phase = Phase::Stopped;
                             rep.stopped_ms = now_ms;
                         } else {
@@ -395,41 +409,48 @@ pub fn replay(
                 record(c, &mut window);
             }
             let rep = &mut replicas[r];
-            if rep.phase == Phase::Draining && !rep.engine.is_busy() {
+            if rep.phase == Phase::Draining && drained(&rep.engine) {
                 rep.phase = Phase::Stopped;
                 rep.stopped_ms = now_ms;
             }
         }
     }
 
-    // Billing and readiness per interval, from each replica's life.
+    // Billing: from the request for a replica until it stopped, or until the run's end (the
+    // trace's span, or the last completion when a backlog outlasts it). The intervals cover the
+    // span; a drain tail after it is billed but belongs to no interval.
+    let run_end_ms = end_ms.max(last_event_ms);
     let mut paid_ms = vec![0.0f64; intervals];
     let mut ready_ms = vec![0.0f64; intervals];
     let overlap = |a: f64, b: f64, lo: f64, hi: f64| (b.min(hi) - a.max(lo)).max(0.0);
     let mut events: Vec<(f64, i32)> = Vec::new();
+    let mut replica_ms = 0.0;
     for rep in &replicas {
-        let stop = rep.stopped_ms.min(end_ms);
+        let stop = rep.stopped_ms.min(run_end_ms);
+        if stop <= rep.asked_ms {
+            continue;
+        }
+        replica_ms += stop - rep.asked_ms;
+        events.push((rep.asked_ms, 1));
+        events.push((stop, -1));
         let unready = rep.unready_ms.min(rep.stopped_ms).min(end_ms);
-        for (k, (p, q)) in paid_ms.iter_mut().zip(ready_ms.iter_mut()).enumerate() {
+        let first = interval_of(rep.asked_ms);
+        let last = interval_of(stop.min(end_ms));
+        for k in first..=last {
             let (lo, hi) = bounds(k);
-            *p += overlap(rep.asked_ms, stop, lo, hi);
+            paid_ms[k] += overlap(rep.asked_ms, stop, lo, hi);
             if rep.ready_ms < unready {
-                *q += overlap(rep.ready_ms, unready, lo, hi);
+                ready_ms[k] += overlap(rep.ready_ms, unready, lo, hi);
             }
         }
-        if rep.asked_ms < stop {
-            events.push((rep.asked_ms, 1));
-            events.push((stop, -1));
-        }
     }
+    // Stops before starts at the same instant: a replacement is not an extra replica.
     events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let (mut live, mut peak) = (0i32, 0i32);
     for (_, d) in events {
         live += d;
         peak = peak.max(live);
     }
-    let replica_ms: f64 = paid_ms.iter().sum();
-    let span_ms = end_ms.max(1e-9);
 
     let mut arrivals = vec![0u64; intervals];
     for r in requests {
@@ -447,24 +468,13 @@ pub fn replay(
         let (lo, hi) = bounds(k);
         let len_ms = (hi - lo).max(1e-9);
         let n = arrivals[k];
-        let finite: Vec<f64> = a
-            .ttft_ms
-            .iter()
-            .copied()
-            .filter(|t| t.is_finite())
-            .collect();
-        let mean_ttft = if finite.is_empty() {
-            f64::NAN
-        } else {
-            finite.iter().sum::<f64>() / finite.len() as f64
-        };
         a.ttft_ms.sort_unstable_by(f64::total_cmp);
-        let p99 = if a.ttft_ms.is_empty() {
+        let mean_ttft = if a.ttft_ms.is_empty() {
             f64::NAN
         } else {
-            let i = ((a.ttft_ms.len() - 1) as f64 * 0.99).round() as usize;
-            a.ttft_ms[i]
+            a.ttft_ms.iter().sum::<f64>() / a.ttft_ms.len() as f64
         };
+        let p99 = quantile(&a.ttft_ms, 0.99);
         let mean_tpot = if a.tpot_n > 0 {
             a.tpot_sum_ms / a.tpot_n as f64
         } else {
@@ -479,6 +489,7 @@ pub fn replay(
             replicas_mean: paid_ms[k] / len_ms,
             ready_mean: ready_ms[k] / len_ms,
             requests: n,
+            rejected: a.rejected,
             attainment: Attainment {
                 ttft: share(a.met_ttft, n),
                 itl: share(a.met_itl, n),
@@ -505,7 +516,8 @@ pub fn replay(
         policy: policy.to_string(),
         gpu_hours,
         cost_dollars: replica_ms / 3_600_000.0 * config.replica_cost_cents_per_hour / 100.0,
-        mean_replicas: replica_ms / span_ms,
+        mean_replicas: replica_ms / run_end_ms,
+        drain_tail_s: (run_end_ms - end_ms) / 1000.0,
         peak_replicas: peak.max(0) as u32,
         scaling_actions: actions,
         scale_ups: ups,
@@ -637,8 +649,9 @@ mod tests {
         assert_eq!(replayed.completed, g.completed);
         assert_eq!(replayed.preemptions, g.preemptions);
         assert_eq!(Some(replayed.attainment.both), g.slo_attainment.both);
-        // Three replicas for the trace's span: 3 x 2 GPUs x span.
-        let span_h = reqs.last().unwrap().arrival_ms / 3_600_000.0;
+        // Three replicas for the trace's span and the last requests' drain: 3 x 2 GPUs.
+        assert!(replayed.drain_tail_s > 0.0, "{}", replayed.drain_tail_s);
+        let span_h = (reqs.last().unwrap().arrival_ms / 1000.0 + replayed.drain_tail_s) / 3600.0;
         assert!((replayed.gpu_hours - 6.0 * span_h).abs() < 1e-9);
         assert!((replayed.cost_dollars - 9.0 * span_h).abs() < 1e-9);
         assert_eq!((replayed.scaling_actions, replayed.peak_replicas), (0, 3));
@@ -691,13 +704,72 @@ mod tests {
         assert!((row(4).ready_mean - 2.0).abs() < 1e-9);
         // Removed at 80 s while idle (requests take a few ms): one replica from then on.
         assert!((row(8).replicas_mean - 1.0).abs() < 1e-9);
-        // Paid: one replica for 99.5 s, a second from 10 s to 80 s.
-        let expected_h = (99.5 + 70.0) / 3600.0 * 2.0;
+        // Paid: one replica for 99.5 s and the last request's few milliseconds, a second from
+        // 10 s to 80 s.
+        assert!(r.drain_tail_s > 0.0 && r.drain_tail_s < 0.1);
+        let expected_h = (99.5 + r.drain_tail_s + 70.0) / 3600.0 * 2.0;
         assert!(
             (r.gpu_hours - expected_h).abs() < 1e-9,
             "{} vs {expected_h}",
             r.gpu_hours
         );
         assert_eq!((r.scaling_actions, r.scale_ups, r.peak_replicas), (2, 1, 2));
+    }
+
+    fn light(times_s: &[f64]) -> Vec<Request> {
+        times_s
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| Request {
+                id: i as u64,
+                group: 0,
+                arrival_ms: t * 1000.0,
+                prompt_tokens: 100,
+                output_tokens: 5,
+                counted: true,
+            })
+            .collect()
+    }
+
+    /// A trace of one instant is paid for over one interval, not over nothing.
+    #[test]
+    fn a_single_request_is_billed_for_an_interval() {
+        let cfg = config(10.0, 30.0);
+        let mut c = Script {
+            initial: 1,
+            steps: vec![1],
+        };
+        let r = replay(&cfg, &light(&[0.0]), "one", &mut c).unwrap();
+        assert_eq!((r.completed, r.peak_replicas), (1, 1));
+        assert!((r.gpu_hours - 10.0 / 3600.0 * 2.0).abs() < 1e-12);
+        assert_eq!(r.intervals.len(), 1);
+        assert!((r.intervals[0].arrivals_rps - 0.1).abs() < 1e-12);
+    }
+
+    /// Scaling down cancels replicas still starting before draining serving ones, and arrivals
+    /// exactly on a tick are counted once, in the interval they open.
+    #[test]
+    fn scale_down_cancels_starting_replicas_first() {
+        let times: Vec<f64> = (0..60).map(|i| f64::from(i) * 0.5).collect();
+        let cfg = config(10.0, 100.0);
+        let mut c = Script {
+            initial: 2,
+            steps: vec![5, 1],
+        };
+        let r = replay(&cfg, &light(&times), "script", &mut c).unwrap();
+        assert_eq!(r.peak_replicas, 5);
+        let row = |k: usize| &r.intervals[k];
+        // Three asked for at 10 s (starting until 110 s), cancelled at 20 s with one of the two
+        // serving ones drained (idle within milliseconds).
+        assert!((row(1).replicas_mean - 5.0).abs() < 1e-9);
+        assert!((row(1).ready_mean - 2.0).abs() < 1e-9);
+        assert!((row(2).ready_mean - 1.0).abs() < 1e-3);
+        assert!(row(2).replicas_mean < 1.01);
+        // Arrivals at 10 s and 20 s sit on ticks: 20 per 10-s interval, none lost.
+        assert_eq!(
+            r.intervals.iter().map(|i| i.requests).collect::<Vec<_>>(),
+            vec![20, 20, 20]
+        );
+        assert_eq!(r.completed, 60);
     }
 }

@@ -16,7 +16,7 @@ pub enum StaticChoice {
     Given,
     /// The fewest with which no interval is in breach (searched by replaying).
     NoBreach,
-    /// The search reached `--max-replicas` with intervals still in breach.
+    /// Some interval stays in breach (at `--max-replicas`, or more replicas stopped helping).
     Capped,
 }
 
@@ -130,7 +130,7 @@ pub fn replay_table(r: &ReplayReport) -> String {
                 "static: {n} replicas, the fewest with which no interval breaks its SLO (searched by replaying the trace)\n"
             ),
             StaticChoice::Capped => format!(
-                "static: {n} replicas (--max-replicas), and still some interval breaks its SLO\n"
+                "static: {n} replicas, and still some interval breaks its SLO (more did not help, or --max-replicas)\n"
             ),
         });
     }
@@ -138,6 +138,14 @@ pub fn replay_table(r: &ReplayReport) -> String {
         "intervals in breach: the interval's mean TTFT or mean time per output token is over the target \
          (the service class's SLO); SLO met: share of requests within both targets\n",
     );
+    for p in &r.policies {
+        if p.drain_tail_s > r.interval_s {
+            out.push_str(&format!(
+                "{}: a backlog outlasted the trace by {:.0} s (paid for until it drained)\n",
+                p.policy, p.drain_tail_s
+            ));
+        }
+    }
     let rejected: u64 = r.policies.iter().map(|p| p.rejected).max().unwrap_or(0);
     if rejected > 0 {
         out.push_str(&format!(
@@ -148,7 +156,7 @@ pub fn replay_table(r: &ReplayReport) -> String {
 }
 
 /// Column names of the timeline CSV.
-pub const REPLAY_TIMELINE_COLUMNS: [&str; 15] = [
+pub const REPLAY_TIMELINE_COLUMNS: [&str; 16] = [
     "policy",
     "start_s",
     "duration_s",
@@ -157,6 +165,7 @@ pub const REPLAY_TIMELINE_COLUMNS: [&str; 15] = [
     "replicas_mean",
     "ready_mean",
     "requests",
+    "rejected",
     "slo_met",
     "ttft_met",
     "itl_met",
@@ -191,6 +200,7 @@ pub fn replay_timeline_csv(r: &ReplayReport) -> String {
                 num(row.replicas_mean),
                 num(row.ready_mean),
                 row.requests.to_string(),
+                row.rejected.to_string(),
                 num(row.attainment.both),
                 num(row.attainment.ttft),
                 num(row.attainment.itl),

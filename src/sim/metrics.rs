@@ -28,7 +28,7 @@ pub struct Summary {
 }
 
 /// The `q`-quantile of sorted values (nearest rank on `(n-1) q`, interpolated).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
