@@ -81,8 +81,14 @@ pub struct Candidate {
     pub profile_index: usize,
     /// Max batch per replica.
     pub max_batch: u32,
-    /// The largest max batch allowed (the profile's, scaled or overridden).
+    /// The largest max batch allowed (the profile's, scaled or overridden, and within the KV
+    /// cache).
     pub max_batch_limit: u32,
+    /// The most requests of this workload's shape the KV cache holds (profiles that state
+    /// their capacity).
+    pub kv_batch_limit: Option<u32>,
+    /// The KV cache, not the engine's max batch, caps this candidate's batch.
+    pub kv_bound: bool,
     /// Replicas.
     pub replicas: u32,
     /// GPUs per replica.
@@ -209,9 +215,12 @@ pub fn size_candidate(
         prompt_tokens: workload.prompt_tokens,
         output_tokens: workload.output_tokens,
     };
-    let limit = workload
+    let compute_limit = workload
         .max_batch
         .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
+    // The KV cache caps the batch where it holds fewer requests of this shape.
+    let kv_limit = profile.kv_batch_limit(workload.prompt_tokens, workload.output_tokens);
+    let limit = kv_limit.map_or(compute_limit, |kv| kv.min(compute_limit));
     let queue = |m: u32| profile.queue_for(m);
     let full = ReplicaModel::new(profile.perf, shape, limit, queue(limit))?;
     let at_limit = size(&full, targets)?;
@@ -296,6 +305,8 @@ pub fn size_candidate(
         profile_index,
         max_batch,
         max_batch_limit: limit,
+        kv_batch_limit: kv_limit,
+        kv_bound: kv_limit.is_some_and(|kv| kv < compute_limit && max_batch == kv),
         replicas,
         gpus_per_replica: profile.gpus_per_replica,
         gpu_cost_cents_per_hour: accelerator.cost_cents_per_hour,

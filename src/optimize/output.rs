@@ -28,8 +28,14 @@ pub struct Allocation {
     pub replicas: u32,
     /// Max batch configured on each replica (vLLM `--max-num-seqs`).
     pub max_batch: u32,
-    /// The largest max batch the profile allows for this workload.
+    /// The largest max batch the profile allows for this workload (within the KV cache).
     pub max_batch_limit: u32,
+    /// The most requests of this workload's shape one replica's KV cache holds (profiles that
+    /// state `kv_capacity_tokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_batch_limit: Option<u32>,
+    /// The KV cache, not compute, limits the batch: the max batch is the KV limit.
+    pub kv_bound: bool,
     /// GPUs per replica.
     pub gpus_per_replica: u32,
     /// GPUs in all.
@@ -176,6 +182,8 @@ fn row(
         replicas,
         max_batch: cand.max_batch,
         max_batch_limit: cand.max_batch_limit,
+        kv_batch_limit: cand.kv_batch_limit,
+        kv_bound: cand.kv_bound,
         gpus_per_replica: cand.gpus_per_replica,
         gpus: u64::from(replicas) * u64::from(cand.gpus_per_replica),
         cost: cand.replica_cost() * f64::from(replicas),

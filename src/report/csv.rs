@@ -2,7 +2,7 @@
 
 use crate::optimize::Plan;
 
-const HEADER: [&str; 24] = [
+const HEADER: [&str; 26] = [
     "workload",
     "service_class",
     "priority",
@@ -11,6 +11,8 @@ const HEADER: [&str; 24] = [
     "gpu_type",
     "replicas",
     "max_batch",
+    "kv_batch_limit",
+    "kv_bound",
     "gpus_per_replica",
     "gpus",
     "cost",
@@ -46,6 +48,8 @@ pub(super) fn plan_csv(plan: &Plan) -> String {
             a.gpu_type.clone(),
             a.replicas.to_string(),
             a.max_batch.to_string(),
+            opt(a.kv_batch_limit),
+            a.kv_bound.to_string(),
             a.gpus_per_replica.to_string(),
             a.gpus.to_string(),
             a.cost.to_string(),

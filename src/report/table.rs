@@ -55,7 +55,11 @@ pub fn plan_table(plan: &Plan) -> String {
                 Some(needed) => format!("{} of {needed}", a.replicas),
                 None => a.replicas.to_string(),
             }),
-            right(a.max_batch.to_string()),
+            right(if a.kv_bound {
+                format!("{} (KV)", a.max_batch)
+            } else {
+                a.max_batch.to_string()
+            }),
             right(a.gpus.to_string()),
             right(dollars_per_hour(a.cost)),
             right(with_target(a.ttft_ms, a.slo_ttft_ms)),
@@ -125,12 +129,12 @@ pub fn plan_table(plan: &Plan) -> String {
     ));
     if let (Some(growth), Some(first)) = (plan.load_growth_to_breach, &plan.first_to_breach) {
         let planned = if plan.headroom > 0.0 {
-            format!("Planned with {:.0}% headroom: ", plan.headroom * 100.0)
+            format!("Planned with {:.0}% headroom: the", plan.headroom * 100.0)
         } else {
-            String::new()
+            "The".to_string()
         };
         out.push_str(&format!(
-            "{planned}the load can grow {:.0}% before the first SLO breaks (`{first}`, by the model){}\n",
+            "{planned} load can grow {:.0}% before the first SLO breaks (`{first}`, by the model){}\n",
             growth * 100.0,
             if plan.headroom > 0.0 {
                 ""
@@ -144,6 +148,11 @@ pub fn plan_table(plan: &Plan) -> String {
             "Unallocated: {} ({} / {}): {}: {}\n",
             u.workload, u.service_class, u.model, u.reason, u.detail
         ));
+    }
+    if plan.allocations.iter().any(|a| a.kv_bound) {
+        out.push_str(
+            "(KV): the KV cache, not compute, caps the batch (its capacity over each request's prompt and half its output, in 16-token blocks)\n",
+        );
     }
     for note in &plan.notes {
         out.push_str(&format!("Note: {note}\n"));

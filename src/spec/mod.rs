@@ -111,6 +111,24 @@ impl Profile {
         }
     }
 
+    /// The most requests of a shape whose KV cache fits at once, when the profile knows its
+    /// capacity: the cache's 16-token blocks over the blocks of a request's mean footprint (its
+    /// prompt and half its output: a request in flight is on average half way through its
+    /// answer). At least 1.
+    pub fn kv_batch_limit(&self, prompt_tokens: f64, output_tokens: f64) -> Option<u32> {
+        const BLOCK_TOKENS: f64 = crate::sim::DEFAULT_BLOCK_SIZE as f64;
+        let capacity = self.kv_capacity_tokens? as f64;
+        let blocks = (capacity / BLOCK_TOKENS).floor();
+        let per_request = ((prompt_tokens.max(0.0) + output_tokens.max(0.0) / 2.0) / BLOCK_TOKENS)
+            .ceil()
+            .max(1.0);
+        Some(
+            (blocks / per_request)
+                .floor()
+                .clamp(1.0, f64::from(u32::MAX)) as u32,
+        )
+    }
+
     /// The queue allowance at max batch `max_batch`: the profile's, or 10 x `max_batch`.
     pub fn queue_for(&self, max_batch: u32) -> u32 {
         self.max_queue
