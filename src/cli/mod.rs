@@ -51,7 +51,7 @@ enum Command {
     Analyze(Box<analyze::AnalyzeArgs>),
     /// Find the cheapest accelerator and replica count for every workload of a scenario
     #[command(after_help = plan::AFTER_HELP)]
-    Plan(plan::PlanArgs),
+    Plan(Box<plan::PlanArgs>),
     /// Simulate a scenario's fleet iteration by iteration, as vLLM schedules it
     #[command(after_help = simulate::AFTER_HELP)]
     Simulate(Box<simulate::SimulateArgs>),
@@ -95,7 +95,7 @@ pub fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(*args),
-        Command::Plan(args) => plan::run(args),
+        Command::Plan(args) => plan::run(*args),
         Command::Simulate(args) => simulate::run_simulate(*args),
         Command::Apply(args) => apply::run(*args),
         Command::Estimate(args) => estimate::run(*args),

@@ -8,7 +8,8 @@ use crate::optimize::{
     Backend, BatchPolicy, CandidateOptions, Objective, PlanOptions, SaturationPolicy, SolverKind,
     plan,
 };
-use crate::report::{OutputFormat, render_plan};
+use crate::report::{OutputFormat, render_plan, render_verified_plan};
+use crate::sim::verify::{VerifyOptions, verify};
 use crate::spec::cluster::{DefaultLoad, load_cluster};
 use crate::spec::inferno::{InfernoOptimizer, load_inferno};
 use crate::spec::load_scenario;
@@ -133,6 +134,19 @@ pub(super) struct PlanArgs {
     /// Keep each workload on its current accelerator (`current:` in the scenario), as WVA does
     #[arg(long)]
     keep_accelerator: bool,
+    /// Check the plan in the simulator: each workload's fleet under its own traffic, with the
+    /// simulated latencies and SLO attainment beside the plan
+    #[arg(long)]
+    verify: bool,
+    /// With --verify: requests simulated per workload (after a 10% warm-up)
+    #[arg(long, value_name = "N", requires = "verify", value_parser = clap::value_parser!(u64).range(1000..=10_000_000), default_value_t = 20_000)]
+    verify_requests: u64,
+    /// With --verify: exit 3 when the simulation misses an SLO
+    #[arg(long, requires = "verify")]
+    strict: bool,
+    /// Seed of the simulated check
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Plan spare capacity for bursts: replicas enough to keep the SLO at (1 + H) times each
     /// workload's rate (0.2 = 20% more load)
     #[arg(long, value_name = "H", value_parser = headroom_value, conflicts_with = "target_utilization")]
@@ -297,7 +311,39 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     let options = options(&a, &defaults)?;
     let plan = plan(&scenario, &options).with_context(|| source.display().to_string())?;
-    emit(&render_plan(&plan, a.output))?;
+    if a.verify {
+        let checks = verify(
+            &scenario,
+            &plan,
+            &VerifyOptions {
+                requests: a.verify_requests,
+                seed: a.seed,
+                ..VerifyOptions::default()
+            },
+        );
+        emit(&render_verified_plan(&plan, &checks, a.output))?;
+        let missed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.misses.is_empty())
+            .map(|c| c.workload.as_str())
+            .collect();
+        if !missed.is_empty() {
+            eprintln!(
+                "wva: the simulation misses the SLO of {} ({})",
+                missed.join(", "),
+                if a.strict {
+                    "exit code 3"
+                } else {
+                    "--strict makes this exit 3"
+                }
+            );
+            if a.strict {
+                return Ok(ExitCode::Infeasible);
+            }
+        }
+    } else {
+        emit(&render_plan(&plan, a.output))?;
+    }
     if plan.is_complete() {
         Ok(ExitCode::Success)
     } else {

@@ -11,7 +11,7 @@ use crate::report::{WorkloadInfo, simulation_report, simulation_table};
 use crate::sim::from_trace::{
     TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
 };
-use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build};
+use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build, fleets_of_plan};
 use crate::sim::{Generator, Horizon, Request, Router, SimResult, run};
 use crate::spec::{
     Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError, Statistic,
@@ -399,49 +399,8 @@ fn fleets(
     }
     // The plan `wva plan` would make.
     let planned = plan(scenario, &PlanOptions::default())?;
-    for u in &planned.unallocated {
-        notes.push(format!(
-            "workload `{}` is not simulated: the plan leaves it out ({}: {})",
-            u.workload, u.reason, u.detail
-        ));
-    }
-    let mut out: Vec<Fleet> = Vec::new();
-    for alloc in &planned.allocations {
-        let Some(w) = scenario
-            .workloads
-            .iter()
-            .position(|w| w.name == alloc.workload)
-        else {
-            continue;
-        };
-        let model = &scenario.workloads[w].model;
-        let Some(profile) = scenario
-            .profiles
-            .iter()
-            .position(|p| &p.model == model && p.accelerator == alloc.accelerator)
-        else {
-            continue;
-        };
-        if alloc.replicas == 0 {
-            notes.push(format!(
-                "workload `{}` is not simulated: the plan gives it no replicas",
-                alloc.workload
-            ));
-            continue;
-        }
-        let part = FleetPart {
-            profile,
-            replicas: alloc.replicas,
-            max_batch: alloc.max_batch,
-        };
-        match out.iter_mut().find(|f| f.workload == w) {
-            Some(f) => f.parts.push(part),
-            None => out.push(Fleet {
-                workload: w,
-                parts: vec![part],
-            }),
-        }
-    }
+    let (out, plan_notes) = fleets_of_plan(scenario, &planned);
+    notes.extend(plan_notes);
     Ok((out, notes))
 }
 

@@ -46,6 +46,34 @@ pub enum OutputFormat {
     InfernoJson,
 }
 
+/// A plan with its simulated check (`wva plan --verify`).
+#[derive(serde::Serialize)]
+struct VerifiedPlan<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    verification: &'a [crate::sim::verify::Verification],
+}
+
+/// Renders a plan and its simulated check in `format` (CSV and inferno JSON carry the plan
+/// only).
+pub fn render_verified_plan(
+    plan: &Plan,
+    verification: &[crate::sim::verify::Verification],
+    format: OutputFormat,
+) -> String {
+    let both = VerifiedPlan { plan, verification };
+    match format {
+        OutputFormat::Table => {
+            let mut out = plan_table(plan);
+            out.push_str(&table::verification_table(verification));
+            out
+        }
+        OutputFormat::Json => to_json(&both),
+        OutputFormat::Yaml => to_yaml(&both),
+        OutputFormat::Csv | OutputFormat::InfernoJson => render_plan(plan, format),
+    }
+}
+
 /// Renders a plan in `format`.
 pub fn render_plan(plan: &Plan, format: OutputFormat) -> String {
     match format {

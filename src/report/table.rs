@@ -234,3 +234,45 @@ pub fn analysis_table(a: &Analysis) -> String {
     }
     out
 }
+
+/// The simulated check of a plan: one row per workload.
+pub(super) fn verification_table(rows: &[crate::sim::verify::Verification]) -> String {
+    let mut table = new_table(&[
+        "Workload",
+        "Replicas",
+        "TTFT ms mean (SLO)",
+        "TTFT p99",
+        "ITL ms mean (SLO)",
+        "ITL p99",
+        "Requests meeting SLO",
+        "Verdict",
+    ]);
+    let with_target = |v: f64, t: Option<f64>| match t {
+        Some(t) => format!("{v:.1} ({t})"),
+        None => format!("{v:.1}"),
+    };
+    for v in rows {
+        table.add_row(vec![
+            Cell::new(&v.workload),
+            right(v.replicas.to_string()),
+            right(with_target(v.ttft_ms.mean, v.slo_ttft_ms)),
+            right(format!("{:.1}", v.ttft_ms.p99)),
+            right(with_target(v.itl_ms.mean, v.slo_itl_ms)),
+            right(format!("{:.1}", v.itl_ms.p99)),
+            right(
+                v.attainment
+                    .both
+                    .map_or("-".into(), |b| format!("{:.1}%", b * 100.0)),
+            ),
+            Cell::new(if v.misses.is_empty() {
+                "holds".to_string()
+            } else {
+                format!("MISSES: {}", v.misses.join("; "))
+            }),
+        ]);
+    }
+    format!(
+        "Simulated check ({} requests per workload after a 10% warm-up):\n{table}\n",
+        rows.first().map_or(0, |v| v.requests)
+    )
+}

@@ -14,6 +14,7 @@ pub mod from_trace;
 pub mod metrics;
 pub mod setup;
 mod timeline;
+pub mod verify;
 pub mod workload;
 
 pub use engine::{Completion, DEFAULT_BLOCK_SIZE, Engine, EngineConfig};

@@ -1,0 +1,128 @@
+//! Checking a plan by simulation (`wva plan --verify`): each workload's planned fleet runs in
+//! the simulator under the workload's own traffic (its arrival process and length
+//! distributions; Poisson unless the scenario says otherwise), and the simulated latencies are
+//! held against the service class's targets.
+
+use super::fleet::run;
+use super::metrics::Summary;
+use super::setup::{EngineOverrides, build, fleets_of_plan};
+use super::workload::{Generator, Horizon};
+use super::{Router, SloAttainment};
+use crate::optimize::Plan;
+use crate::spec::Scenario;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// How to verify.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerifyOptions {
+    /// Requests simulated per workload (after a 10% warm-up, which is added).
+    pub requests: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Router of every fleet.
+    pub router: Router,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            requests: 20_000,
+            seed: 1,
+            router: Router::RoundRobin,
+        }
+    }
+}
+
+/// What the simulator says about one workload's planned fleet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verification {
+    /// Workload.
+    pub workload: String,
+    /// Replicas simulated (all rows of a mixed allocation).
+    pub replicas: u32,
+    /// Requests counted (after the warm-up).
+    pub requests: u64,
+    /// Offered rate, requests/s.
+    pub offered_rps: f64,
+    /// Completions per second.
+    pub throughput_rps: f64,
+    /// Simulated time to first token, ms.
+    pub ttft_ms: Summary,
+    /// Simulated inter-token latency (every gap), ms.
+    pub itl_ms: Summary,
+    /// Simulated time per output token of each request, ms.
+    pub tpot_ms: Summary,
+    /// Mean TTFT target, ms.
+    pub slo_ttft_ms: Option<f64>,
+    /// Mean ITL target, ms.
+    pub slo_itl_ms: Option<f64>,
+    /// Share of requests meeting each target.
+    pub attainment: SloAttainment,
+    /// The queue grew over the run: the fleet cannot carry the load.
+    pub overloaded: bool,
+    /// What the simulation says the plan misses (empty: it holds).
+    pub misses: Vec<String>,
+}
+
+/// Simulates every workload of `plan` (in parallel), `options.requests` requests each.
+pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<Verification> {
+    let (fleets, _) = fleets_of_plan(scenario, plan);
+    let warmup = 0.1;
+    let total = (options.requests as f64 / (1.0 - warmup)).ceil() as u64;
+    fleets
+        .par_iter()
+        .filter_map(|fleet| {
+            let (config, traffic, _) = build(
+                scenario,
+                std::slice::from_ref(fleet),
+                &EngineOverrides::default(),
+                options.router,
+                options.seed,
+                None,
+            );
+            let requests = Generator::new(&traffic, Horizon::Requests(total), warmup, options.seed);
+            let result = run(&config, requests, &mut |_| {}).ok()?;
+            let g = result.groups.into_iter().next()?;
+            let targets = config.groups[0].targets;
+            let offered = traffic[0].rate_rps;
+            let overloaded = offered > 0.0
+                && g.throughput_rps < 0.95 * offered
+                && (g.waiting_at_end as f64 - g.waiting_at_start as f64)
+                    > (0.05 * g.requests as f64).max(5.0);
+            let mut misses = Vec::new();
+            if overloaded {
+                misses.push(format!(
+                    "overloaded: {:.2} of {:.2} req/s served, the queue grows",
+                    g.throughput_rps, offered
+                ));
+            }
+            let over = |value: f64, target: f64| value > target || value.is_nan();
+            if let Some(t) = targets.ttft_ms
+                && over(g.ttft_ms.mean, t)
+            {
+                misses.push(format!("mean TTFT {:.0} ms > {t} ms", g.ttft_ms.mean));
+            }
+            if let Some(t) = targets.itl_ms
+                && over(g.itl_ms.mean, t)
+            {
+                misses.push(format!("mean ITL {:.1} ms > {t} ms", g.itl_ms.mean));
+            }
+            Some(Verification {
+                workload: g.name.clone(),
+                replicas: g.replicas,
+                requests: g.requests,
+                offered_rps: offered,
+                throughput_rps: g.throughput_rps,
+                ttft_ms: g.ttft_ms,
+                itl_ms: g.itl_ms,
+                tpot_ms: g.tpot_ms,
+                slo_ttft_ms: targets.ttft_ms,
+                slo_itl_ms: targets.itl_ms,
+                attainment: g.slo_attainment,
+                overloaded,
+                misses,
+            })
+        })
+        .collect()
+}
