@@ -34,6 +34,7 @@ fn setup(path: &Path, rate_scale: f64) -> (ReplayConfig, Sizer, Vec<Request>) {
     let targets = Targets {
         ttft_ms: Some(800.0),
         itl_ms: Some(40.0),
+        ..Default::default()
     };
     let config = ReplayConfig {
         engine: engine_config(&profile, max_batch, &EngineOverrides::default()),

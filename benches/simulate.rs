@@ -55,6 +55,7 @@ fn bench(c: &mut Criterion) {
             targets: Targets {
                 ttft_ms: Some(1000.0),
                 itl_ms: Some(50.0),
+                ..Default::default()
             },
         }],
         seed: 1,

@@ -15,6 +15,7 @@ fn bench(c: &mut Criterion) {
     let targets = Targets {
         ttft_ms: Some(60.0),
         itl_ms: Some(20.0),
+        ..Default::default()
     };
     let golden = RequestShape {
         prompt_tokens: 128.0,
@@ -33,6 +34,7 @@ fn bench(c: &mut Criterion) {
     let loose = Targets {
         ttft_ms: Some(1000.0),
         itl_ms: Some(50.0),
+        ..Default::default()
     };
     c.bench_function("size/gen2 N=256 Q=2560", |b| {
         b.iter(|| {

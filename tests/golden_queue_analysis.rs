@@ -48,6 +48,7 @@ fn load(name: &str) -> Option<(Problem, Value)> {
         targets: Targets {
             ttft_ms: Some(f("targetTTFT")),
             itl_ms: Some(f("targetITL")),
+            ..Default::default()
         },
     };
     Some((problem, read_json(&dir.join(name))))

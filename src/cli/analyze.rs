@@ -272,6 +272,7 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         let targets = Targets {
             ttft_ms: a.target_ttft_ms,
             itl_ms: a.target_itl_ms,
+            ..Default::default()
         };
         let sizing = size(&model, &targets).map_err(|e| match e {
             SizingError::Infeasible { .. } => Error::Infeasible(format!("infeasible: {e}")),

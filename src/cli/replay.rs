@@ -5,7 +5,7 @@ use super::args;
 use super::output::{DocFormat, emit, render, write_atomically};
 use super::trace::TraceInputArgs;
 use crate::error::{Error, ExitCode};
-use crate::optimize::candidates::mean_targets;
+use crate::optimize::candidates::slo_targets;
 use crate::optimize::{PlanOptions, plan};
 use crate::perf::RequestShape;
 use crate::replay::policy::{RateSource, controller};
@@ -228,7 +228,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     workload.rate_rps = load.busy_rate_rps;
     workload.prompt_tokens = load.prompt_tokens;
     workload.output_tokens = load.output_tokens;
-    let targets = mean_targets(&scenario, &workload);
+    let targets = slo_targets(&scenario, &workload);
 
     // The accelerator and max batch: given, or the plan's for the busy minutes.
     let (profile_index, max_batch) = match &a.accelerator {

@@ -5,7 +5,9 @@
 use crate::perf::RequestShape;
 use crate::queueing::batch::{fewest_replicas, highest_rate_batch};
 use crate::queueing::concurrency::{ConcurrencySearch, onset_search};
-use crate::queueing::{Binding, InvalidModel, Metrics, ReplicaModel, SizingError, Targets, size};
+use crate::queueing::{
+    Binding, InvalidModel, Metrics, ReplicaModel, SizingError, Stat, Targets, size,
+};
 use crate::spec::{Accelerator, Profile, Scenario, Statistic, Workload};
 use serde::Serialize;
 use std::fmt;
@@ -165,17 +167,24 @@ pub enum CandidateError {
     },
 }
 
-/// Mean latency targets of a workload's class for its model (percentiles are refused earlier).
-pub fn mean_targets(scenario: &Scenario, workload: &Workload) -> Targets {
+/// The latency targets of a workload's class for its model, each with the statistic it bounds
+/// (mean, or a percentile).
+pub fn slo_targets(scenario: &Scenario, workload: &Workload) -> Targets {
     let slo = scenario
         .service_class(&workload.service_class)
         .and_then(|c| c.targets_for(&workload.model));
-    let mean = |t: Option<crate::spec::LatencyTarget>| {
-        t.filter(|t| t.statistic == Statistic::Mean).map(|t| t.ms)
+    let stat = |t: Option<crate::spec::LatencyTarget>| match t.map(|t| t.statistic) {
+        Some(Statistic::P50) => Stat::Quantile(0.50),
+        Some(Statistic::P90) => Stat::Quantile(0.90),
+        Some(Statistic::P95) => Stat::Quantile(0.95),
+        Some(Statistic::P99) => Stat::Quantile(0.99),
+        Some(Statistic::Mean) | None => Stat::Mean,
     };
     Targets {
-        ttft_ms: slo.and_then(|s| mean(s.ttft)),
-        itl_ms: slo.and_then(|s| mean(s.itl)),
+        ttft_ms: slo.and_then(|s| s.ttft.map(|t| t.ms)),
+        itl_ms: slo.and_then(|s| s.itl.map(|t| t.ms)),
+        ttft_stat: stat(slo.and_then(|s| s.ttft)),
+        itl_stat: stat(slo.and_then(|s| s.itl)),
     }
 }
 
@@ -366,7 +375,7 @@ pub fn server_candidates<'a>(
     workload: &'a Workload,
     options: &CandidateOptions,
 ) -> ServerCandidates<'a> {
-    let targets = mean_targets(scenario, workload);
+    let targets = slo_targets(scenario, workload);
     let priority = scenario
         .service_class(&workload.service_class)
         .map_or(u32::MAX, |c| c.priority);

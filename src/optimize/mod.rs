@@ -30,7 +30,7 @@ pub use saturation::SaturationPolicy;
 pub use unlimited::Unlimited;
 
 use crate::error::Error;
-use crate::spec::{Scenario, Statistic};
+use crate::spec::Scenario;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -142,28 +142,6 @@ pub fn inventory(scenario: &Scenario) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Fails (as bad input) for targets the analytic model cannot size yet (percentiles).
-fn check_targets(scenario: &Scenario) -> Result<(), Error> {
-    for w in &scenario.workloads {
-        let class = scenario.service_class(&w.service_class);
-        if let Some(t) = class.and_then(|c| c.targets_for(&w.model)) {
-            for (name, target) in [("ttft_ms", t.ttft), ("itl_ms", t.itl)] {
-                if let Some(target) = target
-                    && target.statistic != Statistic::Mean
-                {
-                    return Err(Error::Usage(format!(
-                        "service class `{}`, model `{}`: {name} target {} is a percentile; `wva plan` sizes for mean targets only so far",
-                        w.service_class,
-                        w.model,
-                        target.statistic.name()
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Builds the problem: every server's candidates (in parallel) and the inventory.
 pub fn problem<'a>(scenario: &'a Scenario, options: &CandidateOptions) -> Problem<'a> {
     Problem {
@@ -178,7 +156,6 @@ pub fn problem<'a>(scenario: &'a Scenario, options: &CandidateOptions) -> Proble
 
 /// Plans a scenario: candidates for every workload, then the solver, then the report.
 pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
-    check_targets(scenario)?;
     let problem = problem(scenario, &options.candidates);
     let solver = options.solver.unwrap_or(if problem.is_limited() {
         SolverKind::Exact

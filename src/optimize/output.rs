@@ -5,6 +5,7 @@ use super::candidates::{BatchPolicy, Candidate, Objective};
 use super::problem::{Choice, Problem, Solution, SolveStatus};
 use super::{PlanOptions, SolverKind, UnallocatedReason};
 use crate::queueing::Binding;
+use crate::queueing::Stat;
 use crate::spec::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -46,10 +47,19 @@ pub struct Allocation {
     pub ttft_ms: f64,
     /// Predicted mean ITL, ms.
     pub itl_ms: f64,
-    /// TTFT target (mean), ms.
+    /// TTFT target, ms.
     pub slo_ttft_ms: Option<f64>,
-    /// ITL target (mean), ms.
+    /// ITL target, ms.
     pub slo_itl_ms: Option<f64>,
+    /// The statistic the TTFT target bounds (`mean`, `p90`, `p99`, ...).
+    pub slo_ttft_statistic: String,
+    /// The statistic the ITL target bounds.
+    pub slo_itl_statistic: String,
+    /// Predicted TTFT for the target's statistic at the planned load (the mean, or the
+    /// percentile by the tail approximation), ms.
+    pub ttft_at_slo_statistic_ms: f64,
+    /// Predicted ITL for the target's statistic, ms.
+    pub itl_at_slo_statistic_ms: f64,
     /// Arrival rate this row serves, requests/s (the workload's, or its share when mixed).
     pub rate_rps: f64,
     /// The workload's mean prompt tokens.
@@ -172,7 +182,29 @@ fn row(
                 (m.ttft_ms, m.itl_ms, m.utilization)
             })
     };
+    let per_replica = if replicas > 0 {
+        rate_rps / f64::from(replicas)
+    } else {
+        0.0
+    };
+    let at_stat = |stat: Stat, mean: f64, quantile: &dyn Fn(f64, f64) -> Option<f64>| match stat {
+        Stat::Mean => mean,
+        Stat::Quantile(q) => {
+            quantile(per_replica.max(cand.model.rate_range_rps().0), q).unwrap_or(f64::NAN)
+        }
+    };
+    let targets = &server.targets;
+    let ttft_at_stat = at_stat(targets.ttft_stat, ttft_ms, &|r, q| {
+        cand.model.ttft_quantile_ms(r, q)
+    });
+    let itl_at_stat = at_stat(targets.itl_stat, itl_ms, &|r, q| {
+        cand.model.itl_quantile_ms(r, q)
+    });
     Allocation {
+        slo_ttft_statistic: targets.ttft_stat.to_string(),
+        slo_itl_statistic: targets.itl_stat.to_string(),
+        ttft_at_slo_statistic_ms: ttft_at_stat,
+        itl_at_slo_statistic_ms: itl_at_stat,
         workload: w.name.clone(),
         service_class: w.service_class.clone(),
         priority: server.priority,

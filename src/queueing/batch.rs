@@ -165,6 +165,7 @@ mod tests {
         let targets = Targets {
             ttft_ms: Some(2000.0),
             itl_ms: Some(20.0),
+            ..Default::default()
         };
         let rate = 29.0;
         let at_max = replicas_at(&model, 48, 480, &targets, rate).unwrap();
@@ -206,7 +207,7 @@ mod tests {
             let shape = RequestShape { prompt_tokens: input, output_tokens: output };
             let model = ReplicaModel::new(params, shape, n, 10 * n).unwrap();
             let idle = model.with_limits(1, 10).analyze(model.rate_range_rps().0).unwrap();
-            let targets = Targets { ttft_ms: Some(idle.ttft_ms * ttft_factor), itl_ms: Some(idle.itl_ms * itl_factor) };
+            let targets = Targets { ttft_ms: Some(idle.ttft_ms * ttft_factor), itl_ms: Some(idle.itl_ms * itl_factor), ..Default::default()  };
             let rate = load * model.rate_range_rps().1;
             // Brute force: replicas at every max batch, by the same feasibility rule
             // (metrics at rate/k within targets), k from 1 up.

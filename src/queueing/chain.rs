@@ -29,6 +29,8 @@ pub struct ChainSolution {
     pub blocking_probability: f64,
     /// Probability the replica is idle.
     pub idle_probability: f64,
+    /// Probability an accepted arrival finds every batch slot taken and waits.
+    pub waiting_probability: f64,
 }
 
 /// Relative distance from `r = 1` under which the geometric tail is summed term by term
@@ -140,6 +142,8 @@ impl Head {
         let tail_mass = p_top * tail.mass;
         let tail_first = p_top * (n_top * tail.mass + tail.first_moment);
         let p_full = p_top * tail.last;
+        // States N..K-1: an arrival finds the batch full and waits (K is blocked).
+        let p_wait = (p_top * (1.0 + tail.mass) - p_full).max(0.0);
 
         let total = self.mass + tail_mass;
         let mean_in_system = (self.first + tail_first) / total;
@@ -158,8 +162,47 @@ impl Head {
             wait_ms: (response_ms - service_ms).max(0.0),
             blocking_probability,
             idle_probability: self.p_idle / total,
+            waiting_probability: if total > p_full {
+                (p_wait / (total - p_full)).clamp(0.0, 1.0)
+            } else {
+                1.0
+            },
         }
     }
+}
+
+/// The distribution of the number of requests in service (the running batch), `0..=N`, at
+/// arrival rate `arrival_per_ms` with queue allowance `max_queue`: `P(min(n, N) = b)`.
+/// `None` for degenerate inputs (as [`solve`]).
+pub fn batch_distribution(mu: &[f64], max_queue: u32, arrival_per_ms: f64) -> Option<Vec<f64>> {
+    let positive = |x: f64| x > 0.0 && x.is_finite();
+    if mu.is_empty() || !positive(arrival_per_ms) || !mu.iter().all(|&m| positive(m)) {
+        return None;
+    }
+    // Weights of states 0..=N in log space (no overflow).
+    let mut ln_w = Vec::with_capacity(mu.len() + 1);
+    ln_w.push(0.0f64);
+    for &rate in mu {
+        let last = ln_w[ln_w.len() - 1];
+        ln_w.push(last + (arrival_per_ms / rate).ln());
+    }
+    // States above N, relative to state N: the geometric tail (its sums come divided by
+    // exp(ln_divisor)).
+    let n = mu.len();
+    let tail = geometric_tail(arrival_per_ms / mu[n - 1], max_queue);
+    let ln_tail = if tail.mass > 0.0 {
+        ln_w[n] + tail.mass.ln() + tail.ln_divisor
+    } else {
+        f64::NEG_INFINITY
+    };
+    let top = ln_w.iter().copied().fold(ln_tail, f64::max);
+    let mut p: Vec<f64> = ln_w.iter().map(|l| (l - top).exp()).collect();
+    p[n] += (ln_tail - top).exp();
+    let total: f64 = p.iter().sum();
+    for x in &mut p {
+        *x /= total;
+    }
+    Some(p)
 }
 
 /// Sums of the geometric tail `r^k`, `k = 1..=q`, all divided by `exp(ln_divisor)`.
@@ -249,11 +292,49 @@ mod tests {
             wait_ms: (l / x - serv / x).max(0.0),
             blocking_probability: p[k],
             idle_probability: p[0],
+            waiting_probability: p[n..k].iter().sum::<f64>() / (1.0 - p[k]),
         }
     }
 
     fn close(a: f64, b: f64, rel: f64) -> bool {
         (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
+    }
+
+    /// The batch distribution and the waiting probability against the brute-force chain.
+    #[test]
+    fn batch_distribution_and_waiting_match_brute_force() {
+        let mu: Vec<f64> = (1..=40)
+            .map(|n| f64::from(n) / (10.0 + f64::from(n)))
+            .collect();
+        for (q, lambda) in [
+            (0u32, 0.5),
+            (400, 1.5),
+            (400, 0.95 * mu[39]),
+            (50, 3.0 * mu[39]),
+        ] {
+            let n = mu.len();
+            let k = n + q as usize;
+            let mut p = vec![1.0f64];
+            for i in 0..k {
+                let rate = if i < n { mu[i] } else { mu[n - 1] };
+                p.push(p[i] * lambda / rate);
+            }
+            let total: f64 = p.iter().sum();
+            let p: Vec<f64> = p.iter().map(|x| x / total).collect();
+            let dist = batch_distribution(&mu, q, lambda).unwrap();
+            for b in 0..n {
+                assert!(close(dist[b], p[b], 1e-9) || (dist[b] - p[b]).abs() < 1e-15);
+            }
+            assert!(close(dist[n], p[n..].iter().sum(), 1e-9));
+            let fast = solve(&mu, q, lambda).unwrap();
+            let wait: f64 = p[n..k].iter().sum::<f64>() / (1.0 - p[k]);
+            assert!(
+                close(fast.waiting_probability, wait, 1e-9)
+                    || (fast.waiting_probability - wait).abs() < 1e-15,
+                "{} vs {wait}",
+                fast.waiting_probability
+            );
+        }
     }
 
     fn check(mu: &[f64], q: u32, lambda: f64) {

@@ -10,9 +10,10 @@ pub mod chain;
 pub mod concurrency;
 mod replica;
 mod sizing;
+pub mod tail;
 
 pub use replica::{InvalidModel, Metrics, ReplicaModel};
-pub use sizing::{Binding, Sizing, SizingError, Targets, size};
+pub use sizing::{Binding, Sizing, SizingError, Stat, Targets, size};
 
 /// Upstream's `Epsilon`: the valid rate range is `[EPS*mu(1), (1-EPS)*mu(N)]`.
 pub const RATE_RANGE_EPSILON: f64 = 0.001;
@@ -64,6 +65,7 @@ mod tests {
             &Targets {
                 ttft_ms: Some(60.0),
                 itl_ms: Some(20.0),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -82,6 +84,7 @@ mod tests {
             &Targets {
                 ttft_ms: Some(10.0),
                 itl_ms: None,
+                ..Default::default()
             },
         )
         .unwrap_err();
@@ -95,6 +98,7 @@ mod tests {
             &Targets {
                 ttft_ms: Some(1e9),
                 itl_ms: Some(1e9),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -241,8 +245,8 @@ mod tests {
         #[test]
         fn sizing_is_monotone_in_the_target(model in arb_model(), t in 1.0f64..4.0, loosen in 1.0f64..2.0) {
             let base = model.analyze(model.rate_range_rps().0).unwrap();
-            let tight = Targets { ttft_ms: Some(base.ttft_ms * t), itl_ms: Some(base.itl_ms * t) };
-            let loose = Targets { ttft_ms: Some(base.ttft_ms * t * loosen), itl_ms: Some(base.itl_ms * t * loosen) };
+            let tight = Targets { ttft_ms: Some(base.ttft_ms * t), itl_ms: Some(base.itl_ms * t), ..Default::default()  };
+            let loose = Targets { ttft_ms: Some(base.ttft_ms * t * loosen), itl_ms: Some(base.itl_ms * t * loosen), ..Default::default()  };
             let st = size(&model, &tight).unwrap();
             let sl = size(&model, &loose).unwrap();
             prop_assert!(sl.rate_rps >= st.rate_rps * (1.0 - 1e-9));

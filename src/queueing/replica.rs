@@ -148,6 +148,17 @@ impl ReplicaModel {
         Some(self.metrics_of(&sol, self.max_batch))
     }
 
+    /// The `q`-quantile of TTFT at `rate_rps`, ms (vLLM's definition), by the tail
+    /// approximation of [`super::tail`].
+    pub fn ttft_quantile_ms(&self, rate_rps: f64, q: f64) -> Option<f64> {
+        super::tail::ttft_quantile_ms(self, rate_rps, q)
+    }
+
+    /// The `q`-quantile of the inter-token latency at `rate_rps`, ms ([`super::tail`]).
+    pub fn itl_quantile_ms(&self, rate_rps: f64, q: f64) -> Option<f64> {
+        super::tail::itl_quantile_ms(self, rate_rps, q)
+    }
+
     /// Metrics of a chain solution for this replica with max batch `max_batch`.
     pub(super) fn metrics_of(&self, sol: &chain::ChainSolution, max_batch: u32) -> Metrics {
         let lat = self

@@ -6,13 +6,37 @@ use super::{BISECTION_MAX_STEPS, BISECTION_TOLERANCE};
 use serde::Serialize;
 use std::fmt;
 
-/// Latency targets for sizing (means, ms). `None` = no target on that metric.
+/// Which statistic of a latency a target bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    /// The mean.
+    #[default]
+    Mean,
+    /// A quantile (0.99 for p99).
+    Quantile(f64),
+}
+
+impl fmt::Display for Stat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stat::Mean => f.write_str("mean"),
+            Stat::Quantile(q) => write!(f, "p{}", (q * 100.0).round()),
+        }
+    }
+}
+
+/// Latency targets for sizing, ms. `None` = no target on that metric.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Targets {
-    /// Mean time-to-first-token target, ms.
+    /// Time-to-first-token target, ms.
     pub ttft_ms: Option<f64>,
-    /// Mean inter-token latency target, ms.
+    /// Inter-token latency target, ms.
     pub itl_ms: Option<f64>,
+    /// The statistic the TTFT target bounds (mean by default).
+    pub ttft_stat: Stat,
+    /// The statistic the ITL target bounds.
+    pub itl_stat: Stat,
 }
 
 impl Targets {
@@ -158,24 +182,56 @@ fn bisect(lo: f64, hi: f64, target: f64, metric: impl Fn(f64) -> f64) -> Result<
 /// the sized rate is their minimum (the maximum stable rate without targets).
 pub fn size(model: &ReplicaModel, targets: &Targets) -> Result<Sizing, SizingError> {
     let (lo, hi) = model.rate_range_rps();
-    let metric_at = |rate: f64, pick: fn(&Metrics) -> f64| {
-        model.analyze(rate).map_or(f64::INFINITY, |m| pick(&m))
+    let ttft = |rate: f64| -> f64 {
+        match targets.ttft_stat {
+            Stat::Mean => model.analyze(rate).map(|m| m.ttft_ms),
+            Stat::Quantile(q) => model.ttft_quantile_ms(rate, q),
+        }
+        .unwrap_or(f64::INFINITY)
+    };
+    let itl = |rate: f64| -> f64 {
+        match targets.itl_stat {
+            Stat::Mean => model.analyze(rate).map(|m| m.itl_ms),
+            Stat::Quantile(q) => model.itl_quantile_ms(rate, q),
+        }
+        .unwrap_or(f64::INFINITY)
     };
     let solve_for =
-        |target: Option<f64>, name: &'static str, pick: fn(&Metrics) -> f64| match target {
+        |target: Option<f64>, name: &'static str, metric: &dyn Fn(f64) -> f64| match target {
             None => Ok(hi),
             Some(target_ms) => {
-                bisect(lo, hi, target_ms, |rate| metric_at(rate, pick)).map_err(|best_ms| {
-                    SizingError::Infeasible {
-                        metric: name,
-                        target_ms,
-                        best_ms,
-                    }
+                bisect(lo, hi, target_ms, metric).map_err(|best_ms| SizingError::Infeasible {
+                    metric: name,
+                    target_ms,
+                    best_ms,
                 })
             }
         };
-    let rate_ttft_rps = solve_for(targets.ttft_ms, "TTFT", |m| m.ttft_ms)?;
-    let rate_itl_rps = solve_for(targets.itl_ms, "ITL", |m| m.itl_ms)?;
+    let name = |stat: Stat, mean: &'static str, p: [&'static str; 4]| match stat {
+        Stat::Mean => mean,
+        Stat::Quantile(q) if q <= 0.5 => p[0],
+        Stat::Quantile(q) if q <= 0.9 => p[1],
+        Stat::Quantile(q) if q <= 0.95 => p[2],
+        Stat::Quantile(_) => p[3],
+    };
+    let rate_ttft_rps = solve_for(
+        targets.ttft_ms,
+        name(
+            targets.ttft_stat,
+            "TTFT",
+            ["p50 TTFT", "p90 TTFT", "p95 TTFT", "p99 TTFT"],
+        ),
+        &ttft,
+    )?;
+    let rate_itl_rps = solve_for(
+        targets.itl_ms,
+        name(
+            targets.itl_stat,
+            "ITL",
+            ["p50 ITL", "p90 ITL", "p95 ITL", "p99 ITL"],
+        ),
+        &itl,
+    )?;
     let rate_rps = rate_ttft_rps.min(rate_itl_rps);
     let binding = if rate_rps >= hi {
         Binding::Capacity

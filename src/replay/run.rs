@@ -573,6 +573,7 @@ mod tests {
             targets: Targets {
                 ttft_ms: Some(500.0),
                 itl_ms: Some(40.0),
+                ..Default::default()
             },
             interval_s,
             window_s: interval_s,

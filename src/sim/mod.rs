@@ -346,6 +346,7 @@ mod tests {
         config.groups[0].targets = Targets {
             ttft_ms: Some(1e9),
             itl_ms: None,
+            ..Default::default()
         };
         let requests = vec![
             Request {

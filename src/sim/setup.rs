@@ -7,7 +7,7 @@ use super::fleet::Router;
 use super::workload::Traffic;
 use super::{GroupConfig, SimConfig};
 use crate::optimize::Plan;
-use crate::optimize::candidates::mean_targets;
+use crate::optimize::candidates::slo_targets;
 use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfParams, RequestShape};
 use crate::queueing::ReplicaModel;
 use crate::spec::{Profile, Scenario};
@@ -162,7 +162,7 @@ pub fn build(
             name: w.name.clone(),
             engines,
             router,
-            targets: mean_targets(scenario, w),
+            targets: slo_targets(scenario, w),
         });
         traffic.push(Traffic {
             rate_rps: w.rate_rps,
