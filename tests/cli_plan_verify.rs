@@ -91,3 +91,42 @@ fn verify_is_deterministic_and_checked() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// `--sizing simulate`: the per-replica rate bisected with the simulator; the plan says so,
+/// and its fleets hold in the simulated check.
+#[test]
+fn sizing_by_simulation_holds_in_the_simulator() {
+    let args = [
+        "plan",
+        "scenarios/percentile-slos.yaml",
+        "--sizing",
+        "simulate",
+        "--verify",
+    ];
+    let v = wva_json(&args);
+    assert_eq!(v["sizing"], "simulate");
+    let analytic = wva_json(&["plan", "scenarios/percentile-slos.yaml"]);
+    assert_eq!(analytic["sizing"], "analytic");
+    let mut differ = 0;
+    for (s, a) in v["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(analytic["allocations"].as_array().unwrap())
+    {
+        let (rs, ra) = (
+            s["slo_rate_per_replica_rps"].as_f64().unwrap(),
+            a["slo_rate_per_replica_rps"].as_f64().unwrap(),
+        );
+        // Both find the same kind of limit: within 20% of each other on these profiles.
+        assert!((rs / ra - 1.0).abs() < 0.2, "{rs} vs {ra}");
+        differ += usize::from(rs != ra);
+    }
+    assert!(differ > 0, "the simulation moves the rates");
+    for c in v["verification"].as_array().unwrap() {
+        assert!(c["misses"].as_array().unwrap().is_empty(), "{c}");
+    }
+    // Same seed, same plan.
+    let again = wva_json(&args);
+    assert_eq!(v["allocations"], again["allocations"]);
+}

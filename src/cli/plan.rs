@@ -4,6 +4,7 @@
 use super::args;
 use super::output::emit;
 use crate::error::{Error, ExitCode};
+use crate::optimize::candidates::SizingMode;
 use crate::optimize::{
     Backend, BatchPolicy, CandidateOptions, Objective, PlanOptions, SaturationPolicy, SolverKind,
     plan,
@@ -134,6 +135,14 @@ pub(super) struct PlanArgs {
     /// Keep each workload on its current accelerator (`current:` in the scenario), as WVA does
     #[arg(long)]
     keep_accelerator: bool,
+    /// How the per-replica rate is sized: `analytic` (the queue model; the tail approximation
+    /// for percentile targets) or `simulate` (the analytic max batch, then the rate bisected
+    /// with the simulator: one replica under the workload's own traffic)
+    #[arg(long, value_enum, default_value_t = SizingArg::Analytic)]
+    sizing: SizingArg,
+    /// With --sizing simulate: requests per probe (10 probes per candidate)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(500..=1_000_000), default_value_t = 5000)]
+    sizing_requests: u64,
     /// Check the plan in the simulator: each workload's fleet under its own traffic, with the
     /// simulated latencies and SLO attainment beside the plan
     #[arg(long)]
@@ -199,6 +208,15 @@ fn utilization_value(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--sizing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SizingArg {
+    /// The analytic model.
+    Analytic,
+    /// Bisect the per-replica rate with the simulator.
+    Simulate,
+}
+
 /// Defaults that depend on where the problem came from.
 #[derive(Debug, Default)]
 struct Defaults {
@@ -224,6 +242,13 @@ fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
             },
             keep_accelerator: a.keep_accelerator,
             batch_variants: false,
+            sizing: match a.sizing {
+                SizingArg::Analytic => SizingMode::Analytic,
+                SizingArg::Simulate => SizingMode::Simulate {
+                    requests: a.sizing_requests,
+                    seed: a.seed,
+                },
+            },
             headroom: match (a.headroom, a.target_utilization) {
                 (Some(h), _) => h,
                 (None, Some(u)) => 1.0 / u - 1.0,

@@ -70,6 +70,24 @@ pub struct CandidateOptions {
     /// Spare capacity to plan for: replicas carry the SLO at `(1 + headroom)` times the
     /// workload's rate (0: none).
     pub headroom: f64,
+    /// How the per-replica SLO-bound rate is found.
+    pub sizing: SizingMode,
+}
+
+/// How the per-replica SLO-bound rate is found.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum SizingMode {
+    /// The analytic model (upstream's queue; the tail approximation for percentiles).
+    #[default]
+    Analytic,
+    /// The analytic model's max batch, then the rate bisected with the simulator: one replica
+    /// under the workload's own traffic, `requests` requests (plus a 10% warm-up) per probe.
+    Simulate {
+        /// Requests per probe.
+        requests: u64,
+        /// Seed of every probe.
+        seed: u64,
+    },
 }
 
 /// One way to serve a server: an accelerator type, a max batch and a replica count.
@@ -159,6 +177,16 @@ pub enum CandidateError {
     /// The parameters do not form a usable model.
     #[error(transparent)]
     Model(#[from] InvalidModel),
+    /// The simulator misses the targets even at the lowest rate.
+    #[error(
+        "in the simulator the targets are missed even at {rate_rps:.3} req/s per replica (the worst statistic is {ratio:.2}x its target)"
+    )]
+    SimulatedInfeasible {
+        /// The lowest rate probed, requests/s.
+        rate_rps: f64,
+        /// Simulated statistic over target there.
+        ratio: f64,
+    },
     /// The load needs an absurd number of replicas.
     #[error("needs more than {MAX_REPLICAS} replicas ({max_rate_rps:.3e} req/s per replica)")]
     TooManyReplicas {
@@ -216,8 +244,9 @@ pub fn size_candidate(
     workload: &Workload,
     targets: &Targets,
     batch: BatchPolicy,
-    headroom: f64,
+    options: &CandidateOptions,
 ) -> Result<Candidate, CandidateError> {
+    let headroom = options.headroom;
     // The rate replicas are counted for.
     let planned_rps = workload.rate_rps * (1.0 + headroom.max(0.0));
     let shape = RequestShape {
@@ -294,7 +323,18 @@ pub fn size_candidate(
         }
     };
     let max_batch = model.max_batch();
-    let slo_rate = sizing.metrics.throughput_rps;
+    let slo_rate = match options.sizing {
+        SizingMode::Analytic => sizing.metrics.throughput_rps,
+        SizingMode::Simulate { requests, seed } => simulated_slo_rate(
+            profile,
+            max_batch,
+            workload,
+            targets,
+            model.rate_range_rps(),
+            requests,
+            seed,
+        )?,
+    };
     let max_rate = slo_rate / (1.0 + headroom.max(0.0));
     let replicas = replicas_for(planned_rps, slo_rate, workload.min_replicas)?;
     let per_replica = if replicas > 0 {
@@ -330,6 +370,90 @@ pub fn size_candidate(
         binding: sizing.binding,
         model,
     })
+}
+
+/// The highest per-replica rate at which the simulator keeps every target of `targets` (its
+/// statistic) for one replica of `profile` with `max_batch` under `workload`'s traffic: a
+/// bisection over `range` (the analytic model's valid rates), 10 probes of `requests`
+/// requests. Infeasible when even the lowest rate misses.
+fn simulated_slo_rate(
+    profile: &Profile,
+    max_batch: u32,
+    workload: &Workload,
+    targets: &Targets,
+    range: (f64, f64),
+    requests: u64,
+    seed: u64,
+) -> Result<f64, CandidateError> {
+    use crate::sim::setup::{EngineOverrides, engine_config};
+    use crate::sim::verify::statistic;
+    use crate::sim::{Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run};
+    let config = SimConfig {
+        groups: vec![GroupConfig {
+            name: workload.name.clone(),
+            engines: vec![engine_config(
+                profile,
+                max_batch,
+                &EngineOverrides::default(),
+            )],
+            router: Router::RoundRobin,
+            targets: *targets,
+        }],
+        seed,
+        timeline_bucket_ms: None,
+        record_requests: false,
+    };
+    let total = (requests as f64 / 0.9).ceil() as u64;
+    // The worst ratio of a simulated statistic to its target (<= 1 meets every target).
+    let worst = |rate_rps: f64| -> f64 {
+        let traffic = Traffic {
+            rate_rps,
+            arrivals: workload.arrivals,
+            prompt: workload.prompt_dist,
+            output: workload.output_dist,
+        };
+        let Ok(result) = run(
+            &config,
+            Generator::new(&[traffic], Horizon::Requests(total), 0.1, seed),
+            &mut |_| {},
+        ) else {
+            return f64::INFINITY;
+        };
+        let g = &result.groups[0];
+        let queue_grows = g.throughput_rps < 0.95 * rate_rps
+            && (g.waiting_at_end as f64 - g.waiting_at_start as f64)
+                > (0.05 * g.requests as f64).max(5.0);
+        if queue_grows {
+            return f64::INFINITY;
+        }
+        let ratio = |target: Option<f64>, value: f64| target.map_or(0.0, |t| value / t);
+        let r = ratio(targets.ttft_ms, statistic(&g.ttft_ms, targets.ttft_stat)).max(ratio(
+            targets.itl_ms,
+            statistic(&g.itl_ms, targets.itl_stat),
+        ));
+        if r.is_nan() { f64::INFINITY } else { r }
+    };
+    let (lo, hi) = range;
+    if worst(hi) <= 1.0 {
+        return Ok(hi);
+    }
+    let at_lo = worst(lo);
+    if at_lo > 1.0 {
+        return Err(CandidateError::SimulatedInfeasible {
+            rate_rps: lo,
+            ratio: at_lo,
+        });
+    }
+    let (mut a, mut b) = (lo, hi);
+    for _ in 0..10 {
+        let mid = 0.5 * (a + b);
+        if worst(mid) <= 1.0 {
+            a = mid;
+        } else {
+            b = mid;
+        }
+    }
+    Ok(a)
 }
 
 /// Upstream's transition penalty of moving from the current allocation to `candidate`:
@@ -405,15 +529,7 @@ pub fn server_candidates<'a>(
         let mut failure = None;
         let before = candidates.len();
         for &policy in policies {
-            match size_candidate(
-                i,
-                profile,
-                accelerator,
-                workload,
-                &targets,
-                policy,
-                options.headroom,
-            ) {
+            match size_candidate(i, profile, accelerator, workload, &targets, policy, options) {
                 Ok(c) => {
                     if !candidates
                         .iter()

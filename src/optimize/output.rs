@@ -130,6 +130,8 @@ pub struct Plan {
     pub status: SolveStatus,
     /// How max batches were chosen.
     pub batch_policy: BatchPolicy,
+    /// How per-replica rates were sized: `analytic` or `simulate`.
+    pub sizing: &'static str,
     /// What was minimised.
     pub objective: Objective,
     /// Unit of every `cost` field.
@@ -342,6 +344,10 @@ pub(super) fn build(
         solver,
         status: solution.status,
         batch_policy: options.candidates.batch,
+        sizing: match options.candidates.sizing {
+            super::candidates::SizingMode::Analytic => "analytic",
+            super::candidates::SizingMode::Simulate { .. } => "simulate",
+        },
         objective: options.candidates.objective,
         cost_unit: "cents/hour",
         allocations,

@@ -135,7 +135,7 @@ pub fn plan_table(plan: &Plan) -> String {
             .collect::<std::collections::BTreeSet<_>>()
             .len();
     out.push_str(&format!(
-        "Total: {} GPU{}, {}/h ({} cents/h), {} of {} workloads allocated ({} solver, {}; max batch: {})\n",
+        "Total: {} GPU{}, {}/h ({} cents/h), {} of {} workloads allocated ({} solver, {}; max batch: {}{})\n",
         plan.total_gpus,
         if plan.total_gpus == 1 { "" } else { "s" },
         dollars_per_hour(plan.total_cost),
@@ -144,7 +144,12 @@ pub fn plan_table(plan: &Plan) -> String {
         workloads,
         plan.solver,
         plan.status,
-        plan.batch_policy
+        plan.batch_policy,
+        if plan.sizing == "simulate" {
+            "; sized by simulation"
+        } else {
+            ""
+        }
     ));
     if let (Some(growth), Some(first)) = (plan.load_growth_to_breach, &plan.first_to_breach) {
         let planned = if plan.headroom > 0.0 {
