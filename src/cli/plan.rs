@@ -9,6 +9,7 @@ use crate::optimize::{
     Backend, BatchPolicy, CandidateOptions, Objective, PlanOptions, SaturationPolicy, SolverKind,
     plan,
 };
+use crate::queueing::QueueModel;
 use crate::report::{OutputFormat, render_plan, render_verified_plan};
 use crate::sim::verify::{VerifyOptions, verify};
 use crate::spec::cluster::{DefaultLoad, load_cluster};
@@ -140,6 +141,11 @@ pub(super) struct PlanArgs {
     /// with the simulator: one replica under the workload's own traffic)
     #[arg(long, value_enum, default_value_t = SizingArg::Analytic)]
     sizing: SizingArg,
+    /// The queue model of the wait: mm1k (upstream's state-dependent M/M/1/K), mg1
+    /// (Pollaczek-Khinchine with the service variance the length distributions imply) or
+    /// allen-cunneen (M/G/c over the batch slots)
+    #[arg(long, value_enum, default_value_t = QueueModel::Mm1k)]
+    queue_model: QueueModel,
     /// With --sizing simulate: requests per probe (10 probes per candidate)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(500..=1_000_000), default_value_t = 5000)]
     sizing_requests: u64,
@@ -242,6 +248,7 @@ fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
             },
             keep_accelerator: a.keep_accelerator,
             batch_variants: false,
+            queue_model: a.queue_model,
             sizing: match a.sizing {
                 SizingArg::Analytic => SizingMode::Analytic,
                 SizingArg::Simulate => SizingMode::Simulate {

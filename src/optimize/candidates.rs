@@ -6,7 +6,8 @@ use crate::perf::RequestShape;
 use crate::queueing::batch::{fewest_replicas, highest_rate_batch};
 use crate::queueing::concurrency::{ConcurrencySearch, onset_search};
 use crate::queueing::{
-    Binding, InvalidModel, Metrics, ReplicaModel, SizingError, Stat, Targets, size,
+    Binding, InvalidModel, Metrics, QueueModel, ReplicaModel, SizingError, Stat, Targets,
+    Variability, size,
 };
 use crate::spec::{Accelerator, Profile, Scenario, Statistic, Workload};
 use serde::Serialize;
@@ -72,6 +73,8 @@ pub struct CandidateOptions {
     pub headroom: f64,
     /// How the per-replica SLO-bound rate is found.
     pub sizing: SizingMode,
+    /// Which queue model gives the wait.
+    pub queue_model: QueueModel,
 }
 
 /// How the per-replica SLO-bound rate is found.
@@ -261,6 +264,19 @@ pub fn size_candidate(
     let limit = kv_limit.map_or(compute_limit, |kv| kv.min(compute_limit));
     let queue = |m: u32| profile.queue_for(m);
     let full = ReplicaModel::new(profile.perf, shape, limit, queue(limit))?;
+    let full = if options.queue_model == QueueModel::Mm1k {
+        full
+    } else {
+        let variability = Variability {
+            arrival_scv: workload.arrivals.scv(),
+            service_scv: crate::queueing::waiting::service_scv(
+                full.curve(),
+                workload.prompt_dist.variance(),
+                workload.output_dist.variance(),
+            ),
+        };
+        full.with_queue_model(options.queue_model, variability)
+    };
     let at_limit = size(&full, targets)?;
     // A workload's own max batch is forced (upstream's per-server maxBatchSize).
     let batch = if workload.max_batch.is_some() {

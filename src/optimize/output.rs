@@ -132,6 +132,8 @@ pub struct Plan {
     pub batch_policy: BatchPolicy,
     /// How per-replica rates were sized: `analytic` or `simulate`.
     pub sizing: &'static str,
+    /// The queue model of the wait.
+    pub queue_model: crate::queueing::QueueModel,
     /// What was minimised.
     pub objective: Objective,
     /// Unit of every `cost` field.
@@ -344,6 +346,7 @@ pub(super) fn build(
         solver,
         status: solution.status,
         batch_policy: options.candidates.batch,
+        queue_model: options.candidates.queue_model,
         sizing: match options.candidates.sizing {
             super::candidates::SizingMode::Analytic => "analytic",
             super::candidates::SizingMode::Simulate { .. } => "simulate",

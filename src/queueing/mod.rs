@@ -11,9 +11,11 @@ pub mod concurrency;
 mod replica;
 mod sizing;
 pub mod tail;
+pub mod waiting;
 
 pub use replica::{InvalidModel, Metrics, ReplicaModel};
 pub use sizing::{Binding, Sizing, SizingError, Stat, Targets, size};
+pub use waiting::{QueueModel, Variability};
 
 /// Upstream's `Epsilon`: the valid rate range is `[EPS*mu(1), (1-EPS)*mu(N)]`.
 pub const RATE_RANGE_EPSILON: f64 = 0.001;

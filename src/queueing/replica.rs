@@ -2,6 +2,7 @@
 
 use super::RATE_RANGE_EPSILON;
 use super::chain;
+use super::waiting::{QueueModel, Variability, allen_cunneen_wait_ms, mg1_wait_ms};
 use crate::perf::{PerfParams, RequestShape, ServiceCurve};
 use serde::Serialize;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct ReplicaModel {
     curve: Arc<ServiceCurve>,
     max_batch: u32,
     max_queue: u32,
+    queue_model: QueueModel,
+    variability: Variability,
 }
 
 impl ReplicaModel {
@@ -90,6 +93,8 @@ impl ReplicaModel {
             max_batch: curve.max_batch(),
             curve: Arc::new(curve),
             max_queue,
+            queue_model: QueueModel::Mm1k,
+            variability: Variability::default(),
         })
     }
 
@@ -100,7 +105,22 @@ impl ReplicaModel {
             curve: Arc::clone(&self.curve),
             max_batch: max_batch.clamp(1, self.curve.max_batch()),
             max_queue,
+            queue_model: self.queue_model,
+            variability: self.variability,
         }
+    }
+
+    /// The same replica whose queueing wait comes from `queue_model` with `variability`
+    /// ([`super::waiting`]).
+    pub fn with_queue_model(mut self, queue_model: QueueModel, variability: Variability) -> Self {
+        self.queue_model = queue_model;
+        self.variability = variability;
+        self
+    }
+
+    /// The queue model giving the wait.
+    pub fn queue_model(&self) -> QueueModel {
+        self.queue_model
     }
 
     /// The service curve the model is built on (it may extend beyond this model's max batch).
@@ -161,9 +181,22 @@ impl ReplicaModel {
 
     /// Metrics of a chain solution for this replica with max batch `max_batch`.
     pub(super) fn metrics_of(&self, sol: &chain::ChainSolution, max_batch: u32) -> Metrics {
+        let mu_full = self.curve.service_rates_per_ms()[max_batch as usize - 1];
+        let wait_ms = match self.queue_model {
+            QueueModel::Mm1k => sol.wait_ms,
+            QueueModel::Mg1 => {
+                mg1_wait_ms(sol.arrival_per_ms, mu_full, self.variability.service_scv)
+            }
+            QueueModel::AllenCunneen => allen_cunneen_wait_ms(
+                sol.arrival_per_ms,
+                max_batch,
+                mu_full / f64::from(max_batch),
+                self.variability,
+            ),
+        };
         let lat = self
             .curve
-            .latencies(max_batch, sol.wait_ms, sol.mean_in_service, sol.service_ms);
+            .latencies(max_batch, wait_ms, sol.mean_in_service, sol.service_ms);
         let rates = self.curve.service_rates_per_ms();
         let rate_rps = sol.arrival_per_ms * 1000.0;
         Metrics {
@@ -171,9 +204,9 @@ impl ReplicaModel {
             throughput_rps: sol.throughput_per_ms * 1000.0,
             ttft_ms: lat.ttft_ms,
             itl_ms: lat.itl_ms,
-            wait_ms: sol.wait_ms,
+            wait_ms,
             prefill_ms: lat.prefill_ms,
-            response_ms: sol.response_ms,
+            response_ms: wait_ms + sol.service_ms,
             mean_batch: sol.mean_in_service,
             mean_in_system: sol.mean_in_system,
             utilization: (sol.mean_in_service / f64::from(max_batch)).clamp(0.0, 1.0),

@@ -145,10 +145,10 @@ pub fn plan_table(plan: &Plan) -> String {
         plan.solver,
         plan.status,
         plan.batch_policy,
-        if plan.sizing == "simulate" {
-            "; sized by simulation"
-        } else {
-            ""
+        match (plan.sizing, plan.queue_model) {
+            ("simulate", _) => "; sized by simulation".to_string(),
+            (_, crate::queueing::QueueModel::Mm1k) => String::new(),
+            (_, q) => format!("; queue model: {q}"),
         }
     ));
     if let (Some(growth), Some(first)) = (plan.load_growth_to_breach, &plan.first_to_breach) {

@@ -263,6 +263,20 @@ pub enum LengthDist {
 }
 
 impl LengthDist {
+    /// The variance of the length.
+    pub fn variance(&self) -> f64 {
+        match *self {
+            LengthDist::Fixed { .. } => 0.0,
+            LengthDist::Exponential { mean } => mean * mean,
+            LengthDist::Lognormal { mean, cv } => (cv * mean) * (cv * mean),
+            LengthDist::Uniform { min, max } => {
+                // Discrete uniform over min..=max.
+                let n = (max - min).floor() + 1.0;
+                (n * n - 1.0) / 12.0
+            }
+        }
+    }
+
     /// The mean length.
     pub fn mean(&self) -> f64 {
         match *self {
@@ -288,6 +302,17 @@ pub enum ArrivalProcess {
         /// Standard deviation over mean of the inter-arrival time.
         cv: f64,
     },
+}
+
+impl ArrivalProcess {
+    /// The squared coefficient of variation of the inter-arrival time.
+    pub fn scv(&self) -> f64 {
+        match *self {
+            ArrivalProcess::Poisson => 1.0,
+            ArrivalProcess::Deterministic => 0.0,
+            ArrivalProcess::Gamma { cv } => cv * cv,
+        }
+    }
 }
 
 /// Traffic of one model in one service class.
