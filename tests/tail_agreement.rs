@@ -1,7 +1,7 @@
 //! The analytic tail (percentile TTFT and ITL, `queueing::tail`) against the simulator: one
 //! replica, Poisson arrivals, fixed lengths (the assumptions of the approximation), shipped
 //! H100 profiles, 30-70% of the maximum rate. Measured errors (docs/plan.md): TTFT p90/p99
-//! within 8%, ITL p90 within 3%, ITL p99 within 16%; at 85% the tails are 14-26% under.
+//! within 9%, ITL p90 within 2%, ITL p99 within 16%; at 85% the tails are 14-26% under.
 
 use wva::perf::RequestShape;
 use wva::queueing::{ReplicaModel, Targets};

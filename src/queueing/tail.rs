@@ -29,9 +29,9 @@ use super::replica::ReplicaModel;
 use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, IterationWork, PerfParams};
 
 /// Probability mass below which batch states and prefill counts are left out.
-const NEGLIGIBLE: f64 = 1e-9;
+const NEGLIGIBLE: f64 = 1e-6;
 /// Residual-time points per iteration (midpoints of equal slices).
-const RESIDUAL_POINTS: usize = 8;
+const RESIDUAL_POINTS: usize = 4;
 
 /// The iteration-level view of a replica at one arrival rate.
 struct Iterations {
