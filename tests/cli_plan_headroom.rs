@@ -60,16 +60,20 @@ fn headroom_buys_load_growth() {
         "0.25",
     ]);
     assert_eq!(by_utilization["allocations"], by_headroom["allocations"]);
-    for bad in [
-        ["--headroom", "-0.1"],
-        ["--headroom", "11"],
-        ["--target-utilization", "1.5"],
-    ] {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--headroom=-0.1"], "must be >= 0"),
+        (&["--headroom", "11"], "must be from 0 to 10"),
+        (&["--target-utilization", "1.5"], "must be from 0.091"),
+        (&["--target-utilization", "0.05"], "must be from 0.091"),
+    ];
+    for (bad, message) in cases {
         let out = wva()
             .args(["plan", "scenarios/quickstart.yaml"])
             .args(bad)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{bad:?}: {err}");
     }
 }

@@ -48,7 +48,7 @@ fn kv_limit_matches_the_measured_cliff() {
         .filter(|r| r.shape == "1024x2048" && r.kv_pct >= 99.0)
         .map(|r| r.running)
         .fold(f64::INFINITY, f64::min);
-    let long = f64::from(qwen.kv_batch_limit(1024.0, 2048.0).unwrap());
+    let long = f64::from(qwen.kv_batch_limit(1024.0, 2048.0, 0.0).unwrap());
     eprintln!("1024x2048: KV limit {long} requests, measured full at {full_at} running");
     assert!(
         ((long - full_at) / full_at).abs() < 0.10,
@@ -61,7 +61,7 @@ fn kv_limit_matches_the_measured_cliff() {
         .max_by(|a, b| a.running.total_cmp(&b.running))
         .unwrap();
     let extrapolated = busiest.running / (busiest.kv_pct / 100.0);
-    let short = f64::from(qwen.kv_batch_limit(1024.0, 512.0).unwrap());
+    let short = f64::from(qwen.kv_batch_limit(1024.0, 512.0, 0.0).unwrap());
     eprintln!(
         "1024x512: KV limit {short} requests, measured usage extrapolates to {extrapolated:.0}"
     );

@@ -22,7 +22,8 @@ use std::path::PathBuf;
 pub(super) const AFTER_HELP: &str = "\
 For every workload (a model's traffic in a service class), wva sizes one replica on every
 accelerator type the model has a profile for: the max batch to configure, the largest
-per-replica rate that meets the class's mean TTFT and ITL targets, replicas and cost. A solver
+per-replica rate that meets the class's TTFT and ITL targets (means, or percentiles such as
+`ttft_ms: {p99: 500}`), replicas and cost. A solver
 then picks one accelerator per workload:
   unlimited  the cheapest for each workload (inventory ignored);
   greedy     upstream WVA's greedy under the inventory (priority, regret, value order);
@@ -207,10 +208,11 @@ fn headroom_value(text: &str) -> Result<f64, String> {
 
 fn utilization_value(text: &str) -> Result<f64, String> {
     let v = args::positive(text)?;
-    if (0.05..=1.0).contains(&v) {
+    // 1/11: the same bound as --headroom 10.
+    if (1.0 / 11.0 - 1e-12..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("must be from 0.05 to 1, got {v}"))
+        Err(format!("must be from 0.091 (1/11) to 1, got {v}"))
     }
 }
 
@@ -353,6 +355,11 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
                 ..VerifyOptions::default()
             },
         );
+        if matches!(a.output, OutputFormat::Csv | OutputFormat::InfernoJson) {
+            eprintln!(
+                "wva: note: -o csv and -o inferno-json carry the plan only; the simulated check is in -o table, json and yaml"
+            );
+        }
         emit(&render_verified_plan(&plan, &checks, a.output))?;
         let missed: Vec<&str> = checks
             .iter()

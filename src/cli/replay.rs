@@ -409,6 +409,8 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         replica_cost_dollars_per_hour: config.replica_cost_cents_per_hour / 100.0,
         ttft_target_ms: targets.ttft_ms,
         itl_target_ms: targets.itl_ms,
+        ttft_target_statistic: targets.ttft_stat.to_string(),
+        itl_target_statistic: targets.itl_stat.to_string(),
         requests: requests.len() as u64,
         duration_s: requests.last().map_or(0.0, |r| r.arrival_ms / 1000.0),
         interval_s: config.interval_s,

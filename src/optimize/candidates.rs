@@ -260,7 +260,11 @@ pub fn size_candidate(
         .max_batch
         .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
     // The KV cache caps the batch where it holds fewer requests of this shape.
-    let kv_limit = profile.kv_batch_limit(workload.prompt_tokens, workload.output_tokens);
+    let kv_limit = profile.kv_batch_limit(
+        workload.prompt_tokens,
+        workload.output_tokens,
+        workload.output_dist.variance(),
+    );
     let limit = kv_limit.map_or(compute_limit, |kv| kv.min(compute_limit));
     let queue = |m: u32| profile.queue_for(m);
     let full = ReplicaModel::new(profile.perf, shape, limit, queue(limit))?;
@@ -278,8 +282,10 @@ pub fn size_candidate(
         full.with_queue_model(options.queue_model, variability)
     };
     let at_limit = size(&full, targets)?;
-    // A workload's own max batch is forced (upstream's per-server maxBatchSize).
-    let batch = if workload.max_batch.is_some() {
+    // A workload's own max batch is forced (upstream's per-server maxBatchSize); percentile
+    // targets keep the profile's max batch too (the batch searches judge means).
+    let percentile = targets.ttft_stat != Stat::Mean || targets.itl_stat != Stat::Mean;
+    let batch = if workload.max_batch.is_some() || percentile {
         BatchPolicy::Fixed
     } else {
         batch

@@ -143,7 +143,9 @@ impl Head {
         let tail_first = p_top * (n_top * tail.mass + tail.first_moment);
         let p_full = p_top * tail.last;
         // States N..K-1: an arrival finds the batch full and waits (K is blocked).
-        let p_wait = (p_top * (1.0 + tail.mass) - p_full).max(0.0);
+        // (State N is `p_top` on the head's scale, the tail sums are divided by
+        // exp(ln_divisor): bring state N to the tail's scale.)
+        let p_wait = (p_top * ((-tail.ln_divisor).exp() + tail.mass) - p_full).max(0.0);
 
         let total = self.mass + tail_mass;
         let mean_in_system = (self.first + tail_first) / total;

@@ -184,9 +184,7 @@ impl ReplicaModel {
         let mu_full = self.curve.service_rates_per_ms()[max_batch as usize - 1];
         let wait_ms = match self.queue_model {
             QueueModel::Mm1k => sol.wait_ms,
-            QueueModel::Mg1 => {
-                mg1_wait_ms(sol.arrival_per_ms, mu_full, self.variability.service_scv)
-            }
+            QueueModel::Mg1 => mg1_wait_ms(sol.arrival_per_ms, mu_full, self.variability),
             QueueModel::AllenCunneen => allen_cunneen_wait_ms(
                 sol.arrival_per_ms,
                 max_batch,

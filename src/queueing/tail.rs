@@ -68,9 +68,15 @@ impl Iterations {
         })
     }
 
-    /// One iteration with `decodes` running requests and `prefills` prompts, ms.
+    /// One iteration with `decodes` running requests and `prefills` prompts (their tokens
+    /// within the budget), ms.
     fn time_ms(&self, decodes: usize, prefills: f64) -> f64 {
-        let prefill_tokens = (prefills * self.prompt).min(self.budget.max(self.prompt));
+        self.time_with_tokens_ms(decodes, prefills, (prefills * self.prompt).min(self.budget))
+    }
+
+    /// One iteration with `decodes` running requests and `prefill_tokens` prompt tokens of
+    /// `prefills` requests, ms.
+    fn time_with_tokens_ms(&self, decodes: usize, prefills: f64, prefill_tokens: f64) -> f64 {
         self.perf.iteration_ms(&IterationWork {
             prefill_tokens: prefill_tokens.round() as u64,
             decode_tokens: decodes as u32,
@@ -79,20 +85,32 @@ impl Iterations {
         })
     }
 
-    /// `P(k)` for `k = 0..` of a Poisson with mean `mean`, cut where the tail is negligible.
+    /// `P(k)` for `k = 0..` of a Poisson with mean `mean`, computed in log space, cut where
+    /// both tails are negligible (the terms below the cut are zero) and renormalised.
     fn poisson(mean: f64) -> Vec<f64> {
-        let mut out = Vec::new();
-        let mut p = (-mean).exp();
-        let mut cumulative = 0.0;
-        let mut k = 0.0;
-        while out.len() < 64 {
-            out.push(p);
-            cumulative += p;
-            if 1.0 - cumulative < NEGLIGIBLE {
-                break;
+        use statrs::function::gamma::ln_gamma;
+        let mean = mean.max(0.0);
+        if mean == 0.0 || !mean.is_finite() {
+            return vec![1.0];
+        }
+        let spread = 6.0 * mean.sqrt() + 6.0;
+        let (lo, hi) = (
+            (mean - spread).floor().max(0.0) as usize,
+            (mean + spread).ceil() as usize,
+        );
+        let mut out = vec![0.0; hi + 1];
+        for (k, p) in out.iter_mut().enumerate().skip(lo) {
+            let kf = k as f64;
+            *p = (-mean + kf * mean.ln() - ln_gamma(kf + 1.0)).exp();
+        }
+        let total: f64 = out.iter().sum();
+        if total > 0.0 {
+            for p in &mut out {
+                *p /= total;
             }
-            k += 1.0;
-            p *= mean / k;
+        }
+        while out.len() > 1 && out.last().is_some_and(|p| *p < NEGLIGIBLE * 1e-3) {
+            out.pop();
         }
         out
     }
@@ -142,6 +160,9 @@ pub fn itl_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f6
         }
         let kinds = it.kinds(b);
         let mean_t: f64 = kinds.iter().map(|(p, t)| p * t).sum();
+        if mean_t.is_nan() || mean_t <= 0.0 {
+            continue;
+        }
         let tokens_per_ms = p_b * b as f64 / mean_t;
         atoms.extend(kinds.into_iter().map(|(p, t)| (t, tokens_per_ms * p)));
     }
@@ -158,10 +179,14 @@ pub fn ttft_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f
     let sol = chain::solve(rates, model.max_queue(), it.lambda_per_ms)?;
     let p_wait = sol.waiting_probability;
     let n = it.batch.len() - 1;
-    // Prompts longer than the budget take several iterations; the last one ends the prefill.
+    // Prompts longer than the budget take several iterations of a full budget; the last one,
+    // with the remainder and the others' prompts (within the budget), ends the prefill.
     let chunks = (it.prompt / it.budget).ceil().max(1.0);
+    let remainder = it.prompt - (chunks - 1.0) * it.budget;
     let prefill_ms = |b: usize, k: usize| -> f64 {
-        (chunks - 1.0) * it.time_ms(b, it.budget / it.prompt) + it.time_ms(b, 1.0 + k as f64)
+        let others = k as f64 * it.prompt;
+        (chunks - 1.0) * it.time_with_tokens_ms(b, 1.0, it.budget)
+            + it.time_with_tokens_ms(b, 1.0 + k as f64, (remainder + others).min(it.budget))
     };
     // No wait: a free slot. The arrival lands in an iteration in flight, a long one more
     // likely than a short one (length-biased), waits out its residual, and is prefilled with
@@ -179,6 +204,9 @@ pub fn ttft_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f
         }
         let kinds = it.kinds(b);
         let mean_t: f64 = kinds.iter().map(|(p, t)| p * t).sum();
+        if mean_t.is_nan() || mean_t <= 0.0 {
+            continue;
+        }
         for &(p_kind, t_kind) in &kinds {
             let biased = p_kind * t_kind / mean_t;
             let joining = Iterations::poisson(it.lambda_per_ms * t_kind);

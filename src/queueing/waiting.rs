@@ -4,8 +4,8 @@
 //!
 //! - `mm1k` (default, upstream's): the chain's wait, `L/X - n_serv/X`.
 //! - `mg1`: Pollaczek-Khinchine for the replica as one server completing requests at its
-//!   full-batch rate `mu(N)`: `W = rho S (1 + Cs^2) / (2 (1 - rho))`, `S = 1/mu(N)`,
-//!   `rho = lambda S`.
+//!   full-batch rate `mu(N)`: `W = rho S (Ca^2 + Cs^2) / (2 (1 - rho))`, `S = 1/mu(N)`,
+//!   `rho = lambda S` (Kingman's form; `Ca^2 = 1` for Poisson arrivals).
 //! - `allen-cunneen`: the batch slots as `c = N` servers of rate `mu(N)/N` each (M/G/c):
 //!   Erlang C's wait times `(Ca^2 + Cs^2) / 2`.
 //!
@@ -13,8 +13,11 @@
 //! distributions: a request costs `p` per prompt token (the prefill's extra over a decode step)
 //! and `d` per output token (its share of a full-batch decode step), so
 //! `Cs^2 = (p^2 Var[in] + d^2 Var[out]) / (p E[in] + d E[out])^2`. `Ca^2` is the arrival
-//! process's (1 for Poisson). Both formulas ignore the queue limit; the prefill and ITL still
-//! come from the chain's mean batch.
+//! process's (1 for Poisson). The same `Cs^2` serves both formulas: for Allen-Cunneen it
+//! under-weights the output variance a little (a slot is held for the prefill and the whole
+//! decode, not a share of a full-batch step); the validation table was measured with it. Both
+//! formulas ignore the queue limit; the prefill and ITL still come from the chain's mean
+//! batch, and percentile targets keep the chain's wait (`super::tail`).
 
 use crate::perf::ServiceCurve;
 use clap::ValueEnum;
@@ -83,13 +86,15 @@ pub fn service_scv(curve: &ServiceCurve, prompt_var: f64, output_var: f64) -> f6
         / (mean * mean)
 }
 
-/// Pollaczek-Khinchine's mean wait, ms, at `lambda` and full-batch rate `mu` (per ms).
-pub fn mg1_wait_ms(lambda: f64, mu: f64, service_scv: f64) -> f64 {
+/// Pollaczek-Khinchine's mean wait, ms, at `lambda` and full-batch rate `mu` (per ms), in
+/// Kingman's form for non-Poisson arrivals: `rho S (Ca^2 + Cs^2) / (2 (1 - rho))` (exact for
+/// Poisson arrivals, `Ca^2 = 1`).
+pub fn mg1_wait_ms(lambda: f64, mu: f64, v: Variability) -> f64 {
     let rho = lambda / mu;
     if rho >= 1.0 {
         return f64::INFINITY;
     }
-    rho / mu * (1.0 + service_scv) / (2.0 * (1.0 - rho))
+    rho / mu * (v.arrival_scv + v.service_scv) / (2.0 * (1.0 - rho))
 }
 
 /// Allen-Cunneen's mean wait, ms, for `servers` servers of rate `mu_server` (per ms) each.
@@ -117,15 +122,19 @@ mod tests {
     fn closed_forms() {
         // M/M/1: W = rho / (mu - lambda).
         let (l, m) = (0.7, 1.0);
-        assert!((mg1_wait_ms(l, m, 1.0) - 0.7 / 0.3).abs() < 1e-12);
-        // M/D/1: half of it.
-        assert!((mg1_wait_ms(l, m, 0.0) - 0.35 / 0.3).abs() < 1e-12);
-        // One server: Allen-Cunneen with Ca^2 = Cs^2 = 1 is M/M/1.
         let v = Variability::default();
+        assert!((mg1_wait_ms(l, m, v) - 0.7 / 0.3).abs() < 1e-12);
+        // M/D/1: half of it.
+        let md1 = Variability {
+            arrival_scv: 1.0,
+            service_scv: 0.0,
+        };
+        assert!((mg1_wait_ms(l, m, md1) - 0.35 / 0.3).abs() < 1e-12);
+        // One server: Allen-Cunneen with Ca^2 = Cs^2 = 1 is M/M/1.
         assert!((allen_cunneen_wait_ms(l, 1, m, v) - 0.7 / 0.3).abs() < 1e-12);
         // M/M/2 at a = 1.4: C(2, 1.4) = 0.5765 (tables), W = C / (2 mu - lambda).
         let w = allen_cunneen_wait_ms(1.4, 2, 1.0, v);
         assert!((w - 0.576_470_588 / 0.6).abs() < 1e-6, "{w}");
-        assert_eq!(mg1_wait_ms(1.0, 1.0, 0.5), f64::INFINITY);
+        assert_eq!(mg1_wait_ms(1.0, 1.0, v), f64::INFINITY);
     }
 }

@@ -267,8 +267,9 @@ pub struct IntervalRow {
     pub p99_ttft_ms: f64,
     /// Their mean time per output token, ms.
     pub mean_tpot_ms: f64,
-    /// The interval's mean TTFT or mean time per output token is over its target: the
-    /// service class's (mean) SLO is broken for this interval.
+    /// The interval's TTFT or time per output token, in the target's statistic (mean or
+    /// percentile over the interval's requests), is over its target: the service class's SLO
+    /// is broken for this interval.
     pub breach: bool,
 }
 

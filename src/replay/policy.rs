@@ -163,7 +163,8 @@ pub struct Sizer {
     pub max_batch: u32,
     /// Max queue of the analytic model.
     pub max_queue: u32,
-    /// Targets (means).
+    /// Targets (means or percentiles: a percentile target is sized by the tail approximation,
+    /// about 30 ms per interval and policy).
     pub targets: Targets,
     /// Token means to use before any are observed.
     pub default_shape: RequestShape,

@@ -2,7 +2,7 @@
 
 use crate::optimize::Plan;
 
-const HEADER: [&str; 26] = [
+const HEADER: [&str; 30] = [
     "workload",
     "service_class",
     "priority",
@@ -20,6 +20,10 @@ const HEADER: [&str; 26] = [
     "itl_ms",
     "slo_ttft_ms",
     "slo_itl_ms",
+    "slo_ttft_statistic",
+    "slo_itl_statistic",
+    "ttft_at_slo_statistic_ms",
+    "itl_at_slo_statistic_ms",
     "rate_rps",
     "max_rate_per_replica_rps",
     "slo_rate_per_replica_rps",
@@ -57,6 +61,10 @@ pub(super) fn plan_csv(plan: &Plan) -> String {
             a.itl_ms.to_string(),
             opt(a.slo_ttft_ms),
             opt(a.slo_itl_ms),
+            a.slo_ttft_statistic.clone(),
+            a.slo_itl_statistic.clone(),
+            a.ttft_at_slo_statistic_ms.to_string(),
+            a.itl_at_slo_statistic_ms.to_string(),
             a.rate_rps.to_string(),
             a.max_rate_per_replica_rps.to_string(),
             a.slo_rate_per_replica_rps.to_string(),

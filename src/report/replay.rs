@@ -35,10 +35,14 @@ pub struct ReplayReport {
     pub max_batch: u32,
     /// Cost of one replica, dollars per hour.
     pub replica_cost_dollars_per_hour: f64,
-    /// Mean TTFT target, ms (applied per request).
+    /// TTFT target, ms.
     pub ttft_target_ms: Option<f64>,
-    /// Mean ITL target, ms (applied per request to its time per output token).
+    /// ITL target, ms (judged on each request's time per output token).
     pub itl_target_ms: Option<f64>,
+    /// The statistic the TTFT target bounds (`mean`, `p99`, ...).
+    pub ttft_target_statistic: String,
+    /// The statistic the ITL target bounds.
+    pub itl_target_statistic: String,
     /// Requests replayed.
     pub requests: u64,
     /// The trace's span, s.
@@ -67,7 +71,15 @@ fn percent(share: f64) -> String {
 
 /// The report as a table for people.
 pub fn replay_table(r: &ReplayReport) -> String {
-    let target = |t: Option<f64>| t.map_or("none".to_string(), |t| format!("{t} ms"));
+    let target = |t: Option<f64>, stat: &str| {
+        t.map_or("none".to_string(), |t| {
+            if stat == "mean" {
+                format!("{t} ms")
+            } else {
+                format!("{stat} {t} ms")
+            }
+        })
+    };
     let mut out = format!(
         "{}: {} requests of `{}` ({}) over {:.1} min on {} (max batch {}, ${:.2}/h per replica)\n\
          targets per request: TTFT {}, time per output token {}; decisions every {} s, new replicas serve after {} s\n",
@@ -79,8 +91,8 @@ pub fn replay_table(r: &ReplayReport) -> String {
         r.accelerator,
         r.max_batch,
         r.replica_cost_dollars_per_hour,
-        target(r.ttft_target_ms),
-        target(r.itl_target_ms),
+        target(r.ttft_target_ms, &r.ttft_target_statistic),
+        target(r.itl_target_ms, &r.itl_target_statistic),
         r.interval_s,
         r.startup_s,
     );
@@ -135,7 +147,7 @@ pub fn replay_table(r: &ReplayReport) -> String {
         });
     }
     out.push_str(
-        "intervals in breach: the interval's mean TTFT or mean time per output token is over the target \
+        "intervals in breach: the interval's TTFT or time per output token (the target's statistic over its requests) is over the target \
          (the service class's SLO); SLO met: share of requests within both targets\n",
     );
     for p in &r.policies {

@@ -91,8 +91,31 @@ pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<
                 None,
             );
             let requests = Generator::new(&traffic, Horizon::Requests(total), warmup, options.seed);
-            let result = run(&config, requests, &mut |_| {}).ok()?;
-            let g = result.groups.into_iter().next()?;
+            let name = scenario.workloads[fleet.workload].name.clone();
+            let g = match run(&config, requests, &mut |_| {}) {
+                Ok(result) => result.groups.into_iter().next()?,
+                Err(e) => {
+                    return Some(Verification {
+                        workload: name,
+                        replicas: config.groups[0].engines.len() as u32,
+                        requests: 0,
+                        offered_rps: traffic[0].rate_rps,
+                        throughput_rps: 0.0,
+                        ttft_ms: Summary::default(),
+                        itl_ms: Summary::default(),
+                        tpot_ms: Summary::default(),
+                        slo_ttft_ms: config.groups[0].targets.ttft_ms,
+                        slo_itl_ms: config.groups[0].targets.itl_ms,
+                        slo_ttft_statistic: config.groups[0].targets.ttft_stat.to_string(),
+                        slo_itl_statistic: config.groups[0].targets.itl_stat.to_string(),
+                        ttft_at_slo_statistic_ms: 0.0,
+                        itl_at_slo_statistic_ms: 0.0,
+                        attainment: SloAttainment::default(),
+                        overloaded: false,
+                        misses: vec![format!("the simulation failed: {e}")],
+                    });
+                }
+            };
             let targets = config.groups[0].targets;
             let offered = traffic[0].rate_rps;
             let overloaded = offered > 0.0

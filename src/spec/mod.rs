@@ -112,14 +112,26 @@ impl Profile {
     }
 
     /// The most requests of a shape whose KV cache fits at once, when the profile knows its
-    /// capacity: the cache's 16-token blocks over the blocks of a request's mean footprint (its
-    /// prompt and half its output: a request in flight is on average half way through its
-    /// answer). At least 1.
-    pub fn kv_batch_limit(&self, prompt_tokens: f64, output_tokens: f64) -> Option<u32> {
+    /// capacity: the cache's 16-token blocks over the blocks of a request's mean footprint in
+    /// flight: its prompt and half its output, where the output's half is length-biased
+    /// (requests in flight are the long ones more often): `E[O^2] / (2 E[O])`, which is
+    /// `O / 2` for fixed lengths and `O` for exponential ones (`output_variance`). At least 1.
+    pub fn kv_batch_limit(
+        &self,
+        prompt_tokens: f64,
+        output_tokens: f64,
+        output_variance: f64,
+    ) -> Option<u32> {
         const BLOCK_TOKENS: f64 = crate::sim::DEFAULT_BLOCK_SIZE as f64;
         let capacity = self.kv_capacity_tokens? as f64;
         let blocks = (capacity / BLOCK_TOKENS).floor();
-        let per_request = ((prompt_tokens.max(0.0) + output_tokens.max(0.0) / 2.0) / BLOCK_TOKENS)
+        let output = output_tokens.max(0.0);
+        let in_flight_output = if output > 0.0 {
+            (output * output + output_variance.max(0.0)) / (2.0 * output)
+        } else {
+            0.0
+        };
+        let per_request = ((prompt_tokens.max(0.0) + in_flight_output) / BLOCK_TOKENS)
             .ceil()
             .max(1.0);
         Some(
