@@ -50,16 +50,15 @@ fn setup(path: &Path, rate_scale: f64) -> (ReplayConfig, Sizer, Vec<Request>) {
         min_replicas: 1,
         max_replicas: 1000,
     };
-    let sizer = Sizer {
-        perf: profile.perf,
+    let sizer = Sizer::for_profile(
+        &profile,
         max_batch,
-        max_queue: profile.queue_for(max_batch),
         targets,
-        default_shape: RequestShape {
+        RequestShape {
             prompt_tokens: 1155.0,
             output_tokens: 211.0,
         },
-    };
+    );
     (config, sizer, reqs)
 }
 

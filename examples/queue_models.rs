@@ -3,7 +3,7 @@ use wva::perf::RequestShape;
 use wva::queueing::waiting::service_scv;
 use wva::queueing::{QueueModel, ReplicaModel, Targets, Variability};
 use wva::sim::setup::{EngineOverrides, engine_config};
-use wva::sim::{Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run};
+use wva::sim::{Generator, Horizon, SimConfig, Traffic, run};
 use wva::spec::{ArrivalProcess, LengthDist, load_profiles};
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -44,17 +44,7 @@ fn main() {
                         .wait_ms
                 };
                 let engine = engine_config(&profile, batch, &EngineOverrides::default());
-                let cfg = SimConfig {
-                    groups: vec![GroupConfig {
-                        name: "w".into(),
-                        engines: vec![engine],
-                        router: Router::RoundRobin,
-                        targets: Targets::default(),
-                    }],
-                    seed: 1,
-                    timeline_bucket_ms: None,
-                    record_requests: false,
-                };
+                let cfg = SimConfig::one_group("w", vec![engine], Targets::default(), 1);
                 let t = Traffic {
                     rate_rps: rate,
                     arrivals: ArrivalProcess::Poisson,

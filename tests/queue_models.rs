@@ -9,7 +9,7 @@ use wva::perf::RequestShape;
 use wva::queueing::waiting::service_scv;
 use wva::queueing::{QueueModel, ReplicaModel, Targets, Variability};
 use wva::sim::setup::{EngineOverrides, engine_config};
-use wva::sim::{Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run};
+use wva::sim::{Generator, Horizon, SimConfig, Traffic, run};
 use wva::spec::{ArrivalProcess, LengthDist, load_profiles};
 
 #[test]
@@ -42,17 +42,12 @@ fn allen_cunneen_is_closest_when_queueing_dominates() {
                     .unwrap()
                     .wait_ms
             };
-            let config = SimConfig {
-                groups: vec![GroupConfig {
-                    name: "w".into(),
-                    engines: vec![engine_config(&profile, batch, &EngineOverrides::default())],
-                    router: Router::RoundRobin,
-                    targets: Targets::default(),
-                }],
-                seed: 1,
-                timeline_bucket_ms: None,
-                record_requests: false,
-            };
+            let config = SimConfig::one_group(
+                "w",
+                vec![engine_config(&profile, batch, &EngineOverrides::default())],
+                Targets::default(),
+                1,
+            );
             let traffic = Traffic {
                 rate_rps: rate,
                 arrivals: ArrivalProcess::Poisson,

@@ -6,7 +6,7 @@
 use wva::perf::RequestShape;
 use wva::queueing::{ReplicaModel, Targets};
 use wva::sim::setup::{EngineOverrides, engine_config};
-use wva::sim::{Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run};
+use wva::sim::{Generator, Horizon, SimConfig, Traffic, run};
 use wva::spec::{ArrivalProcess, LengthDist, load_profiles};
 
 #[test]
@@ -29,17 +29,12 @@ fn analytic_percentiles_follow_the_simulator() {
         let max = model.rate_range_rps().1;
         for load in [0.3, 0.5, 0.7] {
             let rate = load * max;
-            let config = SimConfig {
-                groups: vec![GroupConfig {
-                    name: "w".into(),
-                    engines: vec![engine_config(&profile, batch, &EngineOverrides::default())],
-                    router: Router::RoundRobin,
-                    targets: Targets::default(),
-                }],
-                seed: 1,
-                timeline_bucket_ms: None,
-                record_requests: false,
-            };
+            let config = SimConfig::one_group(
+                "w",
+                vec![engine_config(&profile, batch, &EngineOverrides::default())],
+                Targets::default(),
+                1,
+            );
             let traffic = Traffic {
                 rate_rps: rate,
                 arrivals: ArrivalProcess::Poisson,

@@ -328,16 +328,15 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             a.interval_s
         )));
     }
-    let sizer = Sizer {
-        perf: profile.perf,
+    let sizer = Sizer::for_profile(
+        profile,
         max_batch,
-        max_queue: profile.queue_for(max_batch),
         targets,
-        default_shape: RequestShape {
+        RequestShape {
             prompt_tokens: load.prompt_tokens,
             output_tokens: load.output_tokens,
         },
-    };
+    );
     let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
     let loads = interval_loads(&requests, config.interval_s);
     let mut policies: Vec<PolicyKind> = Vec::new();

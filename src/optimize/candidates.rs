@@ -409,22 +409,17 @@ fn simulated_slo_rate(
 ) -> Result<f64, CandidateError> {
     use crate::sim::setup::{EngineOverrides, engine_config};
     use crate::sim::verify::statistic;
-    use crate::sim::{Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run};
-    let config = SimConfig {
-        groups: vec![GroupConfig {
-            name: workload.name.clone(),
-            engines: vec![engine_config(
-                profile,
-                max_batch,
-                &EngineOverrides::default(),
-            )],
-            router: Router::RoundRobin,
-            targets: *targets,
-        }],
+    use crate::sim::{Generator, Horizon, SimConfig, Traffic, queue_grows, run};
+    let config = SimConfig::one_group(
+        workload.name.clone(),
+        vec![engine_config(
+            profile,
+            max_batch,
+            &EngineOverrides::default(),
+        )],
+        *targets,
         seed,
-        timeline_bucket_ms: None,
-        record_requests: false,
-    };
+    );
     let total = (requests as f64 / 0.9).ceil() as u64;
     // The worst ratio of a simulated statistic to its target (<= 1 meets every target).
     let worst = |rate_rps: f64| -> f64 {
@@ -442,10 +437,13 @@ fn simulated_slo_rate(
             return f64::INFINITY;
         };
         let g = &result.groups[0];
-        let queue_grows = g.throughput_rps < 0.95 * rate_rps
-            && (g.waiting_at_end as f64 - g.waiting_at_start as f64)
-                > (0.05 * g.requests as f64).max(5.0);
-        if queue_grows {
+        let overloaded = queue_grows(
+            g.throughput_rps,
+            rate_rps,
+            g.waiting_at_end as f64 - g.waiting_at_start as f64,
+            g.requests as f64,
+        );
+        if overloaded {
             return f64::INFINITY;
         }
         let ratio = |target: Option<f64>, value: f64| target.map_or(0.0, |t| value / t);

@@ -182,20 +182,28 @@ fn bisect(lo: f64, hi: f64, target: f64, metric: impl Fn(f64) -> f64) -> Result<
 /// the sized rate is their minimum (the maximum stable rate without targets).
 pub fn size(model: &ReplicaModel, targets: &Targets) -> Result<Sizing, SizingError> {
     let (lo, hi) = model.rate_range_rps();
-    let ttft = |rate: f64| -> f64 {
-        match targets.ttft_stat {
-            Stat::Mean => model.analyze(rate).map(|m| m.ttft_ms),
-            Stat::Quantile(q) => model.ttft_quantile_ms(rate, q),
+    // A target's metric at a rate: the model's mean, or its quantile.
+    let metric = |stat: Stat,
+                  mean: fn(&Metrics) -> f64,
+                  quantile: fn(&ReplicaModel, f64, f64) -> Option<f64>| {
+        move |rate: f64| -> f64 {
+            match stat {
+                Stat::Mean => model.analyze(rate).map(|m| mean(&m)),
+                Stat::Quantile(q) => quantile(model, rate, q),
+            }
+            .unwrap_or(f64::INFINITY)
         }
-        .unwrap_or(f64::INFINITY)
     };
-    let itl = |rate: f64| -> f64 {
-        match targets.itl_stat {
-            Stat::Mean => model.analyze(rate).map(|m| m.itl_ms),
-            Stat::Quantile(q) => model.itl_quantile_ms(rate, q),
-        }
-        .unwrap_or(f64::INFINITY)
-    };
+    let ttft = metric(
+        targets.ttft_stat,
+        |m| m.ttft_ms,
+        ReplicaModel::ttft_quantile_ms,
+    );
+    let itl = metric(
+        targets.itl_stat,
+        |m| m.itl_ms,
+        ReplicaModel::itl_quantile_ms,
+    );
     let solve_for =
         |target: Option<f64>, name: &'static str, metric: &dyn Fn(f64) -> f64| match target {
             None => Ok(hi),

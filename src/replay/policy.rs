@@ -171,6 +171,23 @@ pub struct Sizer {
 }
 
 impl Sizer {
+    /// The sizer of `profile`'s replicas with max batch `max_batch` (and the profile's queue
+    /// allowance for it).
+    pub fn for_profile(
+        profile: &crate::spec::Profile,
+        max_batch: u32,
+        targets: Targets,
+        default_shape: RequestShape,
+    ) -> Self {
+        Sizer {
+            perf: profile.perf,
+            max_batch,
+            max_queue: profile.queue_for(max_batch),
+            targets,
+            default_shape,
+        }
+    }
+
     /// The highest per-replica rate within the targets for requests of `shape`, requests/s.
     /// When no rate meets them (the targets are below the idle latency), the highest stable
     /// rate: more replicas would not help.

@@ -553,9 +553,7 @@ mod tests {
     use super::*;
     use crate::perf::{Gen2Params, PerfParams};
     use crate::queueing::Targets;
-    use crate::sim::{
-        EngineConfig, Generator, GroupConfig, Horizon, Router, SimConfig, Traffic, run,
-    };
+    use crate::sim::{EngineConfig, Generator, Horizon, Router, SimConfig, Traffic, run};
     use crate::spec::{ArrivalProcess, LengthDist};
 
     fn engine() -> EngineConfig {
@@ -636,17 +634,7 @@ mod tests {
         };
         let replayed = replay(&cfg, &reqs, "static", &mut fixed).unwrap();
         let sim = run(
-            &SimConfig {
-                groups: vec![GroupConfig {
-                    name: "w".into(),
-                    engines: vec![cfg.engine; 3],
-                    router: Router::RoundRobin,
-                    targets: cfg.targets,
-                }],
-                seed: cfg.seed,
-                timeline_bucket_ms: None,
-                record_requests: false,
-            },
+            &SimConfig::one_group("w", vec![cfg.engine; 3], cfg.targets, cfg.seed),
             reqs.clone(),
             &mut |_| {},
         )

@@ -338,20 +338,18 @@ pub fn simulation_table(r: &SimulationReport) -> String {
                 )),
             w.preemptions,
         ));
-        if w.offered_rps > 0.0 && w.throughput_rps < 0.95 * w.offered_rps {
-            if w.queue_growth > (0.05 * w.requests).max(5.0) {
-                out.push_str(&format!(
-                    "OVERLOADED: {:.2} req/s served of {:.2} offered and {:.0} more requests waiting at the end than at the start; the queue grows for as long as the run lasts, so latencies depend on its length\n",
-                    w.throughput_rps, w.offered_rps, w.queue_growth
-                ));
-            } else {
-                out.push_str(&format!(
-                    "NOT STEADY: {:.2} req/s served of {:.2} offered while requests (mean E2E {:.1} s) filled the replicas; simulate longer (--requests, --duration-s) or raise --warmup\n",
-                    w.throughput_rps,
-                    w.offered_rps,
-                    w.e2e_ms.mean / 1000.0
-                ));
-            }
+        if crate::sim::queue_grows(w.throughput_rps, w.offered_rps, w.queue_growth, w.requests) {
+            out.push_str(&format!(
+                "OVERLOADED: {:.2} req/s served of {:.2} offered and {:.0} more requests waiting at the end than at the start; the queue grows for as long as the run lasts, so latencies depend on its length\n",
+                w.throughput_rps, w.offered_rps, w.queue_growth
+            ));
+        } else if w.offered_rps > 0.0 && w.throughput_rps < 0.95 * w.offered_rps {
+            out.push_str(&format!(
+                "NOT STEADY: {:.2} req/s served of {:.2} offered while requests (mean E2E {:.1} s) filled the replicas; simulate longer (--requests, --duration-s) or raise --warmup\n",
+                w.throughput_rps,
+                w.offered_rps,
+                w.e2e_ms.mean / 1000.0
+            ));
         }
         out.push('\n');
     }

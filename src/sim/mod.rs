@@ -53,6 +53,42 @@ pub struct SimConfig {
     pub record_requests: bool,
 }
 
+impl SimConfig {
+    /// One group of `engines` (round-robin), no timeline, outcomes not kept.
+    pub fn one_group(
+        name: impl Into<String>,
+        engines: Vec<EngineConfig>,
+        targets: Targets,
+        seed: u64,
+    ) -> Self {
+        SimConfig {
+            groups: vec![GroupConfig {
+                name: name.into(),
+                engines,
+                router: Router::RoundRobin,
+                targets,
+            }],
+            seed,
+            timeline_bucket_ms: None,
+            record_requests: false,
+        }
+    }
+}
+
+/// Whether a run's queue grew with the load: under 95% of the offered rate served and the
+/// waiting queue up by more than 5% of the requests (at least 5). Such a run is overloaded, and
+/// its latencies depend on how long it lasted.
+pub fn queue_grows(
+    throughput_rps: f64,
+    offered_rps: f64,
+    queue_growth: f64,
+    requests: f64,
+) -> bool {
+    offered_rps > 0.0
+        && throughput_rps < 0.95 * offered_rps
+        && queue_growth > (0.05 * requests).max(5.0)
+}
+
 /// What happened to one request (with [`SimConfig::record_requests`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct RequestOutcome {

@@ -118,10 +118,12 @@ pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<
             };
             let targets = config.groups[0].targets;
             let offered = traffic[0].rate_rps;
-            let overloaded = offered > 0.0
-                && g.throughput_rps < 0.95 * offered
-                && (g.waiting_at_end as f64 - g.waiting_at_start as f64)
-                    > (0.05 * g.requests as f64).max(5.0);
+            let overloaded = super::queue_grows(
+                g.throughput_rps,
+                offered,
+                g.waiting_at_end as f64 - g.waiting_at_start as f64,
+                g.requests as f64,
+            );
             let mut misses = Vec::new();
             if overloaded {
                 misses.push(format!(
