@@ -27,5 +27,6 @@ pub mod report;
 pub mod sim;
 pub mod spec;
 pub mod trace;
+pub mod validate;
 
 pub use error::{Error, ExitCode};

@@ -14,6 +14,7 @@ mod plan_file;
 mod replay;
 mod simulate;
 mod trace;
+mod validate;
 
 use crate::error::{Error, ExitCode};
 use crate::spec::SpecError;
@@ -33,6 +34,7 @@ Examples:
   wva replay scenarios/azure-chat-and-code.yaml --trace traces/azure-conv-like-10min.csv \\
       --workload conversation --rate-scale 10
   wva trace stats traces/azure-conv-like-10min.csv
+  wva validate --data ../shared/data
   wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 \\
       --in-tokens 128 --out-tokens 512 --rate-rps 3";
 
@@ -67,6 +69,10 @@ enum Command {
     /// Characterise, synthesise and convert request traces
     #[command(after_help = trace::AFTER_HELP)]
     Trace(trace::TraceArgs),
+    /// Check wva's numbers against closed forms, the simulator and real vLLM measurements, and
+    /// write the validation report
+    #[command(after_help = validate::AFTER_HELP)]
+    Validate(Box<validate::ValidateArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -101,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Estimate(args) => estimate::run(*args),
         Command::Replay(args) => replay::run(*args),
         Command::Trace(args) => trace::run(args),
+        Command::Validate(args) => validate::run_validate(*args),
     }
 }
 

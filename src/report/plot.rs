@@ -55,6 +55,7 @@ fn shade(color: usize, light: bool) -> RGBColor {
 
 /// A named line of `(x, y)` points; lines of one color index share a hue, `light` ones a
 /// paler shade of it.
+#[derive(Clone, Debug)]
 pub struct Series {
     /// Legend text.
     pub name: String,
@@ -67,6 +68,7 @@ pub struct Series {
 }
 
 /// One panel: a title, a y label, and its lines.
+#[derive(Clone, Debug)]
 pub struct Panel {
     /// Title.
     pub title: String,

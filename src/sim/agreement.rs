@@ -78,6 +78,16 @@ pub enum AgreementError {
     Load(f64),
 }
 
+/// The analytic model of one replica of `profile` serving `shape` at its max batch for the
+/// shape (the model [`compare`] judges).
+pub fn analytic_model(
+    profile: &Profile,
+    shape: RequestShape,
+) -> Result<ReplicaModel, InvalidModel> {
+    let max_batch = profile.max_batch_for(shape.output_tokens);
+    ReplicaModel::new(profile.perf, shape, max_batch, profile.queue_for(max_batch))
+}
+
 /// Compares the analytic model and the simulator for `profile` (at its max batch for the
 /// shape) at each of `load_fractions` of the analytic maximum rate, with `requests` requests
 /// per point (10% warm-up). Points run in parallel; results are in the order given and do not
@@ -92,8 +102,8 @@ pub fn compare(
     if let Some(&bad) = load_fractions.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
         return Err(AgreementError::Load(bad));
     }
-    let max_batch = profile.max_batch_for(shape.output_tokens);
-    let model = ReplicaModel::new(profile.perf, shape, max_batch, profile.queue_for(max_batch))?;
+    let model = analytic_model(profile, shape)?;
+    let max_batch = model.max_batch();
     let engine = EngineConfig {
         kv_capacity_tokens: None,
         ..engine_config(profile, max_batch, &EngineOverrides::default())

@@ -8,6 +8,7 @@
 //! same configuration, requests and seed give the same result on any machine.
 
 pub mod agreement;
+pub mod closed_loop;
 pub mod engine;
 pub(crate) mod fleet;
 pub mod from_trace;

@@ -50,7 +50,7 @@ pub enum Horizon {
 
 /// A sampler of token counts (integers >= 1).
 #[derive(Clone, Copy, Debug)]
-enum Lengths {
+pub(crate) enum Lengths {
     Fixed(u32),
     Exponential(Exp<f64>),
     Lognormal(LogNormal<f64>),
@@ -58,7 +58,7 @@ enum Lengths {
 }
 
 impl Lengths {
-    fn new(d: &LengthDist) -> Self {
+    pub(crate) fn new(d: &LengthDist) -> Self {
         let clamp = |x: f64| x.round().clamp(1.0, f64::from(u32::MAX)) as u32;
         match *d {
             LengthDist::Fixed { mean } => Lengths::Fixed(clamp(mean)),
@@ -79,7 +79,7 @@ impl Lengths {
         }
     }
 
-    fn sample(&self, rng: &mut ChaCha8Rng) -> u32 {
+    pub(crate) fn sample(&self, rng: &mut ChaCha8Rng) -> u32 {
         let clamp = |x: f64| x.round().clamp(1.0, 1e9) as u32;
         match self {
             Lengths::Fixed(n) => *n,

@@ -1,0 +1,369 @@
+//! Closed-loop load on one replica: a fixed number of clients, each sending its next request
+//! when its previous one completes (after an optional think time). This is how benchmarks
+//! "by concurrency" drive a server (inferno's run16 curve, `vllm bench --max-concurrency`,
+//! guidellm's concurrent mode): the load adapts to the server, so a slow server sees fewer
+//! requests per second instead of a growing queue.
+//!
+//! The replica is the simulator's [`Engine`], run iteration by iteration as in
+//! [`super::run`]; only the arrival process differs. Requests completed during the warm-up do
+//! not count.
+
+use super::SimError;
+use super::engine::{Completion, Engine, EngineConfig};
+use super::fleet::{STREAM_ARRIVALS, STREAM_NOISE, derive_seed};
+use super::metrics::{Histogram, Summary, summarize};
+use super::workload::{Lengths, Request};
+use crate::spec::LengthDist;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A closed-loop load.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClosedLoop {
+    /// Clients, each with at most one request in the server.
+    pub concurrency: u32,
+    /// Prompt lengths.
+    pub prompt: LengthDist,
+    /// Output lengths.
+    pub output: LengthDist,
+    /// Requests to complete in all (warm-up included).
+    pub requests: u64,
+    /// Share of `requests` completed before measuring starts.
+    pub warmup_fraction: f64,
+    /// Time between a completion and the client's next request, ms.
+    pub think_ms: f64,
+}
+
+/// What a closed-loop run measured (after the warm-up).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ClosedLoopResult {
+    /// Clients.
+    pub concurrency: u32,
+    /// Requests measured (completed after the warm-up).
+    pub completed: u64,
+    /// Requests the engine rejected (they could never fit the KV cache).
+    pub rejected: u64,
+    /// Completions per second over the measured window.
+    pub throughput_rps: f64,
+    /// Time to first token, ms (from the client's send).
+    pub ttft_ms: Summary,
+    /// Inter-token gaps, ms.
+    pub itl_ms: Summary,
+    /// Time per output token of each request, ms.
+    pub tpot_ms: Summary,
+    /// End-to-end latency, ms.
+    pub e2e_ms: Summary,
+    /// Mean running requests over the measured window (time-weighted).
+    pub mean_running: f64,
+    /// Mean waiting requests over the measured window (time-weighted).
+    pub mean_waiting: f64,
+    /// Mean fraction of the KV cache in use (time-weighted; 0 without a cache size).
+    pub mean_kv_fraction: f64,
+    /// Largest fraction of the KV cache in use.
+    pub kv_peak_fraction: f64,
+    /// Preemptions during the measured window.
+    pub preemptions: u64,
+}
+
+/// Runs `load` against one replica with `engine`'s settings. Deterministic in `seed`.
+pub fn run_closed_loop(
+    engine: EngineConfig,
+    load: &ClosedLoop,
+    seed: u64,
+) -> Result<ClosedLoopResult, SimError> {
+    let bad = |message: String| SimError::Engine {
+        group: "closed loop".into(),
+        message,
+    };
+    if load.concurrency == 0 {
+        return Err(bad("concurrency must be at least 1".into()));
+    }
+    if engine.max_num_seqs == 0 || engine.block_size == 0 {
+        return Err(bad("max_num_seqs and block_size must be at least 1".into()));
+    }
+    if engine.max_num_batched_tokens < engine.max_num_seqs {
+        return Err(bad(format!(
+            "max_num_batched_tokens ({}) must be at least max_num_seqs ({}), as vLLM requires",
+            engine.max_num_batched_tokens, engine.max_num_seqs
+        )));
+    }
+    if !(load.think_ms >= 0.0 && load.think_ms.is_finite()) {
+        return Err(bad(format!(
+            "think time must be finite and >= 0, got {}",
+            load.think_ms
+        )));
+    }
+    let mut lengths_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, STREAM_ARRIVALS, 0));
+    let mut noise_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, STREAM_NOISE, 0));
+    let (prompt, output) = (Lengths::new(&load.prompt), Lengths::new(&load.output));
+    let warmup = (load.warmup_fraction.clamp(0.0, 0.99) * load.requests as f64) as u64;
+
+    let mut engine_state = Engine::new(engine);
+    // Sends not yet made: (time, id); every client starts at time 0.
+    let mut sends: BinaryHeap<Reverse<(OrdMs, u64)>> = BinaryHeap::new();
+    let mut next_id = 0u64;
+    for _ in 0..load
+        .concurrency
+        .min(u32::try_from(load.requests).unwrap_or(u32::MAX))
+    {
+        sends.push(Reverse((OrdMs(0.0), next_id)));
+        next_id += 1;
+    }
+    let mut finished = 0u64;
+    let mut acc = Acc::default();
+    let mut itl = Histogram::default();
+    let mut ignored = Histogram::default();
+    let mut done: Vec<Completion> = Vec::new();
+    let mut now_ms = 0.0f64;
+    let mut measuring_since: Option<(f64, u64)> = None;
+    while finished < load.requests {
+        // Requests sent by now join the waiting queue.
+        while let Some(&Reverse((OrdMs(t), id))) = sends.peek() {
+            if t > now_ms {
+                break;
+            }
+            sends.pop();
+            engine_state.enqueue(Request {
+                id,
+                group: 0,
+                arrival_ms: t,
+                prompt_tokens: prompt.sample(&mut lengths_rng),
+                output_tokens: output.sample(&mut lengths_rng),
+                counted: measuring_since.is_some(),
+            });
+        }
+        done.clear();
+        let Some(end_ms) = engine_state.start_iteration(now_ms, &mut noise_rng, &mut done) else {
+            // Idle: the rejected requests' clients send again; then wait for the next send.
+            finish(
+                &mut done,
+                &mut finished,
+                &mut sends,
+                &mut next_id,
+                load,
+                now_ms,
+                &mut acc,
+                measuring_since.is_some(),
+            );
+            match sends.peek() {
+                Some(&Reverse((OrdMs(t), _))) => {
+                    now_ms = now_ms.max(t);
+                    continue;
+                }
+                None => break,
+            }
+        };
+        // State over the iteration, for the time-weighted means.
+        if measuring_since.is_some() {
+            let dt = end_ms - now_ms;
+            acc.running_ms += f64::from(engine_state.running()) * dt;
+            acc.waiting_ms += engine_state.waiting() as f64 * dt;
+            acc.kv_ms += engine_state.kv_fraction() * dt;
+            acc.kv_peak = acc.kv_peak.max(engine_state.kv_fraction());
+        }
+        let hist = if measuring_since.is_some() {
+            &mut itl
+        } else {
+            &mut ignored
+        };
+        engine_state.finish_iteration(end_ms, hist, &mut done);
+        now_ms = end_ms;
+        finish(
+            &mut done,
+            &mut finished,
+            &mut sends,
+            &mut next_id,
+            load,
+            now_ms,
+            &mut acc,
+            measuring_since.is_some(),
+        );
+        if measuring_since.is_none() && finished >= warmup {
+            measuring_since = Some((now_ms, engine_state.stats.preemptions));
+        }
+    }
+    let (from_ms, preemptions_before) = measuring_since.unwrap_or((now_ms, 0));
+    let window_ms = now_ms - from_ms;
+    let per_ms = |x: f64| {
+        if window_ms > 0.0 {
+            x / window_ms
+        } else {
+            f64::NAN
+        }
+    };
+    Ok(ClosedLoopResult {
+        concurrency: load.concurrency,
+        completed: acc.ttft.len() as u64,
+        rejected: acc.rejected,
+        throughput_rps: per_ms(acc.ttft.len() as f64) * 1000.0,
+        ttft_ms: summarize(&mut acc.ttft),
+        itl_ms: itl.summary(),
+        tpot_ms: summarize(&mut acc.tpot),
+        e2e_ms: summarize(&mut acc.e2e),
+        mean_running: per_ms(acc.running_ms),
+        mean_waiting: per_ms(acc.waiting_ms),
+        mean_kv_fraction: per_ms(acc.kv_ms),
+        kv_peak_fraction: acc.kv_peak,
+        preemptions: engine_state.stats.preemptions - preemptions_before,
+    })
+}
+
+/// Time-weighted sums and per-request latencies of the measured window.
+#[derive(Default)]
+struct Acc {
+    ttft: Vec<f64>,
+    tpot: Vec<f64>,
+    e2e: Vec<f64>,
+    rejected: u64,
+    running_ms: f64,
+    waiting_ms: f64,
+    kv_ms: f64,
+    kv_peak: f64,
+}
+
+/// Records the requests in `done` and schedules each client's next send.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    done: &mut Vec<Completion>,
+    finished: &mut u64,
+    sends: &mut BinaryHeap<Reverse<(OrdMs, u64)>>,
+    next_id: &mut u64,
+    load: &ClosedLoop,
+    now_ms: f64,
+    acc: &mut Acc,
+    measuring: bool,
+) {
+    for c in done.drain(..) {
+        *finished += 1;
+        if measuring && c.request.counted {
+            if c.rejected {
+                acc.rejected += 1;
+            } else {
+                acc.ttft.push(c.ttft_ms());
+                if c.request.output_tokens > 1 {
+                    acc.tpot.push(c.tpot_ms());
+                }
+                acc.e2e.push(c.finish_ms - c.request.arrival_ms);
+            }
+        }
+        // The client sends again, unless the requests still to send cover the total.
+        if *next_id < load.requests {
+            sends.push(Reverse((OrdMs(now_ms + load.think_ms), *next_id)));
+            *next_id += 1;
+        }
+    }
+}
+
+/// A time that orders (never NaN here).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OrdMs(f64);
+
+impl Eq for OrdMs {}
+
+impl PartialOrd for OrdMs {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdMs {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perf::{Gen2Params, PerfParams};
+
+    fn engine(kv: Option<u64>) -> EngineConfig {
+        EngineConfig {
+            perf: PerfParams::V2(Gen2Params {
+                alpha_ms: 10.0,
+                beta_ms_per_token: 0.04,
+                gamma_ms_per_kv_token: 0.00006,
+            }),
+            max_num_seqs: 64,
+            max_num_batched_tokens: 2048,
+            kv_capacity_tokens: kv,
+            block_size: 16,
+            noise_cv: 0.0,
+        }
+    }
+
+    fn load(concurrency: u32, think_ms: f64) -> ClosedLoop {
+        ClosedLoop {
+            concurrency,
+            prompt: LengthDist::Fixed { mean: 512.0 },
+            output: LengthDist::Exponential { mean: 128.0 },
+            requests: 20_000,
+            warmup_fraction: 0.1,
+            think_ms,
+        }
+    }
+
+    #[test]
+    fn littles_law_holds_for_the_clients() {
+        // N clients = throughput x (response time + think time).
+        for (n, think) in [(1, 0.0), (8, 0.0), (32, 0.0), (96, 0.0), (16, 500.0)] {
+            let r = run_closed_loop(engine(None), &load(n, think), 3).unwrap();
+            let implied = r.throughput_rps * (r.e2e_ms.mean + think) / 1000.0;
+            assert!(
+                (implied / f64::from(n) - 1.0).abs() < 0.03,
+                "{n} clients: throughput x cycle = {implied:.2}"
+            );
+            assert_eq!(r.rejected, 0);
+        }
+    }
+
+    #[test]
+    fn below_max_num_seqs_nobody_waits_and_above_it_the_excess_does() {
+        let r = run_closed_loop(engine(None), &load(32, 0.0), 1).unwrap();
+        assert!(r.mean_waiting < 0.5, "waiting {}", r.mean_waiting);
+        assert!(r.mean_running > 30.0 && r.mean_running <= 32.0);
+        let r = run_closed_loop(engine(None), &load(96, 0.0), 1).unwrap();
+        assert!(
+            r.mean_running > 60.0 && r.mean_running <= 64.0,
+            "{}",
+            r.mean_running
+        );
+        assert!((r.mean_running + r.mean_waiting - 96.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn more_clients_more_throughput_and_slower_tokens() {
+        let mut last: Option<ClosedLoopResult> = None;
+        for n in [1, 4, 16, 48] {
+            let r = run_closed_loop(engine(None), &load(n, 0.0), 5).unwrap();
+            if let Some(p) = last {
+                assert!(r.throughput_rps > p.throughput_rps);
+                assert!(r.itl_ms.mean > p.itl_ms.mean);
+            }
+            last = Some(r);
+        }
+    }
+
+    #[test]
+    fn a_small_cache_fills_and_preempts() {
+        // 64 clients of ~640 tokens need ~41k tokens; 16k fit.
+        let r = run_closed_loop(engine(Some(16_384)), &load(64, 0.0), 2).unwrap();
+        assert!(r.kv_peak_fraction > 0.95, "{}", r.kv_peak_fraction);
+        assert!(r.mean_running < 40.0, "{}", r.mean_running);
+        let free = run_closed_loop(engine(Some(1 << 30)), &load(64, 0.0), 2).unwrap();
+        assert!(free.kv_peak_fraction < 0.1);
+        assert!(r.ttft_ms.mean > free.ttft_ms.mean);
+    }
+
+    #[test]
+    fn same_seed_same_result_and_bad_settings_are_refused() {
+        let a = run_closed_loop(engine(None), &load(8, 0.0), 9).unwrap();
+        let b = run_closed_loop(engine(None), &load(8, 0.0), 9).unwrap();
+        assert_eq!(a, b);
+        assert!(run_closed_loop(engine(None), &load(0, 0.0), 9).is_err());
+        assert!(run_closed_loop(engine(None), &load(8, f64::NAN), 9).is_err());
+    }
+}
