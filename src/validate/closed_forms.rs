@@ -113,9 +113,10 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
 queue whose service time is the prefill, `beta x prompt tokens`. Poisson arrivals at {rate:.0} \
 req/s against a mean service of {service:.0} ms (load {load:.0}%), the mean of {runs} runs of \
 {requests} requests each (5% warm-up):\n\n{table}\n\
-The M/M/1 sojourn is exponential, so its p99 is `ln(100)` times its mean ({p99}). A single \
-200,000-request run's mean wait deviates from the closed form by about 2% (one standard \
-deviation, M/M/1) from sampling alone, hence five runs and a 2% target. The simulator's \
+The M/M/1 sojourn is exponential, so its p99 is `ln(100)` times its mean ({p99}). Queue \
+waits are strongly autocorrelated, so one run's mean wait strays from the closed form by a \
+few percent from sampling alone: hence several runs, and the means (not the p99, which needs \
+far more requests to settle) as targets. The simulator's \
 conservation (every request leaves once, every token emitted once across preemptions, KV \
 blocks always as the engine's rules say) is checked by property tests, not here.\n",
         rate = RATE_RPS,

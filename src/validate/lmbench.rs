@@ -53,8 +53,12 @@ impl KvEstimate {
         let per_gpu = self.gpu_memory_bytes * self.utilization
             - 2.0 * self.params / self.gpus
             - reserve_gib * GIB;
-        let bytes_per_token = 2.0 * 2.0 * self.layers * (self.kv_heads / self.gpus) * self.head_dim;
-        (per_gpu / bytes_per_token).max(0.0) as u64
+        (per_gpu / self.bytes_per_token_per_gpu()).max(0.0) as u64
+    }
+
+    /// Bytes of one token's keys and values (bf16) on each GPU.
+    fn bytes_per_token_per_gpu(&self) -> f64 {
+        2.0 * 2.0 * self.layers * (self.kv_heads / self.gpus) * self.head_dim
     }
 }
 
@@ -370,6 +374,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         },
     ];
 
+    let k = &LLAMA_70B_ON_2XA100;
     let body = format!(
         "Real vLLM serving Llama-3.1-70B-Instruct on one replica of 2x A100-80GB (TP 2), \
 ShareGPT requests (the same {n} in every file) sent at evenly spaced arrivals, one file per \
@@ -379,10 +384,11 @@ lowest rates only (as `wva estimate FILE1 FILE2 --replicas 1` does): alpha {alph
 replays every file's requests (their arrival times and token counts, as `wva simulate \
 --profile P --trace FILE --trace-format lmbench --replicas 1` does) with vLLM's defaults for \
 what the benchmark does not record: `max_num_seqs` {MAX_NUM_SEQS}, `max_num_batched_tokens` \
-{budget}, and the KV cache that vLLM's memory accounting leaves: per GPU, 90% \
-(`gpu_memory_utilization`) of 80 GiB, less half of the 141 GB of bf16 weights and \
-{RESERVE_GIB:.0} GiB for activations and the runtime, over the 160 KiB a token's keys and \
-values take on each GPU (80 layers, 4 of the 8 KV heads of 128): {main_kv} tokens.\n\n{table}\n\
+{budget}, and the KV cache that vLLM's memory accounting leaves: per GPU, {util:.0}% \
+(`gpu_memory_utilization`) of {gib:.0} GiB, less its share of the {weights_gb:.1} GB of bf16 \
+weights and {RESERVE_GIB:.0} GiB for activations and the runtime, over the {kib:.0} KiB a \
+token's keys and values take on each GPU ({layers:.0} layers, {heads:.0} of the {all_heads:.0} \
+KV heads of {dim:.0}): {main_kv} tokens.\n\n{table}\n\
 **Saturation.** The served rate (completions over the time from the first arrival to the \
 last completion) levels off at the replica's capacity once the offered rate passes it: \
 measured, it reaches {meas:.3} req/s at most. The simulated replica's capacity (the highest \
@@ -391,9 +397,9 @@ rate of evenly spaced arrivals of these requests that it serves without its queu
 **What the KV cache does.** The benchmark does not record the cache's size, and the \
 reserve is an assumption, so here is every figure for an unlimited cache and for reserves \
 of 1 to 3 GiB per GPU:\n\n{sensitivity}\n\
-Without a KV limit the fitted replica would serve twice the measured rate: on this server \
-the cache, not compute, saturates first, and the TTFT tail at 0.84 req/s and above is \
-requests waiting for cache space. The figures move a lot with the cache size, which is why \
+Without a KV limit the fitted replica would serve {unlimited:.2} req/s: on this server the \
+cache, not compute, saturates first, and the TTFT tail at the higher rates comes from \
+requests waiting for cache space, which an unlimited cache never makes them do. The figures move a lot with the cache size, which is why \
 a profile should state `kv_capacity_tokens` (`wva plan` then caps the batch by it).\n\n\
 The TTFT targets apply below 80% of the measured saturation ({below:.2} req/s). The fit \
 sees only the decode spans of the two lowest rates, so the TPOT at higher rates and every \
@@ -412,6 +418,15 @@ the engine does not see.\n",
         cap = capacity,
         cap_err = pct(rel(capacity, measured_saturation)),
         sensitivity = sensitivity.render(),
+        unlimited = evaluations[0].capacity_rps,
+        util = k.utilization * 100.0,
+        gib = k.gpu_memory_bytes / GIB,
+        weights_gb = 2.0 * k.params / 1e9,
+        kib = k.bytes_per_token_per_gpu() / 1024.0,
+        layers = k.layers,
+        heads = k.kv_heads / k.gpus,
+        all_heads = k.kv_heads,
+        dim = k.head_dim,
     );
     Ok(Section {
         id: SectionId::Lmbench,
