@@ -82,6 +82,11 @@ pub struct EstimateArgs {
     /// measurements count alike)
     #[arg(long)]
     absolute: bool,
+    /// Weigh every observation alike (default: each kind of observation, such as decode,
+    /// prefill and mixed iterations, carries the same total weight, however many of each the
+    /// data has)
+    #[arg(long)]
+    unbalanced: bool,
     /// Fit on a random share of the observations and report the error on the rest (0 < F < 1)
     #[arg(long, value_parser = holdout_share)]
     holdout: Option<f64>,
@@ -192,6 +197,7 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         model: a.perf_model,
         robust: a.robust,
         relative: !a.absolute,
+        balance_kinds: !a.unbalanced,
         max_num_batched_tokens: a.max_num_batched_tokens,
     };
     let result = fit(&fitted, &options).map_err(|e| Error::Usage(e.to_string()))?;

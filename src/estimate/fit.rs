@@ -22,6 +22,11 @@ pub struct FitOptions {
     pub robust: bool,
     /// Minimise relative (not absolute) errors.
     pub relative: bool,
+    /// Give each kind of observation (decode, prefill, mixed iterations, decode spans,
+    /// batches) the same total weight, so that how many of each a benchmark happened to
+    /// measure does not decide the fit (a profiler grid of 98% mixed iterations would
+    /// otherwise fit mixed iterations and miss pure decode).
+    pub balance_kinds: bool,
     /// For wva-v3: the token budget to write.
     pub max_num_batched_tokens: u32,
 }
@@ -32,6 +37,7 @@ impl Default for FitOptions {
             model: PerfModelKind::V2,
             robust: false,
             relative: true,
+            balance_kinds: true,
             max_num_batched_tokens: crate::perf::DEFAULT_MAX_NUM_BATCHED_TOKENS,
         }
     }
@@ -350,6 +356,33 @@ fn nnls(rows: &[Vec<f64>], y: &[f64], w: &[f64], p: usize) -> (Vec<f64>, Vec<boo
     best.map_or((vec![0.0; p], vec![false; p]), |(_, c, m)| (c, m))
 }
 
+/// Each observation's weight for its kind: with `balance`, `n / (kinds x n_kind)`, so every
+/// kind present carries the same total weight and the weights still sum to `n`; else 1.
+fn kind_weights(observations: &[Observation], balance: bool) -> Vec<f64> {
+    if !balance {
+        return vec![1.0; observations.len()];
+    }
+    let mut counts: Vec<(super::Kind, usize)> = Vec::new();
+    for o in observations {
+        match counts.iter_mut().find(|(k, _)| *k == o.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((o.kind, 1)),
+        }
+    }
+    let n = observations.len() as f64;
+    let kinds = counts.len() as f64;
+    observations
+        .iter()
+        .map(|o| {
+            let n_kind = counts
+                .iter()
+                .find(|(k, _)| *k == o.kind)
+                .map_or(1, |(_, c)| *c);
+            n / (kinds * n_kind as f64)
+        })
+        .collect()
+}
+
 /// Fits `options.model` to `observations`.
 pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, FitError> {
     if observations.is_empty() {
@@ -369,9 +402,11 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
         .map(|o| features(model, &o.work))
         .collect();
     let y: Vec<f64> = observations.iter().map(|o| o.time_ms).collect();
+    let kind_weight = kind_weights(observations, options.balance_kinds);
     let base: Vec<f64> = y
         .iter()
-        .map(|t| if options.relative { 1.0 / (t * t) } else { 1.0 })
+        .zip(&kind_weight)
+        .map(|(t, k)| k * if options.relative { 1.0 / (t * t) } else { 1.0 })
         .collect();
     let mut w = base.clone();
     let (mut coef, mut free) = nnls(&rows, &y, &w, p);
@@ -589,10 +624,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn obs(work: Work, time_ms: f64) -> Observation {
+        obs_kind(work, time_ms, Kind::Decode)
+    }
+
+    fn obs_kind(work: Work, time_ms: f64, kind: Kind) -> Observation {
         Observation {
             work,
             time_ms,
-            kind: Kind::Decode,
+            kind,
             batch: work.running,
             origin: "test".into(),
             file: 0,
@@ -633,6 +672,51 @@ mod tests {
             "{v:?}"
         );
         assert!(f.mape < 1e-9 && f.warnings.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn balanced_kinds_keep_a_rare_kind_from_being_outvoted() {
+        // Decode iterations follow 10 + 0.1 x tokens; 50 times as many prefills follow
+        // 30 + 0.1 x tokens. A count-weighted fit tracks the prefills and misses decode by
+        // far more than a fit that gives both kinds the same weight.
+        let mut obs: Vec<Observation> = Vec::new();
+        for b in [1.0, 8.0, 32.0, 64.0] {
+            obs.push(obs_kind(Work::decode(b, 0.0), 10.0 + 0.1 * b, Kind::Decode));
+        }
+        for i in 0..200 {
+            let tokens = 100.0 + 10.0 * f64::from(i);
+            obs.push(obs_kind(
+                Work::prefill(1.0, tokens),
+                30.0 + 0.1 * tokens,
+                Kind::Prefill,
+            ));
+        }
+        let decode_error = |options: &FitOptions| {
+            let f = fit(&obs, options).unwrap();
+            obs.iter()
+                .filter(|o| o.kind == Kind::Decode)
+                .map(|o| (predict(&f.params, &o.work) / o.time_ms - 1.0).abs())
+                .fold(0.0, f64::max)
+        };
+        let balanced = decode_error(&FitOptions::default());
+        let counted = decode_error(&FitOptions {
+            balance_kinds: false,
+            ..FitOptions::default()
+        });
+        assert!(balanced < counted / 2.0, "{balanced} vs {counted}");
+        // One kind only: balancing changes nothing.
+        let decode: Vec<Observation> = obs[..4].to_vec();
+        let a = fit(&decode, &FitOptions::default()).unwrap().params;
+        let b = fit(
+            &decode,
+            &FitOptions {
+                balance_kinds: false,
+                ..FitOptions::default()
+            },
+        )
+        .unwrap()
+        .params;
+        assert_eq!(a, b);
     }
 
     #[test]
