@@ -174,6 +174,12 @@ impl ReplicaModel {
         super::tail::ttft_quantile_ms(self, rate_rps, q)
     }
 
+    /// The mean TTFT at `rate_rps`, ms, by the tail approximation of [`super::tail`] (vLLM's
+    /// definition: the end of the prefill iteration; [`Self::analyze`] gives upstream's).
+    pub fn ttft_mean_engine_ms(&self, rate_rps: f64) -> Option<f64> {
+        super::tail::ttft_mean_ms(self, rate_rps)
+    }
+
     /// The `q`-quantile of the inter-token latency at `rate_rps`, ms ([`super::tail`]).
     pub fn itl_quantile_ms(&self, rate_rps: f64, q: f64) -> Option<f64> {
         super::tail::itl_quantile_ms(self, rate_rps, q)

@@ -169,10 +169,21 @@ pub fn itl_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f6
     discrete_quantile(atoms, q)
 }
 
-/// The `q`-quantile of the time to first token at `rate_rps`, ms (vLLM's definition: the end
-/// of the prefill iteration). Infinite when the batch is full more often than `1 - q` and the
-/// rate is at or above the full batch's service rate.
-pub fn ttft_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f64> {
+/// The distribution of the time to first token at one rate (vLLM's definition: the end of the
+/// prefill iteration): atoms for arrivals that find a free slot, and for those that find the
+/// batch full, the prefill after an exponential wait.
+struct TtftDistribution {
+    /// `(ms, cumulative weight)` of the no-wait atoms, sorted.
+    now_cdf: Vec<(f64, f64)>,
+    now_total: f64,
+    /// `(prefill ms, probability)` once admitted after waiting.
+    full: Vec<(f64, f64)>,
+    p_wait: f64,
+    /// Rate of the exponential wait, per ms (`mu(N) - lambda`; not positive: unbounded).
+    theta: f64,
+}
+
+fn ttft_distribution(model: &ReplicaModel, rate_rps: f64) -> Option<TtftDistribution> {
     let it = Iterations::new(model, rate_rps)?;
     let rates = model.service_rates_per_ms();
     let mu_top = rates[rates.len() - 1];
@@ -240,47 +251,108 @@ pub fn ttft_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f
         .enumerate()
         .map(|(k, (p, _))| (prefill_ms(n.saturating_sub(1), k), p))
         .collect();
-    let theta = mu_top - it.lambda_per_ms;
-    let cdf = |t: f64| -> f64 {
-        let mut c = 0.0;
-        if p_wait < 1.0 {
-            let i = now_cdf.partition_point(|a| a.0 <= t);
-            if i > 0 {
-                c += (1.0 - p_wait) * now_cdf[i - 1].1 / now_total;
+    Some(TtftDistribution {
+        now_cdf,
+        now_total,
+        full,
+        p_wait,
+        theta: mu_top - it.lambda_per_ms,
+    })
+}
+
+impl TtftDistribution {
+    /// The mean, ms (infinite when arrivals that wait are never served).
+    fn mean_ms(&self) -> f64 {
+        let mut mean = 0.0;
+        if self.p_wait < 1.0 {
+            let mut last = 0.0;
+            let mut sum = 0.0;
+            for &(v, c) in &self.now_cdf {
+                sum += v * (c - last);
+                last = c;
+            }
+            mean += (1.0 - self.p_wait) * sum / self.now_total;
+        }
+        if self.p_wait > 0.0 {
+            if self.theta <= 0.0 {
+                return f64::INFINITY;
+            }
+            let total: f64 = self.full.iter().map(|a| a.1).sum();
+            let prefill: f64 =
+                self.full.iter().map(|a| a.0 * a.1).sum::<f64>() / total.max(f64::MIN_POSITIVE);
+            mean += self.p_wait * (prefill + 1.0 / self.theta);
+        }
+        mean
+    }
+
+    /// The `q`-quantile, ms. Infinite when the batch is full more often than `1 - q` and the
+    /// rate is at or above the full batch's service rate.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let (now_cdf, now_total, full, p_wait, theta) = (
+            &self.now_cdf,
+            self.now_total,
+            &self.full,
+            self.p_wait,
+            self.theta,
+        );
+        let cdf = |t: f64| -> f64 {
+            let mut c = 0.0;
+            if p_wait < 1.0 {
+                let i = now_cdf.partition_point(|a| a.0 <= t);
+                if i > 0 {
+                    c += (1.0 - p_wait) * now_cdf[i - 1].1 / now_total;
+                }
+            }
+            if p_wait > 0.0 && theta > 0.0 {
+                c += p_wait
+                    * full
+                        .iter()
+                        .filter(|a| a.0 <= t)
+                        .map(|a| a.1 * (1.0 - (-theta * (t - a.0)).exp()))
+                        .sum::<f64>();
+            }
+            c
+        };
+        // The waiting branch alone decides whether the quantile exists.
+        if p_wait > 1.0 - q && theta <= 0.0 {
+            return f64::INFINITY;
+        }
+        let top = now_cdf
+            .iter()
+            .chain(full.iter())
+            .map(|a| a.0)
+            .fold(0.0f64, f64::max);
+        let mut hi = top + if theta > 0.0 { 60.0 / theta } else { 0.0 };
+        let mut grow = 0;
+        while cdf(hi) < q && grow < 60 {
+            hi *= 2.0;
+            grow += 1;
+        }
+        let mut lo = 0.0;
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if cdf(mid) >= q {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+            if hi - lo <= 1e-6 * hi {
+                break;
             }
         }
-        if p_wait > 0.0 && theta > 0.0 {
-            c += p_wait
-                * full
-                    .iter()
-                    .filter(|a| a.0 <= t)
-                    .map(|a| a.1 * (1.0 - (-theta * (t - a.0)).exp()))
-                    .sum::<f64>();
-        }
-        c
-    };
-    // The waiting branch alone decides whether the quantile exists.
-    if p_wait > 1.0 - q && theta <= 0.0 {
-        return Some(f64::INFINITY);
+        hi
     }
-    let top = now.iter().chain(&full).map(|a| a.0).fold(0.0f64, f64::max);
-    let mut hi = top + if theta > 0.0 { 60.0 / theta } else { 0.0 };
-    let mut grow = 0;
-    while cdf(hi) < q && grow < 60 {
-        hi *= 2.0;
-        grow += 1;
-    }
-    let mut lo = 0.0;
-    for _ in 0..60 {
-        let mid = 0.5 * (lo + hi);
-        if cdf(mid) >= q {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-        if hi - lo <= 1e-6 * hi {
-            break;
-        }
-    }
-    Some(hi)
+}
+
+/// The `q`-quantile of the time to first token at `rate_rps`, ms (vLLM's definition: the end
+/// of the prefill iteration). Infinite when the batch is full more often than `1 - q` and the
+/// rate is at or above the full batch's service rate.
+pub fn ttft_quantile_ms(model: &ReplicaModel, rate_rps: f64, q: f64) -> Option<f64> {
+    Some(ttft_distribution(model, rate_rps)?.quantile_ms(q))
+}
+
+/// The mean time to first token at `rate_rps`, ms, by the same approximation (vLLM's
+/// definition, unlike upstream's mean-field `wait + prefill + ITL`).
+pub fn ttft_mean_ms(model: &ReplicaModel, rate_rps: f64) -> Option<f64> {
+    Some(ttft_distribution(model, rate_rps)?.mean_ms())
 }
