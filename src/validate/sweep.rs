@@ -17,12 +17,23 @@ const SHAPES: [(f64, f64); 2] = [(1024.0, 512.0), (256.0, 64.0)];
 const TARGET_BELOW: f64 = 0.8;
 const MEAN_BOUND: f64 = 0.05;
 
+/// One load point: the comparison and the tail model's figures at its rate.
+struct Point {
+    sim: AgreementPoint,
+    /// The tail model's p99 TTFT, ms.
+    ttft_p99_ms: f64,
+    /// The tail model's p99 ITL, ms.
+    itl_p99_ms: f64,
+    /// The tail model's mean TTFT (vLLM's definition), ms.
+    ttft_mean_engine_ms: f64,
+}
+
 /// One profile at one shape: the points, with the analytic p99s.
 struct Case {
     label: String,
     gen1: bool,
     shape: RequestShape,
-    points: Vec<(AgreementPoint, f64, f64, f64)>,
+    points: Vec<Point>,
 }
 
 fn golden() -> Profile {
@@ -106,17 +117,24 @@ fn run_case(
         points: points
             .into_iter()
             .zip(tails)
-            .map(|(p, (t, i, m))| (p, t, i, m))
+            .map(
+                |(sim, (ttft_p99_ms, itl_p99_ms, ttft_mean_engine_ms))| Point {
+                    sim,
+                    ttft_p99_ms,
+                    itl_p99_ms,
+                    ttft_mean_engine_ms,
+                },
+            )
             .collect(),
     })
 }
 
 /// Signed relative differences of the simulator from the model, at loads below the target
 /// bound.
-fn errors(case: &Case, f: impl Fn(&(AgreementPoint, f64, f64, f64)) -> (f64, f64)) -> Vec<f64> {
+fn errors(case: &Case, f: impl Fn(&Point) -> (f64, f64)) -> Vec<f64> {
     case.points
         .iter()
-        .filter(|p| p.0.load_fraction < TARGET_BELOW - 1e-9)
+        .filter(|p| p.sim.load_fraction < TARGET_BELOW - 1e-9)
         .map(|p| {
             let (sim, model) = f(p);
             sim / model - 1.0
@@ -180,12 +198,14 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
     let mut checks = Vec::new();
     let (mut gen1_ttft, mut gen1_itl) = (Vec::new(), Vec::new());
     for c in &cases {
-        let ttft = errors(c, |p| (p.0.sim_ttft_ms.mean, p.0.analytic_ttft_ms()));
-        let prefill_end = errors(c, |p| (p.0.sim_ttft_ms.mean, p.0.analytic_prefill_end_ms()));
-        let engine = errors(c, |p| (p.0.sim_ttft_ms.mean, p.3));
-        let ttft99 = errors(c, |p| (p.0.sim_ttft_ms.p99, p.1));
-        let itl = errors(c, |p| (p.0.sim_itl_ms.mean, p.0.analytic.itl_ms));
-        let itl99 = errors(c, |p| (p.0.sim_itl_ms.p99, p.2));
+        let ttft = errors(c, |p| (p.sim.sim_ttft_ms.mean, p.sim.analytic_ttft_ms()));
+        let prefill_end = errors(c, |p| {
+            (p.sim.sim_ttft_ms.mean, p.sim.analytic_prefill_end_ms())
+        });
+        let engine = errors(c, |p| (p.sim.sim_ttft_ms.mean, p.ttft_mean_engine_ms));
+        let ttft99 = errors(c, |p| (p.sim.sim_ttft_ms.p99, p.ttft_p99_ms));
+        let itl = errors(c, |p| (p.sim.sim_itl_ms.mean, p.sim.analytic.itl_ms));
+        let itl99 = errors(c, |p| (p.sim.sim_itl_ms.p99, p.itl_p99_ms));
         summary.row(vec![
             c.label.clone(),
             shape_of(c),
@@ -254,7 +274,13 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         "llrrrrrrrrrrrrrr",
     );
     for c in &cases {
-        for (p, t99, i99, _) in &c.points {
+        for Point {
+            sim: p,
+            ttft_p99_ms: t99,
+            itl_p99_ms: i99,
+            ..
+        } in &c.points
+        {
             points.row(vec![
                 c.label.clone(),
                 shape_of(c),
@@ -278,25 +304,25 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
 
     let mut panels = Vec::new();
     for c in cases.iter().filter(|c| !c.gen1) {
-        let line =
-            |name: &str,
-             color: usize,
-             light: bool,
-             f: &dyn Fn(&(AgreementPoint, f64, f64, f64)) -> f64| Series {
-                name: name.into(),
-                color,
-                light,
-                points: c.points.iter().map(|p| (p.0.load_fraction, f(p))).collect(),
-            };
+        let line = |name: &str, color: usize, light: bool, f: &dyn Fn(&Point) -> f64| Series {
+            name: name.into(),
+            color,
+            light,
+            points: c
+                .points
+                .iter()
+                .map(|p| (p.sim.load_fraction, f(p)))
+                .collect(),
+        };
         panels.push(Panel {
             title: format!("{}, {}: TTFT", c.label, shape_of(c)),
             y_label: "ms".into(),
             x_label: None,
             series: vec![
-                line("mean, simulated", 0, false, &|p| p.0.sim_ttft_ms.mean),
-                line("mean, analytic", 0, true, &|p| p.0.analytic_ttft_ms()),
-                line("p99, simulated", 2, false, &|p| p.0.sim_ttft_ms.p99),
-                line("p99, tail model", 2, true, &|p| p.1),
+                line("mean, simulated", 0, false, &|p| p.sim.sim_ttft_ms.mean),
+                line("mean, analytic", 0, true, &|p| p.sim.analytic_ttft_ms()),
+                line("p99, simulated", 2, false, &|p| p.sim.sim_ttft_ms.p99),
+                line("p99, tail model", 2, true, &|p| p.ttft_p99_ms),
             ],
         });
         panels.push(Panel {
@@ -304,10 +330,10 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
             y_label: "ms".into(),
             x_label: None,
             series: vec![
-                line("mean, simulated", 1, false, &|p| p.0.sim_itl_ms.mean),
-                line("mean, analytic", 1, true, &|p| p.0.analytic.itl_ms),
-                line("p99, simulated", 3, false, &|p| p.0.sim_itl_ms.p99),
-                line("p99, tail model", 3, true, &|p| p.2),
+                line("mean, simulated", 1, false, &|p| p.sim.sim_itl_ms.mean),
+                line("mean, analytic", 1, true, &|p| p.sim.analytic.itl_ms),
+                line("p99, simulated", 3, false, &|p| p.sim.sim_itl_ms.p99),
+                line("p99, tail model", 3, true, &|p| p.itl_p99_ms),
             ],
         });
     }
