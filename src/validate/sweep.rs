@@ -320,7 +320,10 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
             x_label: None,
             series: vec![
                 line("mean, simulated", 0, false, &|p| p.sim.sim_ttft_ms.mean),
-                line("mean, analytic", 0, true, &|p| p.sim.analytic_ttft_ms()),
+                line("mean, analytic (upstream's)", 0, true, &|p| {
+                    p.sim.analytic_ttft_ms()
+                }),
+                line("mean, tail model", 4, true, &|p| p.ttft_mean_engine_ms),
                 line("p99, simulated", 2, false, &|p| p.sim.sim_ttft_ms.p99),
                 line("p99, tail model", 2, true, &|p| p.ttft_p99_ms),
             ],
