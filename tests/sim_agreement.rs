@@ -11,7 +11,7 @@
 //! their prefill term is a static-batch cost that continuous batching pays per iteration (see
 //! `docs/validation.md`).
 
-use wva::perf::{Gen2Params, PerfParams, RequestShape};
+use wva::perf::RequestShape;
 use wva::sim::agreement::compare;
 use wva::spec::{Profile, load_profiles};
 
@@ -54,22 +54,7 @@ fn check(name: &str, profile: &Profile, shape: RequestShape) {
 
 #[test]
 fn golden_vector_profile_agrees_at_half_load() {
-    let profile = Profile {
-        model: "golden".into(),
-        accelerator: "golden".into(),
-        gpus_per_replica: 1,
-        max_batch: 48,
-        max_queue: Some(128),
-        max_batch_at_output_tokens: None,
-        perf: PerfParams::V2(Gen2Params {
-            alpha_ms: 12.0,
-            beta_ms_per_token: 0.05,
-            gamma_ms_per_kv_token: 0.0005,
-        }),
-        kv_capacity_tokens: None,
-        source: "domain.md golden vector".into(),
-        provenance: None,
-    };
+    let profile = wva::sim::agreement::golden_profile();
     let shape = RequestShape {
         prompt_tokens: 128.0,
         output_tokens: 512.0,

@@ -78,6 +78,27 @@ pub enum AgreementError {
     Load(f64),
 }
 
+/// The golden vector of `domain.md` as a profile: gen-2 parameters (alpha 12 ms, beta 0.05 ms
+/// per token, gamma 0.0005 ms per KV token), max batch 48, queue 128, no KV limit.
+pub fn golden_profile() -> Profile {
+    Profile {
+        model: "golden vector (domain.md)".into(),
+        accelerator: "any".into(),
+        gpus_per_replica: 1,
+        max_batch: 48,
+        max_queue: Some(128),
+        max_batch_at_output_tokens: None,
+        perf: crate::perf::PerfParams::V2(crate::perf::Gen2Params {
+            alpha_ms: 12.0,
+            beta_ms_per_token: 0.05,
+            gamma_ms_per_kv_token: 0.0005,
+        }),
+        kv_capacity_tokens: None,
+        source: "domain.md golden vector".into(),
+        provenance: None,
+    }
+}
+
 /// The analytic model of one replica of `profile` serving `shape` at its max batch for the
 /// shape (the model [`compare`] judges).
 pub fn analytic_model(

@@ -102,30 +102,26 @@ pub fn run_closed_loop(
     let warmup = (load.warmup_fraction.clamp(0.0, 0.99) * load.requests as f64) as u64;
 
     let mut engine_state = Engine::new(engine);
-    // Sends not yet made: (time, id); every client starts at time 0.
-    let mut sends: BinaryHeap<Reverse<(OrdMs, u64)>> = BinaryHeap::new();
-    let mut next_id = 0u64;
+    // Every client sends its first request at time 0.
+    let mut clients = Clients::default();
     for _ in 0..load
         .concurrency
         .min(u32::try_from(load.requests).unwrap_or(u32::MAX))
     {
-        sends.push(Reverse((OrdMs(0.0), next_id)));
-        next_id += 1;
+        clients.send(0.0);
     }
-    let mut finished = 0u64;
-    let mut acc = Acc::default();
     let mut itl = Histogram::default();
     let mut ignored = Histogram::default();
     let mut done: Vec<Completion> = Vec::new();
     let mut now_ms = 0.0f64;
     let mut measuring_since: Option<(f64, u64)> = None;
-    while finished < load.requests {
+    while clients.finished < load.requests {
         // Requests sent by now join the waiting queue.
-        while let Some(&Reverse((OrdMs(t), id))) = sends.peek() {
+        while let Some(&Reverse((OrdMs(t), id))) = clients.sends.peek() {
             if t > now_ms {
                 break;
             }
-            sends.pop();
+            clients.sends.pop();
             engine_state.enqueue(Request {
                 id,
                 group: 0,
@@ -138,17 +134,8 @@ pub fn run_closed_loop(
         done.clear();
         let Some(end_ms) = engine_state.start_iteration(now_ms, &mut noise_rng, &mut done) else {
             // Idle: the rejected requests' clients send again; then wait for the next send.
-            finish(
-                &mut done,
-                &mut finished,
-                &mut sends,
-                &mut next_id,
-                load,
-                now_ms,
-                &mut acc,
-                measuring_since.is_some(),
-            );
-            match sends.peek() {
+            clients.finish(&mut done, load, now_ms, measuring_since.is_some());
+            match clients.sends.peek() {
                 Some(&Reverse((OrdMs(t), _))) => {
                     now_ms = now_ms.max(t);
                     continue;
@@ -159,10 +146,10 @@ pub fn run_closed_loop(
         // State over the iteration, for the time-weighted means.
         if measuring_since.is_some() {
             let dt = end_ms - now_ms;
-            acc.running_ms += f64::from(engine_state.running()) * dt;
-            acc.waiting_ms += engine_state.waiting() as f64 * dt;
-            acc.kv_ms += engine_state.kv_fraction() * dt;
-            acc.kv_peak = acc.kv_peak.max(engine_state.kv_fraction());
+            clients.acc.running_ms += f64::from(engine_state.running()) * dt;
+            clients.acc.waiting_ms += engine_state.waiting() as f64 * dt;
+            clients.acc.kv_ms += engine_state.kv_fraction() * dt;
+            clients.acc.kv_peak = clients.acc.kv_peak.max(engine_state.kv_fraction());
         }
         let hist = if measuring_since.is_some() {
             &mut itl
@@ -171,17 +158,8 @@ pub fn run_closed_loop(
         };
         engine_state.finish_iteration(end_ms, hist, &mut done);
         now_ms = end_ms;
-        finish(
-            &mut done,
-            &mut finished,
-            &mut sends,
-            &mut next_id,
-            load,
-            now_ms,
-            &mut acc,
-            measuring_since.is_some(),
-        );
-        if measuring_since.is_none() && finished >= warmup {
+        clients.finish(&mut done, load, now_ms, measuring_since.is_some());
+        if measuring_since.is_none() && clients.finished >= warmup {
             measuring_since = Some((now_ms, engine_state.stats.preemptions));
         }
     }
@@ -196,17 +174,17 @@ pub fn run_closed_loop(
     };
     Ok(ClosedLoopResult {
         concurrency: load.concurrency,
-        completed: acc.ttft.len() as u64,
-        rejected: acc.rejected,
-        throughput_rps: per_ms(acc.ttft.len() as f64) * 1000.0,
-        ttft_ms: summarize(&mut acc.ttft),
+        completed: clients.acc.ttft.len() as u64,
+        rejected: clients.acc.rejected,
+        throughput_rps: per_ms(clients.acc.ttft.len() as f64) * 1000.0,
+        ttft_ms: summarize(&mut clients.acc.ttft),
         itl_ms: itl.summary(),
-        tpot_ms: summarize(&mut acc.tpot),
-        e2e_ms: summarize(&mut acc.e2e),
-        mean_running: per_ms(acc.running_ms),
-        mean_waiting: per_ms(acc.waiting_ms),
-        mean_kv_fraction: per_ms(acc.kv_ms),
-        kv_peak_fraction: acc.kv_peak,
+        tpot_ms: summarize(&mut clients.acc.tpot),
+        e2e_ms: summarize(&mut clients.acc.e2e),
+        mean_running: per_ms(clients.acc.running_ms),
+        mean_waiting: per_ms(clients.acc.waiting_ms),
+        mean_kv_fraction: per_ms(clients.acc.kv_ms),
+        kv_peak_fraction: clients.acc.kv_peak,
         preemptions: engine_state.stats.preemptions - preemptions_before,
     })
 }
@@ -224,35 +202,48 @@ struct Acc {
     kv_peak: f64,
 }
 
-/// Records the requests in `done` and schedules each client's next send.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    done: &mut Vec<Completion>,
-    finished: &mut u64,
-    sends: &mut BinaryHeap<Reverse<(OrdMs, u64)>>,
-    next_id: &mut u64,
-    load: &ClosedLoop,
-    now_ms: f64,
-    acc: &mut Acc,
-    measuring: bool,
-) {
-    for c in done.drain(..) {
-        *finished += 1;
-        if measuring && c.request.counted {
-            if c.rejected {
-                acc.rejected += 1;
-            } else {
-                acc.ttft.push(c.ttft_ms());
-                if c.request.output_tokens > 1 {
-                    acc.tpot.push(c.tpot_ms());
+/// The clients: sends not yet made (time, request id), and what their requests measured.
+#[derive(Default)]
+struct Clients {
+    sends: BinaryHeap<Reverse<(OrdMs, u64)>>,
+    next_id: u64,
+    finished: u64,
+    acc: Acc,
+}
+
+impl Clients {
+    /// A new request, sent at `at_ms`.
+    fn send(&mut self, at_ms: f64) {
+        self.sends.push(Reverse((OrdMs(at_ms), self.next_id)));
+        self.next_id += 1;
+    }
+
+    /// Records the requests in `done` (when `measuring`) and schedules each client's next
+    /// send, unless the requests sent already cover the total.
+    fn finish(
+        &mut self,
+        done: &mut Vec<Completion>,
+        load: &ClosedLoop,
+        now_ms: f64,
+        measuring: bool,
+    ) {
+        for c in done.drain(..) {
+            self.finished += 1;
+            if measuring && c.request.counted {
+                let acc = &mut self.acc;
+                if c.rejected {
+                    acc.rejected += 1;
+                } else {
+                    acc.ttft.push(c.ttft_ms());
+                    if c.request.output_tokens > 1 {
+                        acc.tpot.push(c.tpot_ms());
+                    }
+                    acc.e2e.push(c.finish_ms - c.request.arrival_ms);
                 }
-                acc.e2e.push(c.finish_ms - c.request.arrival_ms);
             }
-        }
-        // The client sends again, unless the requests still to send cover the total.
-        if *next_id < load.requests {
-            sends.push(Reverse((OrdMs(now_ms + load.think_ms), *next_id)));
-            *next_id += 1;
+            if self.next_id < load.requests {
+                self.send(now_ms + load.think_ms);
+            }
         }
     }
 }

@@ -29,15 +29,7 @@ struct Row {
 }
 
 fn profile(options: &Options) -> Result<Profile, ValidateError> {
-    super::sweep::shipped_profiles(&options.profiles_dir)?
-        .into_iter()
-        .find(|p| p.model == "meta-llama/Llama-3.1-8B-Instruct" && p.accelerator == "H100")
-        .ok_or_else(|| {
-            ValidateError::input(
-                &options.profiles_dir,
-                "no meta-llama/Llama-3.1-8B-Instruct profile on H100",
-            )
-        })
+    super::sweep::shipped_profile(options, "meta-llama/Llama-3.1-8B-Instruct", "H100")
 }
 
 pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {

@@ -16,15 +16,7 @@ const PROMPT: f64 = 1155.0;
 const OUTPUT: f64 = 211.0;
 
 pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
-    let qwen = super::sweep::shipped_profiles(&options.profiles_dir)?
-        .into_iter()
-        .find(|p| p.model == "Qwen/Qwen2.5-14B-Instruct" && p.accelerator == "H100")
-        .ok_or_else(|| {
-            ValidateError::input(
-                &options.profiles_dir,
-                "no Qwen/Qwen2.5-14B-Instruct profile on H100",
-            )
-        })?;
+    let qwen = super::sweep::shipped_profile(options, "Qwen/Qwen2.5-14B-Instruct", "H100")?;
     let engine = engine_config(&qwen, qwen.max_batch, &EngineOverrides::default());
     let exponential = LengthDist::Exponential { mean: OUTPUT };
     let fixed = LengthDist::Fixed { mean: OUTPUT };

@@ -72,15 +72,7 @@ fn read_curve(path: &Path) -> Result<Vec<Row>, ValidateError> {
 pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
     let path = existing(options.reference_dir.join(CURVE))?;
     let rows = read_curve(&path)?;
-    let qwen = super::sweep::shipped_profiles(&options.profiles_dir)?
-        .into_iter()
-        .find(|p| p.model == "Qwen/Qwen2.5-14B-Instruct" && p.accelerator == "H100")
-        .ok_or_else(|| {
-            ValidateError::input(
-                &options.profiles_dir,
-                "no Qwen/Qwen2.5-14B-Instruct profile on H100",
-            )
-        })?;
+    let qwen = super::sweep::shipped_profile(options, "Qwen/Qwen2.5-14B-Instruct", "H100")?;
     let engine = engine_config(&qwen, qwen.max_batch, &EngineOverrides::default());
     let requests = options.requests(3_000);
     let sims: Vec<ClosedLoopResult> = rows

@@ -3,9 +3,9 @@
 
 use super::md::{Table, ms, pct};
 use super::{Check, Figure, Options, Section, SectionId, ValidateError};
-use crate::perf::{Gen2Params, PerfModelKind, PerfParams, RequestShape};
+use crate::perf::{PerfModelKind, RequestShape};
 use crate::report::plot::{Panel, Series};
-use crate::sim::agreement::{AgreementPoint, analytic_model, compare};
+use crate::sim::agreement::{AgreementPoint, analytic_model, compare, golden_profile};
 use crate::spec::{Profile, load_profiles};
 use rayon::prelude::*;
 
@@ -36,25 +36,6 @@ struct Case {
     points: Vec<Point>,
 }
 
-fn golden() -> Profile {
-    Profile {
-        model: "golden vector (domain.md)".into(),
-        accelerator: "any".into(),
-        gpus_per_replica: 1,
-        max_batch: 48,
-        max_queue: Some(128),
-        max_batch_at_output_tokens: None,
-        perf: PerfParams::V2(Gen2Params {
-            alpha_ms: 12.0,
-            beta_ms_per_token: 0.05,
-            gamma_ms_per_kv_token: 0.0005,
-        }),
-        kv_capacity_tokens: None,
-        source: String::new(),
-        provenance: None,
-    }
-}
-
 /// Every profile in the `.yaml` files of `dir` that hold profiles (others are skipped).
 pub(super) fn shipped_profiles(dir: &std::path::Path) -> Result<Vec<Profile>, ValidateError> {
     let dir = super::existing(dir.to_path_buf())?;
@@ -79,6 +60,23 @@ pub(super) fn shipped_profiles(dir: &std::path::Path) -> Result<Vec<Profile>, Va
         return Err(ValidateError::input(&dir, "no profiles found"));
     }
     Ok(out)
+}
+
+/// The shipped profile of `model` on `accelerator`.
+pub(super) fn shipped_profile(
+    options: &Options,
+    model: &str,
+    accelerator: &str,
+) -> Result<Profile, ValidateError> {
+    shipped_profiles(&options.profiles_dir)?
+        .into_iter()
+        .find(|p| p.model == model && p.accelerator == accelerator)
+        .ok_or_else(|| {
+            ValidateError::input(
+                &options.profiles_dir,
+                format!("no {model} profile on {accelerator}"),
+            )
+        })
 }
 
 fn run_case(
@@ -154,7 +152,7 @@ pub(super) fn worst(errors: &[f64]) -> f64 {
 
 pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
     let mut jobs = vec![(
-        golden(),
+        golden_profile(),
         RequestShape {
             prompt_tokens: 128.0,
             output_tokens: 512.0,
