@@ -1,12 +1,14 @@
 //! The simulator on 1,000,000 requests: Poisson arrivals at 80% of one replica's maximum rate
 //! (from the analytic model), prompts ~1,000 and outputs ~200 tokens (log-normal, cv 0.5), max
 //! batch 256, the measured Llama-3.1-8B/H100 cost model, KV capacity 400,000 tokens.
-//! Single-threaded. Target (issue 4): <= 2 s.
+//! Single-threaded. Target (issue 4): <= 2 s. Also the same replica under a closed loop of 128
+//! clients (fixed concurrency, as `wva validate` drives the Qwen curve).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use wva::perf::{Gen2Params, PerfParams, RequestShape};
 use wva::queueing::{ReplicaModel, Targets};
+use wva::sim::closed_loop::{ClosedLoop, run_closed_loop};
 use wva::sim::{
     EngineConfig, Generator, GroupConfig, Horizon, Request, Router, SimConfig, Traffic, run,
 };
@@ -85,6 +87,19 @@ fn bench(c: &mut Criterion) {
             let generator = Generator::new(&[traffic], Horizon::Requests(1_000_000), 0.1, 42);
             black_box(run(&config, generator, &mut |_| {}).unwrap())
         })
+    });
+    // Closed loop: 128 clients (fixed concurrency) on the same replica, 1M requests.
+    let engine = config.groups[0].engines[0];
+    let load = ClosedLoop {
+        concurrency: 128,
+        prompt: traffic.prompt,
+        output: traffic.output,
+        requests: 1_000_000,
+        warmup_fraction: 0.1,
+        think_ms: 0.0,
+    };
+    group.bench_function("1M requests, closed loop of 128 clients", |b| {
+        b.iter(|| black_box(run_closed_loop(engine, &load, 1).unwrap()))
     });
     group.finish();
 }
