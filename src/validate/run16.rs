@@ -263,6 +263,10 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         });
     }
 
+    let unsteady: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.running > f64::from(r.concurrency))
+        .collect();
     let body = format!(
         "Upstream's measured curve of Qwen2.5-14B-Instruct on one H100 \
 (`../shared/reference/wva/{CURVE}`): a real vLLM driven at fixed concurrency (each client \
@@ -272,20 +276,32 @@ sends its next request when the last completes) with fixed 1024-token prompts an
 shipped profile: upstream's fit to this same run, `max_batch` {max_batch}, a KV cache of \
 {kv} tokens (from the run's KV column). The cost model is in sample here; batching, queueing \
 and the KV cache are not. Each measured row is one short sampling of a live server \
-(`nan` where it recorded none), and some rows are not steady states: three report more \
-running requests than there are clients (the 1024x512 row at concurrency 4 reports 36), which \
-a closed loop cannot have; the targets leave those out, and rows where either cache is full.\n\n{table}\n\
+(`nan` where it recorded none), and some rows are not steady states: {unsteady} report more \
+running requests than there are clients ({examples}), which a closed loop cannot have; the \
+targets leave those out, and rows where either cache is full.\n\n{table}\n\
 ### The KV cliff\n\n\
 The analytic model caps the batch at the requests whose prompt and half their output fit the \
 cache (16-token blocks; `wva plan` marks such rows `(KV)`). On the 1024x2048 shape vLLM's \
 cache fills, running requests stop growing with concurrency and TTFT jumps to tens of \
 seconds:\n\n{cliff}\n\
+The measured figure is the running count of the first row sampled with the cache full; where \
+that row is one of those above with more running requests than clients, it says how many \
+requests fill the cache, not what the closed loop settles to.\n\n\
 A closed loop's TTFT depends on what the curve does not record: how many prompts share an \
 iteration (the token budget: the gen-2 default of 8,192 tokens lets eight 1,024-token \
 prompts share one; with 2,048 they would queue in pairs) and how the clients line up (they start together, \
 and with fixed lengths they finish together, so their prompts arrive together). Measured \
 TTFTs also include the API server and the client, which the engine does not see.\n",
         requests = requests,
+        unsteady = unsteady.len(),
+        examples = unsteady
+            .iter()
+            .map(|r| format!(
+                "{} at concurrency {}: {:.0} running",
+                r.shape, r.concurrency, r.running
+            ))
+            .collect::<Vec<_>>()
+            .join("; "),
         max_batch = qwen.max_batch,
         kv = qwen
             .kv_capacity_tokens

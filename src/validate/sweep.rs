@@ -366,8 +366,9 @@ overstates the wait of these fixed-length requests (see the queue models below).
 - **Gen-1 profiles** (`wva-v1`, WVA v0.4's chart examples) price a batch's prefill as \
 `gamma + delta x prompt x batch`, paid once for a batch that prefills together. In \
 continuous batching nearly every iteration carries a prefill and each pays `gamma`, so a \
-large `gamma` stalls every running request: ITL is many times the analytic figure and the \
-replica saturates far below the analytic maximum rate. These parameters do not describe a \
+large `gamma` (the L40S and H100 examples) stalls every running request: ITL is many times \
+the analytic figure and the replica saturates far below the analytic maximum rate. The A100 \
+example's small `gamma` and max batch of 4 keep its ITL close, but not its TTFT. These parameters do not describe a \
 continuous-batching engine; fit gen-2 or gen-3 parameters with `wva estimate`. They are left \
 out of the plot.\n\
 - **p99s** come from an approximation (iterations carrying Poisson prefills over the chain's \
