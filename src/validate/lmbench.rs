@@ -112,6 +112,11 @@ fn capacity_rps(
     requests: u64,
     seed: u64,
 ) -> Result<f64, ValidateError> {
+    if records.is_empty() {
+        return Err(ValidateError::Internal(
+            "capacity search: no requests to send".into(),
+        ));
+    }
     let serves = |rate: f64| -> Result<bool, ValidateError> {
         let list: Vec<Request> = (0..requests)
             .map(|i| {
@@ -319,12 +324,16 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
             0.10,
         ),
         Check::worst(
-            format!("llm-d 70B/A100: TTFT p50, simulated vs measured, below {below:.2} req/s"),
+            format!(
+                "llm-d 70B/A100: TTFT p50, simulated vs measured, offered rates below {below:.2} req/s"
+            ),
             &main.p50_errors,
             0.20,
         ),
         Check::worst(
-            format!("llm-d 70B/A100: TTFT p99, simulated vs measured, below {below:.2} req/s"),
+            format!(
+                "llm-d 70B/A100: TTFT p99, simulated vs measured, offered rates below {below:.2} req/s"
+            ),
             &main.p99_errors,
             0.20,
         ),

@@ -162,8 +162,9 @@ Closest model, over all {n} rows: M/M/1/K {w0}, M/G/1 {w1}, Allen-Cunneen {w2}; 
 95% load: M/M/1/K {h0}, M/G/1 {h1}, Allen-Cunneen {h2}. Below 70% load none of the three \
 sees the few milliseconds an arrival waits for the iteration in flight, which the simulator \
 counts (the percentile model of [plan.md](plan.md#percentile-slos) does). M/G/1 treats the \
-batch as one server and charges every request the full batch's service time, so it is rarely \
-the closest.\n",
+batch as one server and charges every request the full batch's service time, so it overstates \
+the wait of small batches; at a large batch, where the others see almost no queue, that \
+overstatement can land it closest to the simulator's few milliseconds.\n",
         model = profile.model,
         acc = profile.accelerator,
         table = t.render(),

@@ -49,13 +49,20 @@ fn read_curve(path: &Path) -> Result<Vec<Row>, ValidateError> {
         };
         let (prompt, output) = f[0]
             .split_once('x')
-            .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
-            .ok_or_else(|| bad("shape: expected PROMPTxOUTPUT"))?;
+            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+            .filter(|(a, b)| *a >= 1 && *b >= 1)
+            .ok_or_else(|| bad("shape: expected PROMPTxOUTPUT, whole token counts >= 1"))?;
+        let concurrency = f[1]
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|c| *c >= 1)
+            .ok_or_else(|| bad("concurrency: expected a whole number >= 1"))?;
         out.push(Row {
             shape: f[0].to_string(),
-            prompt,
-            output,
-            concurrency: num(1, "concurrency")? as u32,
+            prompt: f64::from(prompt),
+            output: f64::from(output),
+            concurrency,
             rpm: num(2, "achieved_rpm")?,
             itl_ms: num(3, "itl_ms")?,
             ttft_ms: num(4, "ttft_ms")?,
@@ -123,7 +130,9 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
             && s.kv_peak_fraction * 100.0 < FULL_KV_PCT
             && r.running <= f64::from(r.concurrency)
         {
-            itl_errors.push(e_itl);
+            if r.itl_ms.is_finite() {
+                itl_errors.push(e_itl);
+            }
             if r.ttft_ms.is_finite() {
                 ttft_errors.push(e_ttft);
             }
@@ -320,4 +329,39 @@ TTFTs also include the API server and the client, which the engine does not see.
             panels,
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_curve_and_refuses_bad_rows_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curve.csv");
+        let header = "shape,concurrency,achieved_rpm,itl_ms,ttft_ms,running,kv_pct\n";
+        std::fs::write(
+            &path,
+            format!("{header}# comment\n1024x512,4,160.0,15.56,nan,4,2.4\n"),
+        )
+        .unwrap();
+        let rows = read_curve(&path).unwrap();
+        assert_eq!(
+            (rows[0].prompt, rows[0].output, rows[0].concurrency),
+            (1024.0, 512.0, 4)
+        );
+        assert!(rows[0].ttft_ms.is_nan());
+        for (bad, field) in [
+            ("0x512,4,1,1,1,1,1", "shape"),
+            ("nanx512,4,1,1,1,1,1", "shape"),
+            ("1024x512,0,1,1,1,1,1", "concurrency"),
+            ("1024x512,2.5,1,1,1,1,1", "concurrency"),
+            ("1024x512,4,1,1,1", "7 fields"),
+            ("1024x512,4,x,1,1,1,1", "achieved_rpm"),
+        ] {
+            std::fs::write(&path, format!("{header}{bad}\n")).unwrap();
+            let e = read_curve(&path).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains(field), "{bad}: {e}");
+        }
+    }
 }
