@@ -7,6 +7,7 @@ use super::md::{Table, ms, pct, rel};
 use super::measured::{RunStats, measured, read, replay};
 use super::{Check, Options, Section, SectionId, ValidateError, existing};
 use crate::estimate::{Filters, FitOptions, SourceFormat, fit, read_observations};
+use crate::sim::metrics::Summary;
 use crate::sim::{DEFAULT_BLOCK_SIZE, EngineConfig};
 use crate::trace::Format;
 use serde_json::Value;
@@ -251,60 +252,34 @@ Simulated preemptions: {}.\n\n",
             ],
             "lrrrrr",
         );
-        let rows = [
-            (
-                "TTFT mean",
-                o.measured.ttft_ms.mean,
-                o.simulated.ttft_ms.mean,
-                "TTFT Mean",
-            ),
-            (
-                "TTFT p50",
-                o.measured.ttft_ms.p50,
-                o.simulated.ttft_ms.p50,
-                "TTFT Median",
-            ),
-            (
-                "TTFT p90",
-                o.measured.ttft_ms.p90,
-                o.simulated.ttft_ms.p90,
-                "TTFT P90",
-            ),
-            (
-                "TTFT p99",
-                o.measured.ttft_ms.p99,
-                o.simulated.ttft_ms.p99,
-                "TTFT P99",
-            ),
-            (
-                "TPOT mean",
-                o.measured.tpot_ms.mean,
-                o.simulated.tpot_ms.mean,
-                "TPOT Mean",
-            ),
-            (
-                "TPOT p50",
-                o.measured.tpot_ms.p50,
-                o.simulated.tpot_ms.p50,
-                "TPOT Median",
-            ),
-            (
-                "TPOT p90",
-                o.measured.tpot_ms.p90,
-                o.simulated.tpot_ms.p90,
-                "TPOT P90",
-            ),
-            (
-                "TPOT p99",
-                o.measured.tpot_ms.p99,
-                o.simulated.tpot_ms.p99,
-                "TPOT P99",
-            ),
-        ];
+        // Each statistic of each latency, with LLMServingSim's name for it.
+        let mut rows = Vec::new();
+        for (latency, measured, simulated) in [
+            ("TTFT", o.measured.ttft_ms, o.simulated.ttft_ms),
+            ("TPOT", o.measured.tpot_ms, o.simulated.tpot_ms),
+        ] {
+            for (stat, theirs, pick) in [
+                (
+                    "mean",
+                    "Mean",
+                    (|x: &Summary| x.mean) as fn(&Summary) -> f64,
+                ),
+                ("p50", "Median", |x| x.p50),
+                ("p90", "P90", |x| x.p90),
+                ("p99", "P99", |x| x.p99),
+            ] {
+                rows.push((
+                    format!("{latency} {stat}"),
+                    pick(&measured),
+                    pick(&simulated),
+                    format!("{latency} {theirs}"),
+                ));
+            }
+        }
         for (name, m, w, key) in rows {
             let theirs = o.published.iter().find(|p| p.0 == key);
             t.row(vec![
-                name.into(),
+                name,
                 ms(m),
                 ms(w),
                 pct(rel(w, m)),

@@ -51,6 +51,15 @@ pub fn pct(x: f64) -> String {
     }
 }
 
+/// The finite error largest in absolute value (0 for none).
+pub fn worst_finite(errors: &[f64]) -> f64 {
+    errors
+        .iter()
+        .copied()
+        .filter(|e| e.is_finite())
+        .fold(0.0f64, |m, e| if e.abs() > m.abs() { e } else { m })
+}
+
 /// `measured / reference - 1`.
 pub fn rel(value: f64, reference: f64) -> f64 {
     value / reference - 1.0

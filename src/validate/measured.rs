@@ -5,7 +5,7 @@
 use super::ValidateError;
 use crate::queueing::Targets;
 use crate::sim::metrics::{Summary, summarize};
-use crate::sim::{EngineConfig, Request, SimConfig, run};
+use crate::sim::{EngineConfig, SimConfig, run};
 use crate::trace::{Format, TraceRecord, Transforms};
 use std::path::Path;
 
@@ -87,18 +87,9 @@ pub(crate) fn replay(
     records: &[TraceRecord],
     seed: u64,
 ) -> Result<RunStats, ValidateError> {
-    let requests: Vec<Request> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Request {
-            id: i as u64,
-            group: 0,
-            arrival_ms: r.arrival_s * 1000.0,
-            prompt_tokens: r.prompt_tokens.max(1),
-            output_tokens: r.output_tokens.max(1),
-            counted: true,
-        })
-        .collect();
+    // Every record to the one group, every request counted, as `wva simulate --trace` does.
+    let requests =
+        crate::sim::from_trace::requests(records, &vec![0; records.len()], &[Some(0)], 0.0);
     let mut config = SimConfig::one_group("replay", vec![engine], Targets::default(), seed);
     config.record_requests = true;
     let result = run(&config, requests, &mut |_| {})

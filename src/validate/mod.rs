@@ -117,11 +117,7 @@ impl Check {
 
     /// The largest absolute relative error of several, against a bound.
     pub(crate) fn worst(what: impl Into<String>, errors: &[f64], bound: f64) -> Check {
-        let worst = errors
-            .iter()
-            .copied()
-            .filter(|e| e.is_finite())
-            .fold(0.0f64, |m, e| if e.abs() > m.abs() { e } else { m });
+        let worst = md::worst_finite(errors);
         let any_undefined = errors.iter().any(|e| !e.is_finite());
         Check {
             what: what.into(),

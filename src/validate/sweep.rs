@@ -140,14 +140,13 @@ fn errors(case: &Case, f: impl Fn(&Point) -> (f64, f64)) -> Vec<f64> {
         .collect()
 }
 
+/// The error largest in absolute value, NaN when any is undefined (shown as n/a).
 pub(super) fn worst(errors: &[f64]) -> f64 {
-    errors.iter().copied().fold(0.0, |m: f64, e| {
-        if e.abs() > m.abs() || e.is_nan() {
-            e
-        } else {
-            m
-        }
-    })
+    if errors.iter().any(|e| !e.is_finite()) {
+        f64::NAN
+    } else {
+        super::md::worst_finite(errors)
+    }
 }
 
 pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
