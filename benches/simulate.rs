@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
         groups: vec![GroupConfig {
             name: "llama".into(),
             engines: vec![EngineConfig {
-                perf,
+                cost: perf.into(),
                 max_num_seqs: 256,
                 max_num_batched_tokens: 8192,
                 kv_capacity_tokens: Some(400_000),

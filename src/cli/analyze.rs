@@ -218,7 +218,17 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading profile {}", path.display()))?;
             let max_batch = a.max_batch.unwrap_or(p.max_batch);
             let max_queue = a.max_queue.unwrap_or_else(|| p.queue_for(max_batch));
-            (p.perf, max_batch, max_queue)
+            // A tables profile's line, fitted over this request shape's operating region.
+            let shape = RequestShape {
+                prompt_tokens: a.in_tokens,
+                output_tokens: a.out_tokens,
+            };
+            let budget = p.max_num_batched_tokens().max(max_batch);
+            (
+                p.analytic_for(&shape, max_batch, budget).0,
+                max_batch,
+                max_queue,
+            )
         }
         None => {
             let perf = perf_from_flags(&a)?;

@@ -289,6 +289,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             ..EngineOverrides::default()
         },
     );
+    let max_num_seqs = engine.max_num_seqs;
     let config = ReplayConfig {
         engine,
         replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
@@ -391,7 +392,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let runs: Vec<Result<PolicyRun, SimError>> = policies
         .par_iter()
         .map(|&kind| {
-            let mut c = controller(kind, &settings, sizer, &loads, engine.max_num_seqs);
+            let mut c = controller(kind, &settings, sizer, &loads, max_num_seqs);
             replay(&config, &requests, &kind.to_string(), c.as_mut())
         })
         .collect();

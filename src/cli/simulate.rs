@@ -243,6 +243,7 @@ fn profile_scenario(
             cost_cents_per_hour: 1.0,
             inventory_gpus: None,
             memory_gb: None,
+            interconnect: None,
         }],
         service_classes: vec![ServiceClass {
             name: "flags".into(),

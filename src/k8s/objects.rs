@@ -519,7 +519,15 @@ pub fn build(
                                 pr.max_batch
                             })
                             .unwrap_or(i32::MAX),
-                            perf_parms: perf_parms(&pr.perf),
+                            perf_parms: perf_parms(&{
+                                // A tables profile: its line for this workload's requests.
+                                let shape = crate::perf::RequestShape {
+                                    prompt_tokens: w.prompt_tokens,
+                                    output_tokens: w.output_tokens,
+                                };
+                                let budget = pr.max_num_batched_tokens().max(pr.max_batch);
+                                pr.analytic_for(&shape, pr.max_batch, budget).0
+                            }),
                         }
                     })
                     .collect();

@@ -114,6 +114,9 @@ pub struct Candidate {
     pub kv_bound: bool,
     /// Replicas.
     pub replicas: u32,
+    /// For a `tables` profile: how its line for the queue model was fitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analytic_line: Option<String>,
     /// GPUs per replica.
     pub gpus_per_replica: u32,
     /// Cost of one GPU, cents per hour.
@@ -267,7 +270,10 @@ pub fn size_candidate(
     );
     let limit = kv_limit.map_or(compute_limit, |kv| kv.min(compute_limit));
     let queue = |m: u32| profile.queue_for(m);
-    let full = ReplicaModel::new(profile.perf, shape, limit, queue(limit))?;
+    let budget = profile.max_num_batched_tokens().max(limit);
+    let (perf, surrogate) = profile.analytic_for(&shape, limit, budget);
+    let analytic_line = surrogate.map(|s| surrogate_note(&s, limit));
+    let full = ReplicaModel::new(perf, shape, limit, queue(limit))?;
     let full = if options.queue_model == QueueModel::Mm1k {
         full
     } else {
@@ -390,8 +396,30 @@ pub fn size_candidate(
         slo_rate_per_replica_rps: slo_rate,
         utilization: metrics.utilization,
         binding: sizing.binding,
+        analytic_line,
         model,
     })
+}
+
+/// How a `tables` profile's line for the queue model was fitted (for the plan's notes).
+fn surrogate_note(s: &crate::perf::surrogate::Surrogate, max_batch: u32) -> String {
+    let named = s.params.named_values();
+    let value = |name: &str| {
+        named
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0.0, |(_, v)| *v)
+    };
+    format!(
+        "the queue model uses a {} line fitted to the tables over this workload's batches 1-{max_batch} ({} iterations): alpha {:.3} ms, beta {:.3e} ms/token, gamma {:.3e} ms/KV token; mean error {:.1}%, worst {:.1}%",
+        s.params.kind(),
+        s.points,
+        value("alpha"),
+        value("beta"),
+        value("gamma"),
+        s.mean_error * 100.0,
+        s.max_error * 100.0
+    )
 }
 
 /// The highest per-replica rate at which the simulator keeps every target of `targets` (its

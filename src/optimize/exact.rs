@@ -1109,6 +1109,13 @@ mod tests {
                 gamma_ms_per_kv_token: 0.0,
             }),
             kv_capacity_tokens: None,
+            kv_auto: None,
+            architecture: None,
+            cost: crate::perf::CostModel::Linear(PerfParams::V2(Gen2Params {
+                alpha_ms: 10.0,
+                beta_ms_per_token: 0.01,
+                gamma_ms_per_kv_token: 0.0,
+            })),
             source: "test".into(),
             provenance: None,
         };
@@ -1149,6 +1156,7 @@ mod tests {
                     cost_cents_per_hour: 100.0,
                     inventory_gpus: Some(5),
                     memory_gb: None,
+                    interconnect: None,
                 }],
                 vec![profile.clone()],
                 vec![class("p1", 1), class("p2", 2)],

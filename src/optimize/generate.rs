@@ -54,6 +54,7 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
             cost_cents_per_hour: rng.uniform(5.0, 120.0),
             inventory_gpus: None,
             memory_gb: None,
+            interconnect: None,
         })
         .collect();
     let mut profiles = Vec::new();
@@ -74,6 +75,13 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
                     gamma_ms_per_kv_token: rng.uniform(1e-5, 1e-3) / speed,
                 }),
                 kv_capacity_tokens: None,
+                kv_auto: None,
+                architecture: None,
+                cost: crate::perf::CostModel::Linear(PerfParams::V2(Gen2Params {
+                    alpha_ms: rng.uniform(5.0, 40.0) / speed,
+                    beta_ms_per_token: rng.uniform(0.01, 0.1) / speed,
+                    gamma_ms_per_kv_token: rng.uniform(1e-5, 1e-3) / speed,
+                })),
                 source: "synthetic benchmark instance".into(),
                 provenance: None,
             });

@@ -279,6 +279,9 @@ pub(super) fn build(
                         w.name, replicas, cand.replicas, options.saturation
                     ));
                 }
+                if let Some(line) = &cand.analytic_line {
+                    notes.push(format!("{} on {}: {line}", w.name, cand.accelerator));
+                }
                 allocations.push(row(server, cand, *replicas, w.rate_rps, partial));
             }
             Choice::Mixed(parts) => {

@@ -14,12 +14,29 @@
 //! - [`PerfParams::V3`] (`wva-v3`, June 2026): V2's iteration cost with chunked prefill under a
 //!   per-iteration token budget, and without counting a request's own work twice.
 //!
+//! The simulator reads every model through one seam, [`CostModel`] ([`cost`]): the linear
+//! models above, or measured layer tables composed as the engine runs them ([`tables`]), with
+//! the communication of tensor, expert and data parallelism ([`comm`]) sized from the model's
+//! shape ([`arch`]). The analytic queue takes a line; a tables model gives it one fitted over
+//! the workload's operating region ([`surrogate`]). [`memory`] sizes the KV cache as vLLM does.
+//!
 //! This module is pure arithmetic: no I/O, no validation of user input (that happens in
 //! [`crate::spec`]).
 
+pub mod arch;
+pub mod comm;
+pub mod cost;
 mod gen1;
 mod gen2;
 mod gen3;
+pub mod memory;
+pub mod surrogate;
+pub mod tables;
+
+pub use arch::{Architecture, MoeShape};
+pub use comm::Interconnect;
+pub use cost::{BatchShape, CostModel};
+pub use tables::{Parallelism, TableData, TablesModel};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -179,8 +179,9 @@ impl Sizer {
         targets: Targets,
         default_shape: RequestShape,
     ) -> Self {
+        let budget = profile.max_num_batched_tokens().max(max_batch);
         Sizer {
-            perf: profile.perf,
+            perf: profile.analytic_for(&default_shape, max_batch, budget).0,
             max_batch,
             max_queue: profile.queue_for(max_batch),
             targets,

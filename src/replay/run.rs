@@ -140,7 +140,7 @@ pub fn replay(
     let add = |replicas: &mut Vec<Replica>, now_ms: f64, ready_ms: f64| {
         let index = replicas.len();
         replicas.push(Replica {
-            engine: Engine::new(config.engine),
+            engine: Engine::new(config.engine.clone()),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_NOISE, index as u64)),
             phase: Phase::Starting,
             asked_ms: now_ms,
@@ -558,11 +558,12 @@ mod tests {
 
     fn engine() -> EngineConfig {
         EngineConfig {
-            perf: PerfParams::V2(Gen2Params {
+            cost: PerfParams::V2(Gen2Params {
                 alpha_ms: 6.0,
                 beta_ms_per_token: 0.02,
                 gamma_ms_per_kv_token: 0.0001,
-            }),
+            })
+            .into(),
             max_num_seqs: 32,
             max_num_batched_tokens: 2048,
             kv_capacity_tokens: Some(16 * 1500),

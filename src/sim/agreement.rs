@@ -94,6 +94,15 @@ pub fn golden_profile() -> Profile {
             gamma_ms_per_kv_token: 0.0005,
         }),
         kv_capacity_tokens: None,
+        kv_auto: None,
+        architecture: None,
+        cost: crate::perf::CostModel::Linear(crate::perf::PerfParams::V2(
+            crate::perf::Gen2Params {
+                alpha_ms: 12.0,
+                beta_ms_per_token: 0.05,
+                gamma_ms_per_kv_token: 0.0005,
+            },
+        )),
         source: "domain.md golden vector".into(),
         provenance: None,
     }
@@ -140,7 +149,7 @@ pub fn compare(
             let config = SimConfig {
                 groups: vec![GroupConfig {
                     name: profile.model.clone(),
-                    engines: vec![engine],
+                    engines: vec![engine.clone()],
                     router: Router::RoundRobin,
                     targets: Targets::default(),
                 }],

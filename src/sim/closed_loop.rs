@@ -275,11 +275,12 @@ mod tests {
 
     fn engine(kv: Option<u64>) -> EngineConfig {
         EngineConfig {
-            perf: PerfParams::V2(Gen2Params {
+            cost: PerfParams::V2(Gen2Params {
                 alpha_ms: 10.0,
                 beta_ms_per_token: 0.04,
                 gamma_ms_per_kv_token: 0.00006,
-            }),
+            })
+            .into(),
             max_num_seqs: 64,
             max_num_batched_tokens: 2048,
             kv_capacity_tokens: kv,

@@ -1,45 +1,33 @@
-//! One vLLM replica, iteration by iteration: a FCFS waiting queue, a running set bounded by
-//! `max_num_seqs`, a per-iteration token budget with chunked prefill (decodes first), and a KV
-//! cache of fixed-size blocks with preemption by recomputation.
+//! One vLLM replica: its engine ranks (one, or the data-parallel ranks of a MoE model that
+//! step together), the cost model that times their iterations, and the noise on those times.
 //!
-//! Scheduling an iteration (as vLLM's scheduler does):
-//! 1. every decoding request gets one token; a request whose sequence fills its last block needs
-//!    a new one, and when none is free the most recently admitted running request is preempted
-//!    (its blocks freed, back to the front of the queue, its prefill recomputed);
-//! 2. requests part-way through their prefill continue it, in admission order, within the budget
-//!    left;
-//! 3. waiting requests are admitted in order while the running set and the budget allow and the
-//!    KV cache holds their whole prompt (a request whose prompt and output could never fit the
-//!    cache together, even alone, is rejected).
-//!
-//! The iteration's duration comes from the shared cost model ([`PerfParams::iteration_ms`]) on
-//! its real work: tokens processed and KV tokens read. A prefill chunk reads the KV of its
-//! prefix and itself; a decode reads its whole sequence.
-//!
-//! The hot loop does not visit every running request: decoding requests advance together, so
-//! their total sequence length is a running sum, and when each finishes or needs its next KV
-//! block is known in advance and kept in heaps keyed by the decode-iteration count.
+//! Each rank schedules as vLLM's scheduler does ([`super::rank`]); the engine asks the cost
+//! model how long the iteration of all its ranks takes ([`CostModel::iteration_ms`]) and
+//! finishes them together. A request that arrives is given to a rank the way vLLM's
+//! data-parallel front end does: the lowest `4 x waiting + running` (`DPLBAsyncMPClient` in
+//! `vllm/v1/engine/core_client.py`; `wva` reads the counts as they are, where vLLM's front end
+//! sees them refreshed every 100 ms and counts its own assignments in between), ties to the
+//! lowest rank.
 
 use super::metrics::Histogram;
+use super::rank::{Rank, RankLimits};
 use super::workload::Request;
-use crate::perf::{IterationWork, PerfParams};
+use crate::perf::{BatchShape, CostModel};
 use rand::RngExt;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 
 /// vLLM's KV-cache block size, tokens.
 pub const DEFAULT_BLOCK_SIZE: u32 = 16;
 
-/// Settings of one engine.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Settings of one engine (one replica).
+#[derive(Clone, Debug, PartialEq)]
 pub struct EngineConfig {
-    /// The cost model.
-    pub perf: PerfParams,
-    /// vLLM `--max-num-seqs`.
+    /// The cost model; its [`CostModel::ranks`] says how many ranks step together.
+    pub cost: CostModel,
+    /// vLLM `--max-num-seqs`, per rank.
     pub max_num_seqs: u32,
-    /// vLLM `--max-num-batched-tokens` (at least `max_num_seqs`).
+    /// vLLM `--max-num-batched-tokens` (at least `max_num_seqs`), per rank.
     pub max_num_batched_tokens: u32,
-    /// KV-cache capacity in tokens (`None`: unlimited).
+    /// KV-cache capacity in tokens, per rank (`None`: unlimited).
     pub kv_capacity_tokens: Option<u64>,
     /// KV block size, tokens.
     pub block_size: u32,
@@ -81,53 +69,14 @@ impl Completion {
     }
 }
 
-/// Where a request is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Waiting,
-    Prefilling,
-    Decoding,
-    Free,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Seq {
-    request: Request,
-    phase: Phase,
-    /// Tokens emitted so far (at the last change of phase, for decoding requests).
-    generated: u32,
-    /// Prefill progress: tokens computed, and the tokens to compute (prompt + tokens generated
-    /// before a preemption).
-    computed: u32,
-    target: u32,
-    blocks: u32,
-    /// Bumped whenever the request leaves a phase, so stale heap entries are skipped.
-    epoch: u32,
-    /// Decode iterations completed by the engine when it joined decoding.
-    join_d: u64,
-    /// Its sequence length then.
-    len_at_join: u32,
-    first_scheduled_ms: f64,
-    first_token_ms: f64,
-    last_token_ms: f64,
-    preemptions: u32,
-}
-
-/// A prefill chunk in the current iteration.
-#[derive(Clone, Copy, Debug)]
-struct Chunk {
-    slot: u32,
-    tokens: u32,
-}
-
 /// Per-engine counters for the report.
 #[derive(Clone, Debug, Default)]
 pub struct EngineStats {
     /// Iterations run.
     pub iterations: u64,
-    /// Sum over iterations of the running batch size.
+    /// Sum over iterations of the running batch size (all ranks).
     pub batch_sum: u64,
-    /// Largest running batch.
+    /// Largest running batch (all ranks).
     pub batch_peak: u32,
     /// Largest fraction of KV blocks in use.
     pub kv_peak_fraction: f64,
@@ -140,29 +89,11 @@ pub struct EngineStats {
 /// One replica.
 pub struct Engine {
     config: EngineConfig,
-    total_blocks: u64,
-    free_blocks: u64,
-    slots: Vec<Seq>,
-    free_slots: Vec<u32>,
-    waiting: VecDeque<u32>,
-    prefilling: Vec<u32>,
-    /// `(slot, epoch)` in admission order; stale entries are skipped.
-    admitted: Vec<(u32, u32)>,
-    n_decode: u32,
-    /// Decoding requests that count towards the statistics.
-    n_decode_counted: u32,
-    sum_len: u64,
-    /// Decode iterations completed.
-    d: u64,
-    finish_at: BinaryHeap<Reverse<(u64, u32, u32)>>,
-    block_at: BinaryHeap<Reverse<(u64, u32, u32)>>,
-    /// The iteration in flight.
-    chunks: Vec<Chunk>,
-    iteration_decodes: u32,
-    iteration_decodes_counted: u32,
+    ranks: Vec<Rank>,
+    /// What each rank runs in the iteration in flight.
+    shapes: Vec<BatchShape>,
     iteration_start_ms: f64,
     busy: bool,
-    last_end_ms: f64,
     /// Statistics.
     pub stats: EngineStats,
     noise: Option<rand_distr::LogNormal<f64>>,
@@ -171,44 +102,33 @@ pub struct Engine {
 impl Engine {
     /// An idle engine.
     pub fn new(config: EngineConfig) -> Self {
-        let block = u64::from(config.block_size.max(1));
-        let total_blocks = config
-            .kv_capacity_tokens
-            .map_or(u64::MAX / 4, |t| t / block);
         let noise = (config.noise_cv > 0.0).then(|| {
             let sigma2 = (1.0 + config.noise_cv * config.noise_cv).ln();
             rand_distr::LogNormal::new(-sigma2 / 2.0, sigma2.sqrt())
                 .unwrap_or_else(|_| unreachable!("finite sigma"))
         });
+        let limits = RankLimits {
+            max_num_seqs: config.max_num_seqs,
+            max_num_batched_tokens: config.max_num_batched_tokens,
+            kv_capacity_tokens: config.kv_capacity_tokens,
+            block_size: config.block_size,
+        };
+        let n = config.cost.ranks().max(1) as usize;
+        let track = config.cost.needs_decode_extremes();
         Engine {
-            config,
-            total_blocks,
-            free_blocks: total_blocks,
-            slots: Vec::new(),
-            free_slots: Vec::new(),
-            waiting: VecDeque::new(),
-            prefilling: Vec::new(),
-            admitted: Vec::new(),
-            n_decode: 0,
-            n_decode_counted: 0,
-            sum_len: 0,
-            d: 0,
-            finish_at: BinaryHeap::new(),
-            block_at: BinaryHeap::new(),
-            chunks: Vec::new(),
-            iteration_decodes: 0,
-            iteration_decodes_counted: 0,
+            ranks: (0..n).map(|_| Rank::new(limits, track)).collect(),
+            shapes: vec![BatchShape::default(); n],
             iteration_start_ms: 0.0,
             busy: false,
-            last_end_ms: 0.0,
             stats: EngineStats::default(),
             noise,
+            config,
         }
     }
 
     /// Requests in the engine (waiting or running): what `least-outstanding` routing compares.
     pub fn outstanding(&self) -> usize {
-        self.waiting.len() + self.prefilling.len() + self.n_decode as usize
+        self.ranks.iter().map(Rank::outstanding).sum()
     }
 
     /// True while an iteration is in flight.
@@ -218,125 +138,41 @@ impl Engine {
 
     /// Requests running now.
     pub fn running(&self) -> u32 {
-        self.n_decode + self.prefilling.len() as u32
+        self.ranks.iter().map(Rank::running).sum()
     }
 
     /// Requests waiting now.
     pub fn waiting(&self) -> usize {
-        self.waiting.len()
+        self.ranks.iter().map(Rank::waiting).sum()
     }
 
-    /// Fraction of KV blocks in use.
+    /// Fraction of KV blocks in use (over all ranks).
     pub fn kv_fraction(&self) -> f64 {
-        if self.config.kv_capacity_tokens.is_none() || self.total_blocks == 0 {
-            return 0.0;
+        let (mut used, mut total) = (0u64, 0u64);
+        for r in &self.ranks {
+            if let Some((u, t)) = r.kv_blocks() {
+                used += u;
+                total += t;
+            }
         }
-        (self.total_blocks - self.free_blocks) as f64 / self.total_blocks as f64
+        if total == 0 {
+            0.0
+        } else {
+            used as f64 / total as f64
+        }
     }
 
-    fn blocks_for(&self, tokens: u32) -> u64 {
-        u64::from(tokens).div_ceil(u64::from(self.config.block_size.max(1)))
-    }
-
-    /// Adds an arrived request to the waiting queue.
+    /// Adds an arrived request to a rank's waiting queue.
     pub fn enqueue(&mut self, request: Request) {
-        let seq = Seq {
-            request,
-            phase: Phase::Waiting,
-            generated: 0,
-            computed: 0,
-            target: request.prompt_tokens,
-            blocks: 0,
-            // Set below: a reused slot keeps its epoch, which `release` moved past every entry
-            // its previous request left in the heaps.
-            epoch: 0,
-            join_d: 0,
-            len_at_join: 0,
-            first_scheduled_ms: f64::NAN,
-            first_token_ms: f64::NAN,
-            last_token_ms: f64::NAN,
-            preemptions: 0,
+        let rank = if self.ranks.len() == 1 {
+            0
+        } else {
+            // vLLM's data-parallel load balancing: the lowest 4 x waiting + running.
+            (0..self.ranks.len())
+                .min_by_key(|&i| 4 * self.ranks[i].waiting() + self.ranks[i].running() as usize)
+                .unwrap_or(0)
         };
-        let slot = match self.free_slots.pop() {
-            Some(s) => {
-                let epoch = self.slots[s as usize].epoch;
-                self.slots[s as usize] = Seq { epoch, ..seq };
-                s
-            }
-            None => {
-                self.slots.push(seq);
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.waiting.push_back(slot);
-    }
-
-    fn release(&mut self, slot: u32) {
-        let seq = &mut self.slots[slot as usize];
-        self.free_blocks += u64::from(seq.blocks);
-        seq.blocks = 0;
-        seq.epoch = seq.epoch.wrapping_add(1);
-        seq.phase = Phase::Free;
-        self.free_slots.push(slot);
-    }
-
-    /// The decode count at which a decoding request finishes.
-    fn finish_d(&self, seq: &Seq) -> u64 {
-        seq.join_d + u64::from(seq.request.output_tokens - seq.generated)
-    }
-
-    /// Tokens generated by a decoding request so far.
-    fn generated_now(&self, seq: &Seq) -> u32 {
-        seq.generated + (self.d - seq.join_d) as u32
-    }
-
-    fn leave_decode(&mut self, slot: u32) {
-        let seq = self.slots[slot as usize];
-        let len = u64::from(seq.len_at_join) + (self.d - seq.join_d);
-        self.sum_len -= len;
-        self.n_decode -= 1;
-        if seq.request.counted {
-            self.n_decode_counted -= 1;
-        }
-    }
-
-    /// Preempts the most recently admitted running request.
-    fn preempt_newest(&mut self) -> bool {
-        while let Some((slot, epoch)) = self.admitted.pop() {
-            let seq = self.slots[slot as usize];
-            if seq.epoch != epoch || !matches!(seq.phase, Phase::Prefilling | Phase::Decoding) {
-                continue;
-            }
-            let generated = match seq.phase {
-                Phase::Decoding => {
-                    self.leave_decode(slot);
-                    self.generated_now(&seq)
-                }
-                _ => {
-                    self.prefilling.retain(|&s| s != slot);
-                    seq.generated
-                }
-            };
-            let last_token_ms = if seq.phase == Phase::Decoding {
-                self.last_end_ms
-            } else {
-                seq.last_token_ms
-            };
-            self.free_blocks += u64::from(seq.blocks);
-            let s = &mut self.slots[slot as usize];
-            s.blocks = 0;
-            s.epoch = s.epoch.wrapping_add(1);
-            s.phase = Phase::Waiting;
-            s.generated = generated;
-            s.computed = 0;
-            s.target = s.request.prompt_tokens + generated;
-            s.last_token_ms = last_token_ms;
-            s.preemptions += 1;
-            self.stats.preemptions += 1;
-            self.waiting.push_front(slot);
-            return true;
-        }
-        false
+        self.ranks[rank].enqueue(request);
     }
 
     /// Plans the next iteration at `now_ms` and returns when it ends, or `None` when there is
@@ -347,126 +183,20 @@ impl Engine {
         rng: &mut R,
         rejected: &mut Vec<Completion>,
     ) -> Option<f64> {
-        // 1. Decodes: new KV blocks for sequences that fill theirs, preempting when short.
-        while let Some(&Reverse((key, slot, epoch))) = self.block_at.peek() {
-            if key > self.d {
-                break;
-            }
-            self.block_at.pop();
-            let seq = self.slots[slot as usize];
-            if seq.epoch != epoch || seq.phase != Phase::Decoding {
-                continue;
-            }
-            while self.free_blocks == 0 {
-                if !self.preempt_newest() {
-                    break;
-                }
-            }
-            let seq = self.slots[slot as usize];
-            if seq.epoch != epoch || seq.phase != Phase::Decoding {
-                continue; // it was the one preempted
-            }
-            if self.free_blocks > 0 {
-                self.free_blocks -= 1;
-                self.slots[slot as usize].blocks += 1;
-                let next = key + u64::from(self.config.block_size.max(1));
-                if next < self.finish_d(&seq) {
-                    self.block_at.push(Reverse((next, slot, epoch)));
-                }
-            }
+        let mut running = 0u32;
+        for (rank, shape) in self.ranks.iter_mut().zip(self.shapes.iter_mut()) {
+            *shape = rank.schedule(now_ms, rejected);
+            running += shape.running;
         }
-        let mut budget = self
-            .config
-            .max_num_batched_tokens
-            .saturating_sub(self.n_decode);
-        self.chunks.clear();
-        // 2. Prefills in progress.
-        for &slot in &self.prefilling {
-            if budget == 0 {
-                break;
-            }
-            let seq = &self.slots[slot as usize];
-            let tokens = (seq.target - seq.computed).min(budget);
-            if tokens > 0 {
-                self.chunks.push(Chunk { slot, tokens });
-                budget -= tokens;
-            }
-        }
-        // 3. Admissions, in order.
-        while budget > 0 && self.running() < self.config.max_num_seqs {
-            let Some(&slot) = self.waiting.front() else {
-                break;
-            };
-            let seq = self.slots[slot as usize];
-            // Blocks for the whole prompt and the token the prefill produces.
-            let need = self.blocks_for(seq.target + 1);
-            // A request whose whole sequence cannot fit even alone would never finish: it is
-            // rejected, as vLLM refuses requests longer than its cache can hold. Any other
-            // request can always run once the others are preempted.
-            let whole = self.blocks_for(seq.request.prompt_tokens + seq.request.output_tokens);
-            if whole > self.total_blocks {
-                self.waiting.pop_front();
-                rejected.push(Completion {
-                    request: seq.request,
-                    first_scheduled_ms: f64::NAN,
-                    first_token_ms: f64::NAN,
-                    finish_ms: now_ms,
-                    preemptions: seq.preemptions,
-                    rejected: true,
-                });
-                self.release(slot);
-                continue;
-            }
-            if self.free_blocks < need {
-                break;
-            }
-            self.waiting.pop_front();
-            self.free_blocks -= need;
-            let epoch = seq.epoch;
-            let s = &mut self.slots[slot as usize];
-            s.blocks = need as u32;
-            s.phase = Phase::Prefilling;
-            if s.first_scheduled_ms.is_nan() {
-                s.first_scheduled_ms = now_ms;
-            }
-            let tokens = s.target.min(budget);
-            budget -= tokens;
-            self.chunks.push(Chunk { slot, tokens });
-            self.prefilling.push(slot);
-            self.admitted.push((slot, epoch));
-        }
-        if self.admitted.len() > 4 * (self.running() as usize + 16) {
-            let slots = &self.slots;
-            self.admitted.retain(|&(s, e)| {
-                let q = &slots[s as usize];
-                q.epoch == e && matches!(q.phase, Phase::Prefilling | Phase::Decoding)
-            });
-        }
-        let running = self.running();
+        self.stats.preemptions = self.ranks.iter().map(|r| r.preemptions).sum();
         if running == 0 {
             self.busy = false;
             return None;
         }
-        // Cost of the iteration's work.
-        let mut prefill_tokens = 0u64;
-        let mut kv = self.sum_len;
-        for c in &self.chunks {
-            let seq = &self.slots[c.slot as usize];
-            prefill_tokens += u64::from(c.tokens);
-            kv += u64::from(seq.computed + c.tokens);
-        }
-        let work = IterationWork {
-            prefill_tokens,
-            decode_tokens: self.n_decode,
-            kv_tokens_read: kv,
-            running_requests: running,
-        };
-        let mut dt = self.config.perf.iteration_ms(&work);
+        let mut dt = self.config.cost.iteration_ms(&self.shapes);
         if let Some(noise) = &self.noise {
             dt *= rng.sample(noise);
         }
-        self.iteration_decodes = self.n_decode;
-        self.iteration_decodes_counted = self.n_decode_counted;
         self.iteration_start_ms = now_ms;
         self.busy = true;
         self.stats.iterations += 1;
@@ -485,130 +215,26 @@ impl Engine {
         itl: &mut Histogram,
         done: &mut Vec<Completion>,
     ) {
-        let dt = end_ms - self.iteration_start_ms;
-        if self.iteration_decodes > 0 {
-            self.d += 1;
-            self.sum_len += u64::from(self.iteration_decodes);
-            itl.add(dt, u64::from(self.iteration_decodes_counted));
-            while let Some(&Reverse((key, slot, epoch))) = self.finish_at.peek() {
-                if key > self.d {
-                    break;
-                }
-                self.finish_at.pop();
-                let seq = self.slots[slot as usize];
-                if seq.epoch != epoch || seq.phase != Phase::Decoding {
-                    continue;
-                }
-                self.leave_decode(slot);
-                done.push(Completion {
-                    request: seq.request,
-                    first_scheduled_ms: seq.first_scheduled_ms,
-                    first_token_ms: seq.first_token_ms,
-                    finish_ms: end_ms,
-                    preemptions: seq.preemptions,
-                    rejected: false,
-                });
-                self.release(slot);
-            }
+        let start_ms = self.iteration_start_ms;
+        for rank in &mut self.ranks {
+            rank.finish(start_ms, end_ms, itl, done);
         }
-        for i in 0..self.chunks.len() {
-            let Chunk { slot, tokens } = self.chunks[i];
-            let seq = &mut self.slots[slot as usize];
-            if seq.phase != Phase::Prefilling {
-                continue; // preempted meanwhile (cannot happen within an iteration, but be safe)
-            }
-            seq.computed += tokens;
-            if seq.computed < seq.target {
-                continue;
-            }
-            // Prefill complete: it emits a token.
-            if seq.generated == 0 {
-                seq.first_token_ms = end_ms;
-            } else if seq.request.counted {
-                itl.add(end_ms - seq.last_token_ms, 1);
-            }
-            seq.generated += 1;
-            seq.last_token_ms = end_ms;
-            let seq = *seq;
-            self.prefilling.retain(|&s| s != slot);
-            if seq.generated >= seq.request.output_tokens {
-                done.push(Completion {
-                    request: seq.request,
-                    first_scheduled_ms: seq.first_scheduled_ms,
-                    first_token_ms: seq.first_token_ms,
-                    finish_ms: end_ms,
-                    preemptions: seq.preemptions,
-                    rejected: false,
-                });
-                self.release(slot);
-                continue;
-            }
-            // Join the decoders.
-            let len = seq.target + 1;
-            // Same epoch: its admission entry stays valid for preemption.
-            let s = &mut self.slots[slot as usize];
-            s.phase = Phase::Decoding;
-            s.join_d = self.d;
-            s.len_at_join = len;
-            let epoch = s.epoch;
-            self.n_decode += 1;
-            if seq.request.counted {
-                self.n_decode_counted += 1;
-            }
-            self.sum_len += u64::from(len);
-            let remaining = u64::from(seq.request.output_tokens - seq.generated);
-            self.finish_at
-                .push(Reverse((self.d + remaining, slot, epoch)));
-            let block = u64::from(self.config.block_size.max(1));
-            let first_need = (block - u64::from(len) % block) % block;
-            if first_need < remaining {
-                self.block_at
-                    .push(Reverse((self.d + first_need, slot, epoch)));
-            }
-        }
-        self.last_end_ms = end_ms;
         self.busy = false;
     }
 }
 
 #[cfg(test)]
 impl Engine {
-    /// Checks the block accounting between iterations: the blocks held add up to those in
-    /// use, and every running request holds exactly what the rules give it (a prefilling one:
-    /// its prompt and first token; a decoding one: its sequence and the token it computes next).
+    /// Checks every rank's block accounting (see [`Rank::check_blocks`]).
     fn check_blocks(&self) -> Result<(), String> {
-        let mut held = 0u64;
-        for (i, seq) in self.slots.iter().enumerate() {
-            let expected = match seq.phase {
-                Phase::Prefilling => self.blocks_for(seq.target + 1),
-                Phase::Decoding => {
-                    let len = u64::from(seq.len_at_join) + (self.d - seq.join_d);
-                    self.blocks_for(len as u32 + 1)
-                }
-                Phase::Waiting | Phase::Free => 0,
-            };
-            if u64::from(seq.blocks) != expected {
-                return Err(format!(
-                    "slot {i} ({:?}) holds {} blocks, should hold {expected}",
-                    seq.phase, seq.blocks
-                ));
-            }
-            held += u64::from(seq.blocks);
-        }
-        if self.total_blocks < u64::MAX / 4 && held != self.total_blocks - self.free_blocks {
-            return Err(format!(
-                "{held} blocks held but {} in use",
-                self.total_blocks - self.free_blocks
-            ));
-        }
-        Ok(())
+        self.ranks.iter().try_for_each(Rank::check_blocks)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::Gen2Params;
+    use crate::perf::{Gen2Params, PerfParams};
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
@@ -677,11 +303,11 @@ mod tests {
                 })
                 .collect();
             let config = EngineConfig {
-                perf: PerfParams::V2(Gen2Params {
+                cost: CostModel::Linear(PerfParams::V2(Gen2Params {
                     alpha_ms: 5.0,
                     beta_ms_per_token: 0.02,
                     gamma_ms_per_kv_token: 0.0001,
-                }),
+                })),
                 max_num_seqs,
                 max_num_batched_tokens: budget.max(max_num_seqs),
                 kv_capacity_tokens: kv_blocks.map(|b| b * 16),

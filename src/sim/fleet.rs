@@ -219,7 +219,7 @@ pub fn run(
                     ),
                 });
             }
-            engines.push(Engine::new(*e));
+            engines.push(Engine::new(e.clone()));
             group_of.push(g as u32);
         }
         ranges.push(start..engines.len());

@@ -13,6 +13,7 @@ pub mod engine;
 pub(crate) mod fleet;
 pub mod from_trace;
 pub mod metrics;
+mod rank;
 pub mod setup;
 mod timeline;
 pub mod verify;
@@ -232,11 +233,12 @@ mod tests {
 
     fn engine(max_num_seqs: u32, kv: Option<u64>) -> EngineConfig {
         EngineConfig {
-            perf: PerfParams::V2(Gen2Params {
+            cost: PerfParams::V2(Gen2Params {
                 alpha_ms: 0.0,
                 beta_ms_per_token: 0.01,
                 gamma_ms_per_kv_token: 0.0,
-            }),
+            })
+            .into(),
             max_num_seqs,
             max_num_batched_tokens: 1 << 20,
             kv_capacity_tokens: kv,
@@ -331,11 +333,12 @@ mod tests {
     #[test]
     fn conservation_under_kv_pressure() {
         let mut e = engine(64, Some(16 * 400));
-        e.perf = PerfParams::V2(Gen2Params {
+        e.cost = PerfParams::V2(Gen2Params {
             alpha_ms: 5.0,
             beta_ms_per_token: 0.02,
             gamma_ms_per_kv_token: 0.0001,
-        });
+        })
+        .into();
         e.max_num_batched_tokens = 2048;
         let config = one_group(e, 2);
         let traffic = Traffic {
@@ -419,11 +422,12 @@ mod tests {
     fn same_seed_same_result_and_zero_replicas_is_an_error() {
         let mut e = engine(32, Some(16 * 2000));
         e.noise_cv = 0.2;
-        e.perf = PerfParams::V2(Gen2Params {
+        e.cost = PerfParams::V2(Gen2Params {
             alpha_ms: 8.0,
             beta_ms_per_token: 0.03,
             gamma_ms_per_kv_token: 0.0002,
-        });
+        })
+        .into();
         e.max_num_batched_tokens = 4096;
         let mut config = one_group(e, 3);
         config.groups[0].router = Router::PowerOfTwo;

@@ -125,7 +125,7 @@ pub fn engine_config(profile: &Profile, max_batch: u32, o: &EngineOverrides) -> 
         _ => DEFAULT_MAX_NUM_BATCHED_TOKENS,
     };
     EngineConfig {
-        perf: profile.perf,
+        cost: profile.cost.clone(),
         max_num_seqs,
         // vLLM requires the budget to hold a decode token per sequence.
         max_num_batched_tokens: o.max_num_batched_tokens.unwrap_or(budget.max(max_num_seqs)),
@@ -178,33 +178,31 @@ pub fn build(
                     prompt_tokens: w.prompt_tokens,
                     output_tokens: w.output_tokens,
                 };
+                // A replica of several lockstep ranks is one queue with their batches.
+                let max_batch = e.max_num_seqs.saturating_mul(e.cost.ranks());
+                let (perf, _) = profile.analytic_for(&shape, max_batch, e.max_num_batched_tokens);
                 // The engine's token budget, which flags may override, also shapes the
                 // chunked-prefill (gen-3) analytic model.
-                let perf = match profile.perf {
+                let perf = match perf {
                     PerfParams::V3(p) => PerfParams::V3(crate::perf::Gen3Params {
                         max_num_batched_tokens: e.max_num_batched_tokens,
                         ..p
                     }),
                     other => other,
                 };
-                ReplicaModel::new(
-                    perf,
-                    shape,
-                    e.max_num_seqs,
-                    profile.queue_for(e.max_num_seqs),
-                )
-                .ok()
-                .and_then(|m| {
-                    let rate = w.rate_rps / f64::from(part.replicas);
-                    m.analyze(rate.max(m.rate_range_rps().0)).map(|x| Analytic {
-                        ttft_ms: x.ttft_ms,
-                        itl_ms: x.itl_ms,
-                        wait_ms: x.wait_ms,
-                        prefill_ms: x.prefill_ms,
-                        rate_per_replica_rps: rate,
-                        max_rate_rps: x.max_rate_rps,
+                ReplicaModel::new(perf, shape, max_batch, profile.queue_for(max_batch))
+                    .ok()
+                    .and_then(|m| {
+                        let rate = w.rate_rps / f64::from(part.replicas);
+                        m.analyze(rate.max(m.rate_range_rps().0)).map(|x| Analytic {
+                            ttft_ms: x.ttft_ms,
+                            itl_ms: x.itl_ms,
+                            wait_ms: x.wait_ms,
+                            prefill_ms: x.prefill_ms,
+                            rate_per_replica_rps: rate,
+                            max_rate_rps: x.max_rate_rps,
+                        })
                     })
-                })
             }
             _ => None,
         });

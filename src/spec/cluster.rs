@@ -239,6 +239,7 @@ fn accelerators(obj: &Object) -> Result<Vec<Located<Accelerator>>, Error> {
                 cost_cents_per_hour: cost,
                 inventory_gpus: None,
                 memory_gb: None,
+                interconnect: None,
             },
             origin: at,
         });
@@ -408,6 +409,9 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
             max_batch_at_output_tokens: None,
             perf,
             kv_capacity_tokens: None,
+            kv_auto: None,
+            architecture: None,
+            cost: crate::perf::CostModel::Linear(perf),
             source: format!("VariantAutoscaling {name} ({})", obj.file.display()),
             provenance: Some(Provenance::Measured),
         };

@@ -346,6 +346,7 @@ pub fn load_inferno(path: &Path) -> Result<InfernoProblem, Error> {
                     device: None,
                     cost_cents_per_hour: a.cost / k,
                     memory_gb: a.mem_size.filter(|m| *m > 0.0).map(|m| m / k),
+                    interconnect: None,
                 },
                 origin: origin(&acc_file, format!("accelerators[{i}]")),
             }
@@ -396,6 +397,9 @@ pub fn load_inferno(path: &Path) -> Result<InfernoProblem, Error> {
                 max_batch_at_output_tokens: m.at_tokens.filter(|&t| t > 0),
                 perf,
                 kv_capacity_tokens: None,
+                kv_auto: None,
+                architecture: None,
+                cost: crate::perf::CostModel::Linear(perf),
                 source: format!("inferno model data {}", model_file.display()),
                 provenance: None,
             },

@@ -9,19 +9,24 @@
 //! Nothing downstream re-validates: the core trusts these types.
 
 pub mod cluster;
+mod deploy;
 mod error;
 pub mod inferno;
 mod load;
 pub mod numbers;
 mod raw;
 mod resolve;
+pub mod tables;
 
+pub use deploy::GENERIC_SHAPE;
 pub use error::SpecError;
 pub use load::{Located, Origin, load_yaml, parse_yaml, read_text};
 pub use resolve::{MAX_TOKENS, ScenarioParts};
 
 use crate::error::Error;
-use crate::perf::PerfParams;
+use crate::perf::memory::KvAccounting;
+use crate::perf::surrogate::Surrogate;
+use crate::perf::{Architecture, CostModel, Interconnect, PerfParams, RequestShape};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -41,6 +46,8 @@ pub struct Accelerator {
     pub inventory_gpus: Option<u64>,
     /// Memory per GPU, GB.
     pub memory_gb: Option<f64>,
+    /// The link between GPUs of one replica (tensor and expert parallelism).
+    pub interconnect: Option<Interconnect>,
 }
 
 /// Where a profile's numbers come from.
@@ -82,10 +89,21 @@ pub struct Profile {
     /// Upstream's `atTokens`: the max batch holds for requests of this many output tokens, and
     /// scales as `max_batch * this / output_tokens` (at least 1) for other workloads.
     pub max_batch_at_output_tokens: Option<u32>,
-    /// The perf model and its parameters.
+    /// The analytic model's parameters: the profile's own, or (for a `tables` profile) a line
+    /// fitted to the tables over a generic region (see [`Profile::analytic_for`] for a
+    /// workload's own).
     pub perf: PerfParams,
-    /// KV-cache capacity in tokens, when known.
+    /// The engine's cost model: [`CostModel::Linear`] of `perf`, or measured tables.
+    #[serde(skip)]
+    pub cost: CostModel,
+    /// KV-cache capacity in tokens per engine rank, when known.
     pub kv_capacity_tokens: Option<u64>,
+    /// How `kv_capacity_tokens: auto` was computed (vLLM's memory accounting).
+    #[serde(skip)]
+    pub kv_auto: Option<KvAccounting>,
+    /// The model's shape, when the profile gives it (`model_config` or `architecture`).
+    #[serde(skip)]
+    pub architecture: Option<Architecture>,
     /// Where the numbers come from.
     pub source: String,
     /// Measured, estimated or synthetic.
@@ -123,7 +141,8 @@ impl Profile {
         output_variance: f64,
     ) -> Option<u32> {
         const BLOCK_TOKENS: f64 = crate::sim::DEFAULT_BLOCK_SIZE as f64;
-        let capacity = self.kv_capacity_tokens? as f64;
+        // Every engine rank of the replica has its own cache.
+        let capacity = self.kv_capacity_tokens? as f64 * f64::from(self.cost.ranks());
         let blocks = (capacity / BLOCK_TOKENS).floor();
         let output = output_tokens.max(0.0);
         let in_flight_output = if output > 0.0 {
@@ -139,6 +158,35 @@ impl Profile {
                 .floor()
                 .clamp(1.0, f64::from(u32::MAX)) as u32,
         )
+    }
+
+    /// The analytic model's parameters for requests of `shape` at batches up to `max_batch`
+    /// with `budget` tokens per iteration: the profile's own for a linear profile; for a
+    /// `tables` profile, the line fitted over that operating region (with how well it fits).
+    pub fn analytic_for(
+        &self,
+        shape: &RequestShape,
+        max_batch: u32,
+        budget: u32,
+    ) -> (PerfParams, Option<Surrogate>) {
+        match &self.cost {
+            CostModel::Linear(_) => (self.perf, None),
+            CostModel::Tables(_) => {
+                let gen3 = matches!(self.perf, PerfParams::V3(_));
+                match crate::perf::surrogate::fit(&self.cost, shape, max_batch, budget, gen3) {
+                    Some(s) => (s.params, Some(s)),
+                    None => (self.perf, None),
+                }
+            }
+        }
+    }
+
+    /// The engine's token budget the profile implies: gen 3's, else vLLM's default.
+    pub fn max_num_batched_tokens(&self) -> u32 {
+        match self.perf {
+            PerfParams::V3(p) => p.max_num_batched_tokens,
+            _ => crate::perf::DEFAULT_MAX_NUM_BATCHED_TOKENS,
+        }
     }
 
     /// The queue allowance at max batch `max_batch`: the profile's, or 10 x `max_batch`.

@@ -29,6 +29,8 @@ pub struct AcceleratorDoc {
     pub inventory_gpus: Option<NonNegativeInt>,
     #[serde(default)]
     pub memory_gb: Option<PositiveF64>,
+    #[serde(default)]
+    pub interconnect: Option<InterconnectDoc>,
 }
 
 /// The perf model block of a profile: all parameters optional here, checked against the model
@@ -36,7 +38,7 @@ pub struct AcceleratorDoc {
 #[derive(Debug, serde::Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a perf block (model, alpha, beta, gamma, ...)"
+    expecting = "a perf block (model, alpha, beta, gamma, ...; or model: tables, tables, tp, ...)"
 )]
 pub struct PerfDoc {
     pub model: PerfModelName,
@@ -50,11 +52,33 @@ pub struct PerfDoc {
     pub delta: Option<NonNegativeF64>,
     #[serde(default)]
     pub max_num_batched_tokens: Option<PositiveInt>,
+    /// `tables`: the profiler folder (relative to the file).
+    #[serde(default)]
+    pub tables: Option<String>,
+    #[serde(default)]
+    pub tp: Option<PositiveInt>,
+    #[serde(default)]
+    pub ep: Option<PositiveInt>,
+    #[serde(default)]
+    pub dp: Option<PositiveInt>,
+    #[serde(default)]
+    pub interconnect: Option<InterconnectDoc>,
 }
 
-/// A perf model name, checked while parsing.
+/// The link between the GPUs of a replica.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an interconnect (bandwidth_gb_s, latency_us)"
+)]
+pub struct InterconnectDoc {
+    pub bandwidth_gb_s: PositiveF64,
+    pub latency_us: NonNegativeF64,
+}
+
+/// A perf model name, checked while parsing: one of the linear models, or `tables`.
 #[derive(Debug, Clone, Copy)]
-pub struct PerfModelName(pub PerfModelKind);
+pub struct PerfModelName(pub Option<PerfModelKind>);
 
 impl<'de> Deserialize<'de> for PerfModelName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -62,18 +86,114 @@ impl<'de> Deserialize<'de> for PerfModelName {
         impl Visitor<'_> for V {
             type Value = PerfModelName;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a perf model name (wva-v1, wva-v2 or wva-v3)")
+                f.write_str("a perf model name (wva-v1, wva-v2, wva-v3 or tables)")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PerfModelName, E> {
-                PerfModelKind::parse(v).map(PerfModelName).ok_or_else(|| {
-                    E::custom(format!(
-                        "unknown perf model `{v}`; known: wva-v1, wva-v2, wva-v3"
-                    ))
-                })
+                if v.trim().eq_ignore_ascii_case("tables") {
+                    return Ok(PerfModelName(None));
+                }
+                PerfModelKind::parse(v)
+                    .map(|k| PerfModelName(Some(k)))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "unknown perf model `{v}`; known: wva-v1, wva-v2, wva-v3, tables"
+                        ))
+                    })
             }
         }
         deserializer.deserialize_str(V)
     }
+}
+
+/// A KV-cache capacity: tokens, or `auto` (from the model's shape and the GPU's memory).
+#[derive(Debug, Clone, Copy)]
+pub enum KvCapacityDoc {
+    Tokens(u64),
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for KvCapacityDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KvCapacityDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of tokens >= 1, or auto")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KvCapacityDoc, E> {
+                if v >= 1 {
+                    Ok(KvCapacityDoc::Tokens(v))
+                } else {
+                    Err(E::custom("must be a whole number of tokens >= 1, or auto"))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KvCapacityDoc, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("must be >= 1 or auto, got {v}")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<KvCapacityDoc, E> {
+                Err(E::custom(format!(
+                    "must be a whole number of tokens or auto, got {v}"
+                )))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KvCapacityDoc, E> {
+                if v.trim() == "auto" {
+                    Ok(KvCapacityDoc::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "must be a whole number of tokens or auto, got `{v}`"
+                    )))
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A model's shape, with Hugging Face `config.json`'s names.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a model shape (num_hidden_layers, hidden_size, num_attention_heads, ...)"
+)]
+pub struct ArchitectureDoc {
+    #[serde(default)]
+    pub model_type: Option<String>,
+    pub num_hidden_layers: PositiveInt,
+    pub hidden_size: PositiveInt,
+    pub num_attention_heads: PositiveInt,
+    #[serde(default)]
+    pub num_key_value_heads: Option<PositiveInt>,
+    #[serde(default)]
+    pub head_dim: Option<PositiveInt>,
+    pub intermediate_size: PositiveInt,
+    pub vocab_size: PositiveInt,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    #[serde(default)]
+    pub dtype_bytes: Option<PositiveInt>,
+    #[serde(default)]
+    pub num_experts: Option<PositiveInt>,
+    #[serde(default)]
+    pub num_experts_per_tok: Option<PositiveInt>,
+    #[serde(default)]
+    pub moe_intermediate_size: Option<PositiveInt>,
+}
+
+/// The GPU memory a replica's ranks have, for `kv_capacity_tokens: auto`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a memory block (gpu_memory_gb, gpu_memory_utilization, reserve_gb)"
+)]
+pub struct MemoryDoc {
+    #[serde(default)]
+    pub gpu_memory_gb: Option<PositiveF64>,
+    #[serde(default)]
+    pub gpu_memory_utilization: Option<PositiveF64>,
+    #[serde(default)]
+    pub reserve_gb: Option<NonNegativeF64>,
 }
 
 /// A model's performance profile on one accelerator type.
@@ -94,7 +214,13 @@ pub struct ProfileDoc {
     #[serde(default)]
     pub max_batch_at_output_tokens: Option<PositiveInt>,
     #[serde(default)]
-    pub kv_capacity_tokens: Option<PositiveInt>,
+    pub kv_capacity_tokens: Option<KvCapacityDoc>,
+    #[serde(default)]
+    pub model_config: Option<String>,
+    #[serde(default)]
+    pub architecture: Option<ArchitectureDoc>,
+    #[serde(default)]
+    pub memory: Option<MemoryDoc>,
     pub source: String,
     #[serde(default)]
     pub provenance: Option<Provenance>,

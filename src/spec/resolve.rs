@@ -1,6 +1,7 @@
 //! From documents to a validated [`Scenario`]: structural choices (rps or rpm, which perf
 //! parameters), value ranges, unique names, and references between entries.
 
+use super::deploy;
 use super::load::{Located, Origin, expand, parse_yaml, read_text};
 use super::raw::{
     AcceleratorDoc, AcceleratorsFile, PerfDoc, ProfileDoc, ProfilesFile, ScenarioDoc,
@@ -12,7 +13,8 @@ use super::{
 };
 use crate::error::Error;
 use crate::perf::{
-    DEFAULT_MAX_NUM_BATCHED_TOKENS, Gen1Params, Gen2Params, Gen3Params, PerfModelKind, PerfParams,
+    CostModel, DEFAULT_MAX_NUM_BATCHED_TOKENS, Gen1Params, Gen2Params, Gen3Params, PerfModelKind,
+    PerfParams,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -101,11 +103,13 @@ pub(super) fn load(path: &Path) -> Result<Scenario, Error> {
             },
         })
         .collect();
+    let accelerators = convert(accelerators, accelerator)?;
+    let profiles = convert(profiles, |d, o| profile(d, o, Some(&accelerators)))?;
     let parts = ScenarioParts {
         name,
         description: doc.description,
-        accelerators: convert(accelerators, accelerator)?,
-        profiles: convert(profiles, profile)?,
+        accelerators,
+        profiles,
         service_classes: convert(classes, service_class)?,
         workloads: convert(workloads, workload)?,
     };
@@ -166,12 +170,29 @@ fn accelerator(doc: AcceleratorDoc, origin: &Origin) -> Result<Accelerator, Spec
         cost_cents_per_hour,
         inventory_gpus: doc.inventory_gpus.map(|n| n.get()),
         memory_gb: doc.memory_gb.map(|m| m.get()),
+        interconnect: doc.interconnect.map(|i| crate::perf::Interconnect {
+            bandwidth_gb_s: i.bandwidth_gb_s.get(),
+            latency_us: i.latency_us.get(),
+        }),
     })
 }
 
-fn perf(doc: &PerfDoc, origin: &Origin) -> Result<PerfParams, SpecError> {
-    let kind = doc.model.0;
+fn perf(kind: PerfModelKind, doc: &PerfDoc, origin: &Origin) -> Result<PerfParams, SpecError> {
     let allowed = kind.parameter_names();
+    for (name, present) in [
+        ("tables", doc.tables.is_some()),
+        ("tp", doc.tp.is_some()),
+        ("ep", doc.ep.is_some()),
+        ("dp", doc.dp.is_some()),
+        ("interconnect", doc.interconnect.is_some()),
+    ] {
+        if present {
+            return Err(origin.error(
+                &format!("perf.{name}"),
+                format!("a parameter of `model: tables`, not of {kind}"),
+            ));
+        }
+    }
     let given: [(&str, bool); 5] = [
         ("alpha", doc.alpha.is_some()),
         ("beta", doc.beta.is_some()),
@@ -239,8 +260,11 @@ fn small_int(value: u64, origin: &Origin, field: &str) -> Result<u32, SpecError>
     u32::try_from(value).map_err(|_| origin.error(field, format!("too large: {value}")))
 }
 
-fn profile(doc: ProfileDoc, origin: &Origin) -> Result<Profile, SpecError> {
-    let perf = perf(&doc.perf, origin)?;
+fn profile(
+    doc: ProfileDoc,
+    origin: &Origin,
+    catalog: Option<&[Located<Accelerator>]>,
+) -> Result<Profile, SpecError> {
     let max_batch = small_int(doc.max_batch.get(), origin, "max_batch")?;
     let max_queue = match doc.max_queue {
         Some(q) => Some(small_int(q.get(), origin, "max_queue")?),
@@ -250,13 +274,66 @@ fn profile(doc: ProfileDoc, origin: &Origin) -> Result<Profile, SpecError> {
         Some(t) => Some(small_int(t.get(), origin, "max_batch_at_output_tokens")?),
         None => None,
     };
-    let gpus_per_replica = match doc.gpus_per_replica {
-        Some(g) => small_int(g.get(), origin, "gpus_per_replica")?,
-        None => 1,
-    };
     if doc.source.trim().is_empty() {
         return Err(origin.error("source", "must say where the numbers come from"));
     }
+    let architecture = deploy::architecture(
+        doc.model_config.as_deref(),
+        doc.architecture.as_ref(),
+        origin,
+    )?;
+    let (perf, cost, parallel) = match doc.perf.model.0 {
+        Some(kind) => {
+            let perf = perf(kind, &doc.perf, origin)?;
+            let tp = match doc.gpus_per_replica {
+                Some(g) => small_int(g.get(), origin, "gpus_per_replica")?,
+                None => 1,
+            };
+            let parallel = crate::perf::Parallelism { tp, ep: 1, dp: 1 };
+            (perf, CostModel::Linear(perf), parallel)
+        }
+        None => {
+            let t = deploy::tables(
+                &doc.perf,
+                architecture.as_ref(),
+                &doc.accelerator.0,
+                max_batch,
+                catalog,
+                origin,
+            )?;
+            (t.perf, t.cost, t.parallel)
+        }
+    };
+    let gpus_per_replica = match (doc.gpus_per_replica, &cost) {
+        (Some(g), CostModel::Tables(_)) if g.get() != u64::from(parallel.gpus()) => {
+            return Err(origin.error(
+                "gpus_per_replica",
+                format!(
+                    "{} but the tables' parallelism uses {} (tp {} x dp {}); leave it out or make them agree",
+                    g.get(),
+                    parallel.gpus(),
+                    parallel.tp,
+                    parallel.dp
+                ),
+            ));
+        }
+        (Some(g), _) => small_int(g.get(), origin, "gpus_per_replica")?,
+        (None, _) => parallel.gpus(),
+    };
+    let budget = match perf {
+        PerfParams::V3(p) => p.max_num_batched_tokens,
+        _ => DEFAULT_MAX_NUM_BATCHED_TOKENS,
+    };
+    let (kv_capacity_tokens, kv_auto) = deploy::kv_capacity_tokens(
+        doc.kv_capacity_tokens,
+        doc.memory.as_ref(),
+        architecture.as_ref(),
+        parallel,
+        &doc.accelerator.0,
+        (budget, max_batch),
+        catalog,
+        origin,
+    )?;
     Ok(Profile {
         model: doc.model.0,
         accelerator: doc.accelerator.0,
@@ -265,7 +342,10 @@ fn profile(doc: ProfileDoc, origin: &Origin) -> Result<Profile, SpecError> {
         max_queue,
         max_batch_at_output_tokens,
         perf,
-        kv_capacity_tokens: doc.kv_capacity_tokens.map(|k| k.get()),
+        cost,
+        kv_capacity_tokens,
+        kv_auto,
+        architecture,
         source: doc.source,
         provenance: doc.provenance,
     })
@@ -675,7 +755,7 @@ pub(super) fn load_profiles(path: &Path) -> Result<Vec<Profile>, Error> {
             file: Arc::clone(&file),
             path: format!("profiles[{i}]"),
         };
-        let p = profile(item, &origin)?;
+        let p = profile(item, &origin, None)?;
         check_profile_values(&p, &origin)?;
         if out
             .iter()

@@ -18,11 +18,12 @@ const RUNS: u64 = 5;
 /// Mean wait, mean sojourn and p99 sojourn over `RUNS` seeded runs.
 fn simulate(prompt: LengthDist, options: &Options) -> Result<[f64; 3], ValidateError> {
     let engine = EngineConfig {
-        perf: PerfParams::V2(Gen2Params {
+        cost: PerfParams::V2(Gen2Params {
             alpha_ms: 0.0,
             beta_ms_per_token: 0.01,
             gamma_ms_per_kv_token: 0.0,
-        }),
+        })
+        .into(),
         max_num_seqs: 1,
         max_num_batched_tokens: 1 << 20,
         kv_capacity_tokens: None,
@@ -40,7 +41,8 @@ fn simulate(prompt: LengthDist, options: &Options) -> Result<[f64; 3], ValidateE
         .into_par_iter()
         .map(|k| {
             let seed = options.seed.wrapping_add(k);
-            let config = SimConfig::one_group("queue", vec![engine], Targets::default(), seed);
+            let config =
+                SimConfig::one_group("queue", vec![engine.clone()], Targets::default(), seed);
             let g = run(
                 &config,
                 Generator::new(&[traffic], Horizon::Requests(requests), 0.05, seed),

@@ -184,8 +184,8 @@ fn run_one(spec: RunSpec, options: &Options) -> Result<Outcome, ValidateError> {
     };
     let fitted = fit_with(true)?;
     let count_weighted = fit_with(false)?;
-    let engine = |perf| EngineConfig {
-        perf,
+    let engine = |perf: crate::perf::PerfParams| EngineConfig {
+        cost: perf.into(),
         max_num_seqs: spec.max_num_seqs,
         max_num_batched_tokens: spec.max_num_batched_tokens,
         kv_capacity_tokens: spec.kv_capacity_tokens,
@@ -198,8 +198,8 @@ fn run_one(spec: RunSpec, options: &Options) -> Result<Outcome, ValidateError> {
         observations: fitted.observations,
         fit_mape: fitted.mape,
         measured: measured(&records),
-        simulated: replay(engine(fitted.params), &records, options.seed)?,
-        count_weighted: replay(engine(count_weighted.params), &records, options.seed)?,
+        simulated: replay(&engine(fitted.params), &records, options.seed)?,
+        count_weighted: replay(&engine(count_weighted.params), &records, options.seed)?,
         published,
         spec,
     })

@@ -94,7 +94,7 @@ fn files(options: &Options) -> Result<Vec<(f64, PathBuf)>, ValidateError> {
 /// The engine of the fitted replica.
 fn engine(perf: PerfParams, kv_capacity_tokens: Option<u64>) -> EngineConfig {
     EngineConfig {
-        perf,
+        cost: perf.into(),
         max_num_seqs: MAX_NUM_SEQS,
         max_num_batched_tokens: DEFAULT_MAX_NUM_BATCHED_TOKENS,
         kv_capacity_tokens,
@@ -107,7 +107,7 @@ fn engine(perf: PerfParams, kv_capacity_tokens: Option<u64>) -> EngineConfig {
 /// requests, cycled, that the replica serves without its queue growing: bisection over
 /// `requests`-request runs.
 fn capacity_rps(
-    engine: EngineConfig,
+    engine: &EngineConfig,
     records: &[TraceRecord],
     requests: u64,
     seed: u64,
@@ -131,7 +131,8 @@ fn capacity_rps(
                 }
             })
             .collect();
-        let config = SimConfig::one_group("capacity", vec![engine], Targets::default(), seed);
+        let config =
+            SimConfig::one_group("capacity", vec![engine.clone()], Targets::default(), seed);
         let g = run(&config, list, &mut |_| {})
             .map_err(|e| ValidateError::Internal(format!("capacity search: {e}")))?
             .groups
@@ -181,9 +182,14 @@ fn evaluate(
 ) -> Result<Evaluation, ValidateError> {
     let simulated: Vec<RunStats> = records
         .par_iter()
-        .map(|(_, r)| replay(engine, r, options.seed))
+        .map(|(_, r)| replay(&engine, r, options.seed))
         .collect::<Result<_, _>>()?;
-    let capacity_rps = capacity_rps(engine, &records[0].1, options.requests(5_000), options.seed)?;
+    let capacity_rps = capacity_rps(
+        &engine,
+        &records[0].1,
+        options.requests(5_000),
+        options.seed,
+    )?;
     let (mut p50_errors, mut p99_errors, mut tpot_errors) = (Vec::new(), Vec::new(), Vec::new());
     for (((qps, _), m), s) in records.iter().zip(measured).zip(&simulated) {
         if *qps < below_rps {

@@ -83,14 +83,14 @@ pub(crate) fn measured(records: &[TraceRecord]) -> RunStats {
 
 /// The simulator's replay of `records` on one replica of `engine`.
 pub(crate) fn replay(
-    engine: EngineConfig,
+    engine: &EngineConfig,
     records: &[TraceRecord],
     seed: u64,
 ) -> Result<RunStats, ValidateError> {
     // Every record to the one group, every request counted, as `wva simulate --trace` does.
     let requests =
         crate::sim::from_trace::requests(records, &vec![0; records.len()], &[Some(0)], 0.0);
-    let mut config = SimConfig::one_group("replay", vec![engine], Targets::default(), seed);
+    let mut config = SimConfig::one_group("replay", vec![engine.clone()], Targets::default(), seed);
     config.record_requests = true;
     let result = run(&config, requests, &mut |_| {})
         .map_err(|e| ValidateError::Internal(format!("replay: {e}")))?;

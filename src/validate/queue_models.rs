@@ -87,7 +87,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
             let mut sum = 0.0;
             for k in 0..RUNS {
                 let seed = options.seed.wrapping_add(k);
-                let cfg = SimConfig::one_group("w", vec![engine], Targets::default(), seed);
+                let cfg = SimConfig::one_group("w", vec![engine.clone()], Targets::default(), seed);
                 let g = run(
                     &cfg,
                     Generator::new(&[traffic], Horizon::Requests(requests), 0.1, seed),

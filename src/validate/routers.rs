@@ -34,7 +34,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         .map(|&(router, output, name)| {
             let mut config = SimConfig::one_group(
                 "qwen",
-                vec![engine; REPLICAS],
+                vec![engine.clone(); REPLICAS],
                 Targets::default(),
                 options.seed,
             );

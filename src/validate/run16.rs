@@ -86,7 +86,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         .par_iter()
         .map(|r| {
             run_closed_loop(
-                engine,
+                engine.clone(),
                 &ClosedLoop {
                     concurrency: r.concurrency,
                     prompt: LengthDist::Fixed { mean: r.prompt },

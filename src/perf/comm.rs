@@ -1,0 +1,78 @@
+//! Collective communication between the GPUs of one replica: the tensor-parallel all-reduce,
+//! the expert-parallel all-gather and reduce-scatter, and the logits gather.
+//!
+//! Ring algorithms over links of a given bandwidth and per-step latency (the model NCCL's own
+//! tuner and ASTRA-Sim's analytical backend use):
+//! - all-reduce of `B` bytes over `n` ranks: `2(n-1)` steps, each moving `B/n` bytes;
+//! - all-gather, each rank contributing `B` bytes: `n-1` steps of `B` bytes;
+//! - reduce-scatter of `B` bytes: `n-1` steps of `B/n` bytes;
+//! - one step: `latency + bytes / bandwidth`.
+//!
+//! The link's figures are data (`interconnect` in the accelerator catalog or a profile; see
+//! `docs/formats.md` for the defaults and their sources); `docs/validation.md` checks the
+//! all-reduce against measured NCCL and vLLM all-reduce times.
+
+use serde::{Deserialize, Serialize};
+
+/// The link between the GPUs of a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interconnect {
+    /// Bandwidth of one direction of a link, GB/s (10^9 bytes per second).
+    pub bandwidth_gb_s: f64,
+    /// Latency of one step of a collective, µs.
+    pub latency_us: f64,
+}
+
+impl Interconnect {
+    /// Time of one step moving `bytes`, µs.
+    fn step_us(&self, bytes: f64) -> f64 {
+        // 1 GB/s moves 1,000 bytes per µs.
+        self.latency_us + bytes / (self.bandwidth_gb_s * 1e3)
+    }
+
+    /// Ring all-reduce of `bytes` (the whole buffer each rank holds) over `ranks`, µs.
+    pub fn all_reduce_us(&self, bytes: f64, ranks: u32) -> f64 {
+        if ranks <= 1 || bytes <= 0.0 {
+            return 0.0;
+        }
+        let n = f64::from(ranks);
+        2.0 * (n - 1.0) * self.step_us(bytes / n)
+    }
+
+    /// Ring all-gather where each of `ranks` contributes `bytes_per_rank`, µs.
+    pub fn all_gather_us(&self, bytes_per_rank: f64, ranks: u32) -> f64 {
+        if ranks <= 1 || bytes_per_rank <= 0.0 {
+            return 0.0;
+        }
+        f64::from(ranks - 1) * self.step_us(bytes_per_rank)
+    }
+
+    /// Ring reduce-scatter of `bytes` (the whole buffer each rank holds) over `ranks`, µs.
+    pub fn reduce_scatter_us(&self, bytes: f64, ranks: u32) -> f64 {
+        if ranks <= 1 || bytes <= 0.0 {
+            return 0.0;
+        }
+        let n = f64::from(ranks);
+        (n - 1.0) * self.step_us(bytes / n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_all_reduce_moves_two_n_minus_one_over_n_of_the_buffer() {
+        let link = Interconnect {
+            bandwidth_gb_s: 100.0,
+            latency_us: 5.0,
+        };
+        // 2 ranks, 1 MB: 2 steps of 0.5 MB at 100 GB/s (5 µs each) plus 5 µs latency each.
+        assert!((link.all_reduce_us(1e6, 2) - 20.0).abs() < 1e-9);
+        // 8 ranks: 14 steps of 125 KB (1.25 µs) plus latency.
+        assert!((link.all_reduce_us(1e6, 8) - 14.0 * 6.25).abs() < 1e-9);
+        assert_eq!(link.all_reduce_us(1e6, 1), 0.0);
+        assert!((link.all_gather_us(1e6, 2) - 15.0).abs() < 1e-9);
+        assert!((link.reduce_scatter_us(1e6, 2) - 10.0).abs() < 1e-9);
+    }
+}
