@@ -51,6 +51,7 @@ fn bench(c: &mut Criterion) {
                 max_num_batched_tokens: 8192,
                 kv_capacity_tokens: Some(400_000),
                 block_size: 16,
+                prefix_caching: true,
                 noise_cv: 0.0,
             }],
             router: Router::RoundRobin,

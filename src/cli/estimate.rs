@@ -17,7 +17,8 @@ pub const AFTER_HELP: &str = "\
 Formats (detected from the file name, header or JSON keys; or --format):
   lmbench                 llm-d-benchmark / LMBench per-request CSV, one file per request rate
   splitwise               Splitwise perf_model.csv (per-iteration prefill and decode times)
-  llmservingsim-profile   LLMServingSim profiler folder (attention.csv, dense.csv; --num-layers)
+  llmservingsim-profile   LLMServingSim profiler folder (attention.csv, dense.csv; --num-layers),
+                          or with --cluster-config / --perf-model tables: a `tables` profile
   argonne                 Argonne LLM-Inference-Bench All_results.csv (whole static batches)
   vllm-bench              vLLM benchmark_serving.py --save-result JSON
   guidellm                GuideLLM JSON report
@@ -27,7 +28,14 @@ Without -o the profile YAML goes to stdout; --report prints the fit table instea
 Exit codes: 0 fitted (warnings on stderr), 2 bad input, 3 parameters not identifiable with
 --strict.
 
+A `tables` profile (--perf-model tables, the default with --cluster-config) is not fitted:
+it points at the profiler's tables and the model's config.json, with the deployment
+(TP/EP/DP, interconnect, GPU memory) from LLMServingSim's cluster config, and the simulator
+composes every iteration from the tables as the engine runs them.
+
 Examples:
+  wva estimate profiler/perf/RTXPRO6000/Qwen/Qwen3-32B/bf16 --format llmservingsim-profile \
+      --cluster-config bench/examples/RTXPRO6000/Qwen3-32B/config.json -o qwen3-32b.yaml
   wva estimate perf_model.csv --model llama2-70b --hardware h100-80gb --tp 4 \\
       --accelerator H100 -o llama2-70b-h100.yaml --report
   wva estimate run_qps0.5.csv run_qps0.75.csv --validate run_qps1.0.csv run_qps1.25.csv \\
@@ -44,9 +52,25 @@ pub struct EstimateArgs {
     /// Format of the files (default: detected)
     #[arg(long, value_enum)]
     format: Option<SourceFormat>,
-    /// Perf model to fit: wva-v1, wva-v2 or wva-v3
-    #[arg(long, value_parser = args::perf_model, default_value = "wva-v2")]
-    perf_model: PerfModelKind,
+    /// Perf model to fit: wva-v1, wva-v2 or wva-v3; or `tables` for a profile that composes
+    /// the profiler's tables (default: tables with --cluster-config, else wva-v2)
+    #[arg(long, value_parser = perf_model_arg)]
+    perf_model: Option<PerfModelArg>,
+    /// LLMServingSim cluster config (config.json of a run): tensor, expert and data
+    /// parallelism, GPU memory and interconnect of the deployment, for a `tables` profile
+    #[arg(long, value_name = "FILE")]
+    cluster_config: Option<PathBuf>,
+    /// The model's Hugging Face config.json, for a `tables` profile (default: found in
+    /// LLMServingSim's layout, configs/model/<org>/<name>.json above the tables)
+    #[arg(long, value_name = "FILE")]
+    model_config: Option<PathBuf>,
+    /// vLLM's --gpu-memory-utilization, for the KV capacity of a `tables` profile (LLMServingSim's
+    /// mem_util is a calibration of its own, not read)
+    #[arg(long, value_parser = utilization, default_value_t = crate::perf::memory::DEFAULT_GPU_MEMORY_UTILIZATION)]
+    gpu_memory_utilization: f64,
+    /// GPU memory, GB, for the KV capacity of a `tables` profile without --cluster-config
+    #[arg(long, value_parser = args::positive)]
+    gpu_memory_gb: Option<f64>,
 
     /// Rows of this model (multi-model files); also the profile's model name
     #[arg(long)]
@@ -118,6 +142,34 @@ pub struct EstimateArgs {
     max_batch: Option<u32>,
 }
 
+/// `--perf-model`: a linear model to fit, or `tables`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerfModelArg {
+    /// Fit this linear model.
+    Linear(PerfModelKind),
+    /// Write a `tables` profile.
+    Tables,
+}
+
+fn perf_model_arg(text: &str) -> Result<PerfModelArg, String> {
+    if text.trim().eq_ignore_ascii_case("tables") {
+        return Ok(PerfModelArg::Tables);
+    }
+    PerfModelKind::parse(text)
+        .map(PerfModelArg::Linear)
+        .ok_or_else(|| {
+            format!("unknown perf model `{text}`; known: wva-v1, wva-v2, wva-v3, tables")
+        })
+}
+
+fn utilization(text: &str) -> Result<f64, String> {
+    let v = args::positive(text)?;
+    if v > 1.0 {
+        return Err(format!("a fraction in (0, 1], got {text}"));
+    }
+    Ok(v)
+}
+
 fn max_batch_value(text: &str) -> Result<u32, String> {
     let v = args::positive_int(text)?;
     if v > MAX_BATCH {
@@ -136,6 +188,42 @@ fn holdout_share(text: &str) -> Result<f64, String> {
         Err(format!(
             "the held-out share must be between 0 and 1, got {text}"
         ))
+    }
+}
+
+impl EstimateArgs {
+    /// What a `tables` profile takes from the arguments.
+    fn tables_args(&self) -> super::estimate_tables::TablesArgs {
+        super::estimate_tables::TablesArgs {
+            files: self.files.clone(),
+            format: self.format,
+            cluster_config: self.cluster_config.clone(),
+            model_config: self.model_config.clone(),
+            model: self.model.clone(),
+            accelerator: self.accelerator.clone().or_else(|| self.hardware.clone()),
+            tp: self.tp,
+            num_layers: self.num_layers,
+            max_batch: self.max_batch,
+            max_num_batched_tokens: self.max_num_batched_tokens,
+            gpu_memory_utilization: self.gpu_memory_utilization,
+            gpu_memory_gb: self.gpu_memory_gb,
+            output: self.output.clone(),
+            fit_flags: [
+                ("--report", self.report.is_some()),
+                ("--plot", self.plot.is_some()),
+                ("--validate", !self.validate.is_empty()),
+                ("--holdout", self.holdout.is_some()),
+                ("--robust", self.robust),
+                ("--absolute", self.absolute),
+                ("--unbalanced", self.unbalanced),
+                ("--strict", self.strict),
+                ("--columns", self.columns.is_some()),
+            ]
+            .iter()
+            .filter(|(_, given)| *given)
+            .map(|(name, _)| *name)
+            .collect(),
+        }
     }
 }
 
@@ -163,6 +251,20 @@ fn display_names(paths: &[PathBuf]) -> Vec<String> {
 
 /// Runs `wva estimate`.
 pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
+    let perf_model = match a.perf_model {
+        Some(PerfModelArg::Tables) => return super::estimate_tables::run(&a.tables_args()),
+        None if a.cluster_config.is_some() => {
+            return super::estimate_tables::run(&a.tables_args());
+        }
+        Some(PerfModelArg::Linear(kind)) => kind,
+        None => PerfModelKind::V2,
+    };
+    if a.cluster_config.is_some() || a.model_config.is_some() {
+        return Err(Error::Usage(
+            "--cluster-config and --model-config describe a `tables` profile; they do not apply to fitting a linear model (drop them, or --perf-model tables)".into(),
+        )
+        .into());
+    }
     let filters = Filters {
         model: a.model.clone(),
         hardware: a.hardware.clone(),
@@ -194,7 +296,7 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         None => (observations, None),
     };
     let options = FitOptions {
-        model: a.perf_model,
+        model: perf_model,
         robust: a.robust,
         relative: !a.absolute,
         balance_kinds: !a.unbalanced,

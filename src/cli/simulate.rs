@@ -158,6 +158,11 @@ pub(super) struct SimulateArgs {
     /// KV block size, tokens (vLLM --block-size)
     #[arg(long, value_parser = args::positive_int, default_value_t = 16)]
     block_size: u32,
+    /// Turn off prefix caching (vLLM --no-enable-prefix-caching): a preempted request then
+    /// recomputes its whole prefill when it resumes, instead of only the blocks other requests
+    /// reused meanwhile
+    #[arg(long)]
+    no_enable_prefix_caching: bool,
 
     /// Write a per-time-bucket timeline (CSV)
     #[arg(long, value_name = "FILE")]
@@ -555,6 +560,7 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             None => a.kv_capacity_tokens,
         },
         block_size: Some(a.block_size),
+        prefix_caching: Some(!a.no_enable_prefix_caching),
         noise_cv: a.noise_cv,
     };
     let timeline_ms =

@@ -15,6 +15,7 @@ pub mod check;
 pub mod fit;
 pub mod profile;
 pub mod read;
+pub mod tables_profile;
 
 pub use fit::{Fit, FitOptions, Parameter, fit};
 pub use read::{Filters, SourceFormat, read_observations};

@@ -568,6 +568,7 @@ mod tests {
             max_num_batched_tokens: 2048,
             kv_capacity_tokens: Some(16 * 1500),
             block_size: 16,
+            prefix_caching: true,
             noise_cv: 0.2,
         }
     }

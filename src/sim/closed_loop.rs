@@ -285,6 +285,7 @@ mod tests {
             max_num_batched_tokens: 2048,
             kv_capacity_tokens: kv,
             block_size: 16,
+            prefix_caching: true,
             noise_cv: 0.0,
         }
     }

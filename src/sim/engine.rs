@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub kv_capacity_tokens: Option<u64>,
     /// KV block size, tokens.
     pub block_size: u32,
+    /// vLLM's prefix caching (on by default since vLLM 0.8): a preempted request resumes
+    /// with the blocks of its own that are still cached.
+    pub prefix_caching: bool,
     /// Coefficient of variation of a multiplicative (log-normal, mean 1) noise on iteration
     /// times; 0 for none.
     pub noise_cv: f64,
@@ -112,6 +115,7 @@ impl Engine {
             max_num_batched_tokens: config.max_num_batched_tokens,
             kv_capacity_tokens: config.kv_capacity_tokens,
             block_size: config.block_size,
+            prefix_caching: config.prefix_caching,
         };
         let n = config.cost.ranks().max(1) as usize;
         let track = config.cost.needs_decode_extremes();
@@ -312,6 +316,7 @@ mod tests {
                 max_num_batched_tokens: budget.max(max_num_seqs),
                 kv_capacity_tokens: kv_blocks.map(|b| b * 16),
                 block_size: 16,
+                prefix_caching: true,
                 noise_cv: 0.0,
             };
             let (done, _) = drive(config, &requests);

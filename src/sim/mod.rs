@@ -243,6 +243,7 @@ mod tests {
             max_num_batched_tokens: 1 << 20,
             kv_capacity_tokens: kv,
             block_size: DEFAULT_BLOCK_SIZE,
+            prefix_caching: true,
             noise_cv: 0.0,
         }
     }

@@ -41,6 +41,10 @@ pub(crate) struct RankLimits {
     pub kv_capacity_tokens: Option<u64>,
     /// KV block size, tokens.
     pub block_size: u32,
+    /// vLLM's prefix caching: a preempted request's blocks stay cached once freed, until
+    /// other requests' allocations reuse them, and a resumed request recomputes only what was
+    /// lost.
+    pub prefix_caching: bool,
 }
 
 /// Where a request is.
@@ -73,6 +77,10 @@ struct Seq {
     first_token_ms: f64,
     last_token_ms: f64,
     preemptions: u32,
+    /// Full blocks of KV it had computed when last preempted (prefix caching).
+    cached_blocks: u32,
+    /// The rank's fresh-block allocations after which its cached blocks start to be reused.
+    evict_after: u64,
 }
 
 impl Seq {
@@ -110,6 +118,10 @@ pub(crate) struct Rank {
     block_at: BinaryHeap<Reverse<(u64, u32, u32)>>,
     /// Decoding sequences by [`Seq::length_key`] (counts), when tracked.
     lengths: Option<BTreeMap<i64, u32>>,
+    /// Fresh blocks taken from the free pool so far (prefix caching: free blocks are reused
+    /// oldest first, so a freed block survives as many allocations as there were free blocks
+    /// before it).
+    allocated: u64,
     /// The iteration in flight.
     chunks: Vec<Chunk>,
     iteration_decodes: u32,
@@ -142,6 +154,7 @@ impl Rank {
             finish_at: BinaryHeap::new(),
             block_at: BinaryHeap::new(),
             lengths: track_lengths.then(BTreeMap::new),
+            allocated: 0,
             chunks: Vec::new(),
             iteration_decodes: 0,
             iteration_decodes_counted: 0,
@@ -194,6 +207,8 @@ impl Rank {
             first_token_ms: f64::NAN,
             last_token_ms: f64::NAN,
             preemptions: 0,
+            cached_blocks: 0,
+            evict_after: 0,
         };
         let slot = match self.free_slots.pop() {
             Some(s) => {
@@ -275,6 +290,18 @@ impl Rank {
             } else {
                 seq.last_token_ms
             };
+            // KV it had computed: a decoding sequence all but its newest token.
+            let computed_kv = match seq.phase {
+                Phase::Decoding => {
+                    (u64::from(seq.len_at_join) + (self.d - seq.join_d)).saturating_sub(1)
+                }
+                _ => u64::from(seq.computed),
+            };
+            let block = u64::from(self.limits.block_size.max(1));
+            let (cached_blocks, evict_after) = (
+                (computed_kv / block).min(u64::from(seq.blocks)) as u32,
+                self.allocated + self.free_blocks,
+            );
             self.free_blocks += u64::from(seq.blocks);
             let s = &mut self.slots[slot as usize];
             s.blocks = 0;
@@ -284,6 +311,10 @@ impl Rank {
             s.computed = 0;
             s.target = s.request.prompt_tokens + generated;
             s.last_token_ms = last_token_ms;
+            if self.limits.prefix_caching {
+                s.cached_blocks = cached_blocks;
+                s.evict_after = evict_after;
+            }
             s.preemptions += 1;
             self.preemptions += 1;
             self.waiting.push_front(slot);
@@ -316,6 +347,7 @@ impl Rank {
             }
             if self.free_blocks > 0 {
                 self.free_blocks -= 1;
+                self.allocated += 1;
                 self.slots[slot as usize].blocks += 1;
                 let next = key + u64::from(self.limits.block_size.max(1));
                 if next < self.finish_d(&seq) {
@@ -369,15 +401,31 @@ impl Rank {
                 break;
             }
             self.waiting.pop_front();
+            // Prefix caching: the blocks of its own that no allocation has reused since it was
+            // preempted are hits, whole blocks and at least its last token recomputed (vLLM).
+            let hit_blocks = if seq.cached_blocks > 0 {
+                let evicted = self
+                    .allocated
+                    .saturating_sub(seq.evict_after)
+                    .min(u64::from(seq.cached_blocks));
+                let block = u64::from(self.limits.block_size.max(1));
+                (u64::from(seq.cached_blocks) - evicted)
+                    .min(u64::from(seq.target.saturating_sub(1)) / block)
+            } else {
+                0
+            };
             self.free_blocks -= need;
+            self.allocated += need - hit_blocks.min(need);
             let epoch = seq.epoch;
             let s = &mut self.slots[slot as usize];
+            s.computed = (hit_blocks * u64::from(self.limits.block_size.max(1))) as u32;
+            s.cached_blocks = 0;
             s.blocks = need as u32;
             s.phase = Phase::Prefilling;
             if s.first_scheduled_ms.is_nan() {
                 s.first_scheduled_ms = now_ms;
             }
-            let tokens = s.target.min(budget);
+            let tokens = (s.target - s.computed).min(budget);
             budget -= tokens;
             self.chunks.push(Chunk { slot, tokens });
             self.prefilling.push(slot);

@@ -44,6 +44,8 @@ pub struct EngineOverrides {
     pub kv_capacity_tokens: Option<u64>,
     /// KV block size, tokens.
     pub block_size: Option<u32>,
+    /// vLLM's prefix caching (`None`: on, vLLM's default).
+    pub prefix_caching: Option<bool>,
     /// Iteration-time noise, coefficient of variation.
     pub noise_cv: f64,
 }
@@ -129,8 +131,11 @@ pub fn engine_config(profile: &Profile, max_batch: u32, o: &EngineOverrides) -> 
         max_num_seqs,
         // vLLM requires the budget to hold a decode token per sequence.
         max_num_batched_tokens: o.max_num_batched_tokens.unwrap_or(budget.max(max_num_seqs)),
-        kv_capacity_tokens: o.kv_capacity_tokens.or(profile.kv_capacity_tokens),
+        kv_capacity_tokens: o.kv_capacity_tokens.or_else(|| {
+            profile.kv_capacity_for(max_num_seqs, o.max_num_batched_tokens.unwrap_or(budget))
+        }),
         block_size: o.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+        prefix_caching: o.prefix_caching.unwrap_or(true),
         noise_cv: o.noise_cv,
     }
 }

@@ -3,14 +3,12 @@
 //! parallelism and the interconnect), and `kv_capacity_tokens: auto` (vLLM's memory accounting
 //! on the GPU's memory from the profile's `memory` block or the accelerator catalog).
 
-use super::Accelerator;
 use super::SpecError;
 use super::load::{Located, Origin};
 use super::raw::{ArchitectureDoc, KvCapacityDoc, MemoryDoc, PerfDoc};
 use super::tables::{read_model_config, read_profiler_tables};
-use crate::perf::memory::{
-    DEFAULT_GPU_MEMORY_UTILIZATION, EngineSizing, GpuMemory, KvAccounting, kv_capacity,
-};
+use super::{Accelerator, KvAuto};
+use crate::perf::memory::{DEFAULT_GPU_MEMORY_UTILIZATION, EngineSizing, GpuMemory, kv_capacity};
 use crate::perf::surrogate;
 use crate::perf::{
     Architecture, CostModel, DEFAULT_MAX_NUM_BATCHED_TOKENS, Interconnect, MoeShape, Parallelism,
@@ -228,7 +226,7 @@ pub(super) fn kv_capacity_tokens(
     engine: (u32, u32),
     catalog: Option<&[Located<Accelerator>]>,
     origin: &Origin,
-) -> Result<(Option<u64>, Option<KvAccounting>), SpecError> {
+) -> Result<(Option<u64>, Option<KvAuto>), SpecError> {
     match doc {
         None => Ok((None, None)),
         Some(KvCapacityDoc::Tokens(t)) => Ok((Some(t), None)),
@@ -261,13 +259,14 @@ pub(super) fn kv_capacity_tokens(
                 ));
             }
             let (max_num_batched_tokens, max_num_seqs) = engine;
+            let gpu = GpuMemory {
+                memory_gib,
+                utilization,
+                reserve_gib: memory.and_then(|m| m.reserve_gb).map(|r| r.get()),
+            };
             let accounting = kv_capacity(
                 arch,
-                &GpuMemory {
-                    memory_gib,
-                    utilization,
-                    reserve_gib: memory.and_then(|m| m.reserve_gb).map(|r| r.get()),
-                },
+                &gpu,
                 &EngineSizing {
                     tp: parallel.tp,
                     ep: parallel.ep,
@@ -277,7 +276,16 @@ pub(super) fn kv_capacity_tokens(
                 },
             )
             .map_err(|e| origin.error("kv_capacity_tokens", format!("auto: {e}")))?;
-            Ok((Some(accounting.tokens), Some(accounting)))
+            Ok((
+                Some(accounting.tokens),
+                Some(KvAuto {
+                    memory: gpu,
+                    architecture: arch.clone(),
+                    tp: parallel.tp,
+                    ep: parallel.ep,
+                    accounting,
+                }),
+            ))
         }
     }
 }

@@ -24,7 +24,7 @@ pub use load::{Located, Origin, load_yaml, parse_yaml, read_text};
 pub use resolve::{MAX_TOKENS, ScenarioParts};
 
 use crate::error::Error;
-use crate::perf::memory::KvAccounting;
+use crate::perf::memory::{EngineSizing, GpuMemory, KvAccounting, kv_capacity};
 use crate::perf::surrogate::Surrogate;
 use crate::perf::{Architecture, CostModel, Interconnect, PerfParams, RequestShape};
 use serde::{Deserialize, Serialize};
@@ -98,9 +98,10 @@ pub struct Profile {
     pub cost: CostModel,
     /// KV-cache capacity in tokens per engine rank, when known.
     pub kv_capacity_tokens: Option<u64>,
-    /// How `kv_capacity_tokens: auto` was computed (vLLM's memory accounting).
+    /// `kv_capacity_tokens: auto`: how it was computed, and what to recompute it from when
+    /// the engine's settings differ from the profile's.
     #[serde(skip)]
-    pub kv_auto: Option<KvAccounting>,
+    pub kv_auto: Option<KvAuto>,
     /// The model's shape, when the profile gives it (`model_config` or `architecture`).
     #[serde(skip)]
     pub architecture: Option<Architecture>,
@@ -110,7 +111,46 @@ pub struct Profile {
     pub provenance: Option<Provenance>,
 }
 
+/// What `kv_capacity_tokens: auto` is computed from, and its figures at the profile's own
+/// engine settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvAuto {
+    /// The GPU memory.
+    pub memory: GpuMemory,
+    /// The model's shape.
+    pub architecture: Architecture,
+    /// Tensor and expert parallelism (weights and KV heads per rank).
+    pub tp: u32,
+    /// See `tp`.
+    pub ep: u32,
+    /// vLLM's accounting at the profile's `max_batch` and token budget.
+    pub accounting: KvAccounting,
+}
+
 impl Profile {
+    /// KV-cache capacity per rank, tokens, for an engine run with `max_num_seqs` and
+    /// `max_num_batched_tokens`: an `auto` capacity is recomputed for them (vLLM profiles its
+    /// activation peak with the engine's own settings); a number is as given.
+    pub fn kv_capacity_for(&self, max_num_seqs: u32, max_num_batched_tokens: u32) -> Option<u64> {
+        match &self.kv_auto {
+            Some(auto) => kv_capacity(
+                &auto.architecture,
+                &auto.memory,
+                &EngineSizing {
+                    tp: auto.tp,
+                    ep: auto.ep,
+                    max_num_batched_tokens,
+                    max_num_seqs,
+                    block_size: crate::sim::DEFAULT_BLOCK_SIZE,
+                },
+            )
+            .ok()
+            .map(|a| a.tokens)
+            .or(self.kv_capacity_tokens),
+            None => self.kv_capacity_tokens,
+        }
+    }
+
     /// The max batch to use for requests of `output_tokens` output tokens: the profile's, scaled
     /// by `max_batch_at_output_tokens / output_tokens` when that is set (upstream's rule, integer
     /// arithmetic, at least 1; at most the gen-3 token budget and 65,536).

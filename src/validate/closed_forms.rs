@@ -28,6 +28,7 @@ fn simulate(prompt: LengthDist, options: &Options) -> Result<[f64; 3], ValidateE
         max_num_batched_tokens: 1 << 20,
         kv_capacity_tokens: None,
         block_size: DEFAULT_BLOCK_SIZE,
+        prefix_caching: true,
         noise_cv: 0.0,
     };
     let traffic = Traffic {

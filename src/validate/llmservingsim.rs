@@ -190,6 +190,7 @@ fn run_one(spec: RunSpec, options: &Options) -> Result<Outcome, ValidateError> {
         max_num_batched_tokens: spec.max_num_batched_tokens,
         kv_capacity_tokens: spec.kv_capacity_tokens,
         block_size: spec.block_size,
+        prefix_caching: true,
         noise_cv: 0.0,
     };
     let records = read(&spec.dir.join("vllm/requests.jsonl"), Format::Llmservingsim)?;

@@ -99,6 +99,7 @@ fn engine(perf: PerfParams, kv_capacity_tokens: Option<u64>) -> EngineConfig {
         max_num_batched_tokens: DEFAULT_MAX_NUM_BATCHED_TOKENS,
         kv_capacity_tokens,
         block_size: DEFAULT_BLOCK_SIZE,
+        prefix_caching: true,
         noise_cv: 0.0,
     }
 }
