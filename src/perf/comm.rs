@@ -23,7 +23,86 @@ pub struct Interconnect {
     pub latency_us: f64,
 }
 
+/// A named interconnect generation: its default figures and where they come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Generation {
+    /// The name a catalog or profile gives (`nvlink4`).
+    pub name: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Its figures.
+    pub link: Interconnect,
+    /// Where the figures come from.
+    pub source: &'static str,
+}
+
+/// The interconnect generations `wva` knows by name. Bandwidths are what NCCL's ring
+/// all-reduce achieves per direction (bus bandwidth), not the links' peak; the latency is one
+/// step of the ring.
+pub const GENERATIONS: [Generation; 6] = [
+    Generation {
+        name: "nvlink3",
+        description: "NVLink 3 (A100 SXM4, NVSwitch): 300 GB/s per direction",
+        link: Interconnect {
+            bandwidth_gb_s: 230.0,
+            latency_us: 1.0,
+        },
+        source: "NCCL all-reduce bus bandwidth on 8 x A100 SXM4 is 230-240 GB/s (NCCL's tuner models A100 NVLink at 235 GB/s, src/graph/tuning.cc); NCCL's per-step NVLink latency is 0.6-1 us",
+    },
+    Generation {
+        name: "nvlink4",
+        description: "NVLink 4 (H100/H200 SXM5, NVSwitch): 450 GB/s per direction",
+        link: Interconnect {
+            bandwidth_gb_s: 360.0,
+            latency_us: 1.0,
+        },
+        source: "NCCL ring all-reduce bus bandwidth on 8 x H100 SXM5 is about 360 GB/s (450-480 with NVLink SHARP); per-step latency as NVLink 3",
+    },
+    Generation {
+        name: "nvlink5",
+        description: "NVLink 5 (B200, NVSwitch): 900 GB/s per direction",
+        link: Interconnect {
+            bandwidth_gb_s: 720.0,
+            latency_us: 1.0,
+        },
+        source: "twice NVLink 4's links (NVIDIA Blackwell datasheet: 1.8 TB/s per GPU), at NVLink 4's efficiency",
+    },
+    Generation {
+        name: "pcie4",
+        description: "PCIe Gen4 x16 without NVLink (L4, L40S, A10G, RTX 4090, A100 PCIe)",
+        link: Interconnect {
+            bandwidth_gb_s: 20.0,
+            latency_us: 5.0,
+        },
+        source: "32 GB/s per direction on the wire; NCCL all-reduce over PCIe without NVLink reaches about 20 GB/s of bus bandwidth through the host bridge, with steps of several us",
+    },
+    Generation {
+        name: "pcie5",
+        description: "PCIe Gen5 x16 without NVLink (RTX PRO 6000, H100 PCIe)",
+        link: Interconnect {
+            bandwidth_gb_s: 40.0,
+            latency_us: 5.0,
+        },
+        source: "64 GB/s per direction on the wire (measured P2P 53-56 GB/s one way on RTX PRO 6000 systems); NCCL through the host bridge at PCIe Gen4's efficiency",
+    },
+    Generation {
+        name: "infinity-fabric",
+        description: "AMD Infinity Fabric (MI300X, 8 GPUs fully connected)",
+        link: Interconnect {
+            bandwidth_gb_s: 300.0,
+            latency_us: 2.0,
+        },
+        source: "seven 64 GB/s links per GPU (448 GB/s per direction in all); RCCL all-reduce bus bandwidth on 8 x MI300X is about 300 GB/s",
+    },
+];
+
 impl Interconnect {
+    /// The figures of a named generation (`nvlink4`, `pcie5`, ...; see [`GENERATIONS`]).
+    pub fn named(name: &str) -> Option<Interconnect> {
+        let name = name.trim().to_ascii_lowercase();
+        GENERATIONS.iter().find(|g| g.name == name).map(|g| g.link)
+    }
+
     /// Time of one step moving `bytes`, µs.
     fn step_us(&self, bytes: f64) -> f64 {
         // 1 GB/s moves 1,000 bytes per µs.

@@ -51,58 +51,70 @@ fn batch_sizes(max: u32) -> Vec<u32> {
 
 fn points(cost: &CostModel, shape: &RequestShape, max_batch: u32, budget: u32) -> Vec<Point> {
     let ranks = cost.ranks().max(1);
-    let per_rank_max = max_batch.div_ceil(ranks).max(1);
     let prompt = shape.prompt_tokens.round().max(1.0) as u32;
     let output = shape.output_tokens.max(1.0);
+    let lo = prompt + 1;
+    let hi = (f64::from(prompt) + output).round() as u32;
+    let mid = (f64::from(prompt) + output / 2.0).round() as u32;
+    let decodes = |n: u32, kv: u32| BatchShape {
+        decodes: n,
+        decode_kv_tokens: u64::from(n) * u64::from(kv),
+        decode_kv_min: if n > 0 { lo.min(kv) } else { 0 },
+        decode_kv_max: if n > 0 { hi.max(kv) } else { 0 },
+        running: n,
+        ..BatchShape::default()
+    };
     let mut out = Vec::new();
-    let mut add = |rank: BatchShape, weight: f64| {
-        let shapes = vec![rank; ranks as usize];
-        let time_ms = cost.iteration_ms(&shapes);
-        if time_ms > 0.0 && time_ms.is_finite() {
-            let w = rank.work();
+    // The line sees the replica's totals over its ranks.
+    let mut add = |shapes: &[BatchShape], weight: f64| {
+        let time_ms = cost.iteration_ms(shapes);
+        if time_ms > 0.0 && time_ms.is_finite() && weight > 0.0 {
+            let (mut tokens, mut kv) = (0.0, 0.0);
+            for s in shapes {
+                let w = s.work();
+                tokens += (w.prefill_tokens + u64::from(w.decode_tokens)) as f64;
+                kv += w.kv_tokens_read as f64;
+            }
             out.push(Point {
-                tokens: f64::from(ranks) * (w.prefill_tokens + u64::from(w.decode_tokens)) as f64,
-                kv: f64::from(ranks) * w.kv_tokens_read as f64,
+                tokens,
+                kv,
                 time_ms,
                 weight,
             });
         }
     };
-    for n in batch_sizes(per_rank_max) {
-        // Chunks a new prompt takes beside n - 1 decodes.
-        let room = budget.saturating_sub(n - 1).max(1);
+    for n in batch_sizes(max_batch.max(ranks)) {
+        // The batch split over the ranks; rank 0 (the fullest) takes the new prompts.
+        let per_rank: Vec<u32> = (0..ranks)
+            .map(|r| n / ranks + u32::from(r < n % ranks))
+            .collect();
+        let room = budget.saturating_sub(per_rank[0].saturating_sub(1)).max(1);
         let chunks = prompt.div_ceil(room);
-        let decode_share = output / (output + f64::from(chunks));
+        // Prefill chunks an iteration carries in the mean: each of the n requests spends
+        // `chunks` of its `chunks + output` iterations prefilling.
+        let per_iteration = f64::from(n) * f64::from(chunks) / (output + f64::from(chunks));
+        let prefilling = per_iteration.min(1.0);
         for part in [0.25, 0.5, 0.75] {
             let kv = (f64::from(prompt) + part * output).round().max(1.0) as u32;
-            let lo = prompt + 1;
-            let hi = (f64::from(prompt) + output).round() as u32;
-            add(
-                BatchShape {
-                    decodes: n,
-                    decode_kv_tokens: u64::from(n) * u64::from(kv),
-                    decode_kv_min: lo.min(kv),
-                    decode_kv_max: hi.max(kv),
-                    running: n,
-                    ..BatchShape::default()
-                },
-                decode_share / 3.0,
-            );
+            let shapes: Vec<BatchShape> = per_rank.iter().map(|&m| decodes(m, kv)).collect();
+            add(&shapes, (1.0 - prefilling) / 3.0);
         }
-        let mid = (f64::from(prompt) + output / 2.0).round() as u32;
+        // Iterations that prefill: as many new prompts as the mean says (at least one), each
+        // in chunks of the budget left by the decodes.
+        let new_prompts = per_iteration.round().clamp(1.0, f64::from(per_rank[0])) as u32;
+        let share = (room / new_prompts).max(1);
         let mut done = 0u32;
         while done < prompt {
-            let tokens = room.min(prompt - done);
-            let mut s = BatchShape {
-                decodes: n - 1,
-                decode_kv_tokens: u64::from(n - 1) * u64::from(mid),
-                decode_kv_min: if n > 1 { prompt + 1 } else { 0 },
-                decode_kv_max: if n > 1 { mid.max(prompt + 1) } else { 0 },
-                running: n,
-                ..BatchShape::default()
-            };
-            s.add_chunk(tokens, done);
-            add(s, (1.0 - decode_share) / f64::from(chunks));
+            let tokens = share.min(prompt - done);
+            let mut shapes: Vec<BatchShape> = per_rank.iter().map(|&m| decodes(m, mid)).collect();
+            let first = &mut shapes[0];
+            *first = decodes(per_rank[0] - new_prompts, mid);
+            first.running = per_rank[0];
+            for _ in 0..new_prompts {
+                first.add_chunk(tokens, done);
+            }
+            let steps = prompt.div_ceil(share);
+            add(&shapes, prefilling / f64::from(steps));
             done += tokens;
         }
     }
@@ -279,5 +291,12 @@ mod tests {
         };
         // One batch size: three decode points and a 5000-token prompt in chunks of 2048.
         assert_eq!(points(&cost, &shape, 1, 2048).len(), 3 + 3);
+        // A full batch of short requests carries several new prompts per iteration.
+        let short = RequestShape {
+            prompt_tokens: 100.0,
+            output_tokens: 10.0,
+        };
+        let pts = points(&cost, &short, 64, 8192);
+        assert!(pts.iter().any(|p| p.tokens > 64.0 + 500.0));
     }
 }

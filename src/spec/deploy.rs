@@ -11,8 +11,8 @@ use super::{Accelerator, KvAuto};
 use crate::perf::memory::{DEFAULT_GPU_MEMORY_UTILIZATION, EngineSizing, GpuMemory, kv_capacity};
 use crate::perf::surrogate;
 use crate::perf::{
-    Architecture, CostModel, DEFAULT_MAX_NUM_BATCHED_TOKENS, Interconnect, MoeShape, Parallelism,
-    PerfParams, RequestShape, TablesModel,
+    Architecture, CostModel, DEFAULT_MAX_NUM_BATCHED_TOKENS, MoeShape, Parallelism, PerfParams,
+    RequestShape, TablesModel,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -174,10 +174,7 @@ pub(super) fn tables(
     }
     let data = read_profiler_tables(&path, parallel.tp)?;
     let interconnect = match doc.interconnect {
-        Some(i) => Some(Interconnect {
-            bandwidth_gb_s: i.bandwidth_gb_s.get(),
-            latency_us: i.latency_us.get(),
-        }),
+        Some(i) => Some(i.0),
         None => catalog_entry(catalog, accelerator).and_then(|a| a.interconnect),
     };
     let model = TablesModel::new(&data, arch.clone(), parallel, interconnect).map_err(|e| {

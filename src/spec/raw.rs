@@ -65,15 +65,48 @@ pub struct PerfDoc {
     pub interconnect: Option<InterconnectDoc>,
 }
 
-/// The link between the GPUs of a replica.
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "an interconnect (bandwidth_gb_s, latency_us)"
-)]
-pub struct InterconnectDoc {
-    pub bandwidth_gb_s: PositiveF64,
-    pub latency_us: NonNegativeF64,
+/// The link between the GPUs of a replica: a generation's name (`nvlink4`, `pcie5`, ...) or
+/// `{bandwidth_gb_s, latency_us}`.
+#[derive(Debug, Clone, Copy)]
+pub struct InterconnectDoc(pub crate::perf::Interconnect);
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InterconnectFields {
+    bandwidth_gb_s: PositiveF64,
+    latency_us: NonNegativeF64,
+}
+
+impl<'de> Deserialize<'de> for InterconnectDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InterconnectDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an interconnect: a name (nvlink3, nvlink4, nvlink5, pcie4, pcie5, infinity-fabric) or {bandwidth_gb_s, latency_us}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<InterconnectDoc, E> {
+                crate::perf::Interconnect::named(v)
+                    .map(InterconnectDoc)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            crate::perf::comm::GENERATIONS.iter().map(|g| g.name).collect();
+                        E::custom(format!(
+                            "unknown interconnect `{v}`; known: {}, or {{bandwidth_gb_s, latency_us}}",
+                            known.join(", ")
+                        ))
+                    })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InterconnectDoc, A::Error> {
+                let f = InterconnectFields::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(InterconnectDoc(crate::perf::Interconnect {
+                    bandwidth_gb_s: f.bandwidth_gb_s.get(),
+                    latency_us: f.latency_us.get(),
+                }))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// A perf model name, checked while parsing: one of the linear models, or `tables`.

@@ -170,10 +170,7 @@ fn accelerator(doc: AcceleratorDoc, origin: &Origin) -> Result<Accelerator, Spec
         cost_cents_per_hour,
         inventory_gpus: doc.inventory_gpus.map(|n| n.get()),
         memory_gb: doc.memory_gb.map(|m| m.get()),
-        interconnect: doc.interconnect.map(|i| crate::perf::Interconnect {
-            bandwidth_gb_s: i.bandwidth_gb_s.get(),
-            latency_us: i.latency_us.get(),
-        }),
+        interconnect: doc.interconnect.map(|i| i.0),
     })
 }
 

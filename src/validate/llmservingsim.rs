@@ -111,7 +111,7 @@ fn runs(options: &Options) -> Result<Vec<RunSpec>, ValidateError> {
 }
 
 /// LLMServingSim's published `(metric, vLLM, its simulation)` rows.
-fn published(path: &Path) -> Result<Vec<(String, f64, f64)>, ValidateError> {
+pub(super) fn published(path: &Path) -> Result<Vec<(String, f64, f64)>, ValidateError> {
     let text = std::fs::read_to_string(path).map_err(|e| ValidateError::input(path, e))?;
     let mut out = Vec::new();
     for line in text.lines() {

@@ -17,6 +17,7 @@ mod queue_models;
 mod routers;
 mod run16;
 mod sweep;
+mod tables;
 
 use crate::report::plot::Panel;
 use clap::ValueEnum;
@@ -65,19 +66,22 @@ pub enum SectionId {
     Lmbench,
     /// LLMServingSim's vLLM 0.19 runs, end to end.
     Llmservingsim,
+    /// The tables cost model on LLMServingSim's four runs (two of them blind).
+    Tables,
     /// The Qwen2.5-14B/H100 concurrency curve and its KV cliff.
     Qwen,
 }
 
 impl SectionId {
     /// Every section.
-    pub const ALL: [SectionId; 7] = [
+    pub const ALL: [SectionId; 8] = [
         SectionId::ClosedForms,
         SectionId::Analytic,
         SectionId::QueueModels,
         SectionId::Routers,
         SectionId::Lmbench,
         SectionId::Llmservingsim,
+        SectionId::Tables,
         SectionId::Qwen,
     ];
 
@@ -85,7 +89,7 @@ impl SectionId {
     pub fn needs_data(self) -> bool {
         matches!(
             self,
-            SectionId::Lmbench | SectionId::Llmservingsim | SectionId::Qwen
+            SectionId::Lmbench | SectionId::Llmservingsim | SectionId::Tables | SectionId::Qwen
         )
     }
 }
@@ -207,6 +211,7 @@ pub fn run(
             SectionId::Routers => routers::section(options)?,
             SectionId::Lmbench => lmbench::section(options)?,
             SectionId::Llmservingsim => llmservingsim::section(options)?,
+            SectionId::Tables => tables::section(options)?,
             SectionId::Qwen => run16::section(options)?,
         });
     }
