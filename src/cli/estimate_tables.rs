@@ -160,18 +160,14 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(a.max_num_batched_tokens),
         deployment,
     };
+    // Paths in the profile are relative to its file's folder (to the current one on stdout).
     let out_dir = a
         .output
         .as_ref()
-        .map(|p| p.parent().map(PathBuf::from).unwrap_or_default())
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                d
-            }
-        });
-    let written = write(&profile, out_dir.as_deref())?;
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let written = write(&profile, Some(&out_dir))?;
     for note in written.model.notes() {
         eprintln!("wva: note: {note}");
     }

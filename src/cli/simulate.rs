@@ -73,7 +73,7 @@ pub(super) struct SimulateArgs {
         conflicts_with = "replicas"
     )]
     plan: Option<PathBuf>,
-    /// Replicas per workload (with --profile, required)
+    /// Replicas per workload (with --profile, default 1)
     #[arg(long, value_parser = args::positive_int)]
     replicas: Option<u32>,
 
@@ -410,7 +410,11 @@ fn fleets(
     Ok((out, notes))
 }
 
-pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
+    // A profile alone is one replica unless told otherwise.
+    if a.profile.is_some() && a.replicas.is_none() {
+        a.replicas = Some(1);
+    }
     // A trace, read whole and in arrival order (--requests and --duration-s cut it).
     let records = match &a.trace {
         Some(path) => {
@@ -447,9 +451,6 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     let (mut scenario, source) = match (&a.scenario, &a.profile) {
         (Some(path), _) => (load_scenario(path)?, path.clone()),
         (None, Some(path)) => {
-            if a.replicas.is_none() {
-                return Err(Error::Usage("--profile needs --replicas N".into()).into());
-            }
             let load = records
                 .as_ref()
                 .and_then(|r| trace_loads(r, &vec![0; r.len()], 1)[0]);

@@ -84,7 +84,7 @@ fn yaml_string(s: &str) -> String {
 }
 
 /// Builds the model, computes the KV capacity, and writes the profile YAML with its paths
-/// relative to `out_dir` (absolute when it is `None`: stdout).
+/// relative to `out_dir` (absolute when it is `None`).
 ///
 /// # Errors
 /// A table that cannot be read or a model that does not build, with the file or the reason.

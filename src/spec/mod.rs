@@ -535,6 +535,11 @@ pub fn load_profiles(path: &Path) -> Result<Vec<Profile>, Error> {
     resolve::load_profiles(path)
 }
 
+/// Reads an accelerator catalog (`accelerators: [...]`).
+pub fn load_accelerators(path: &Path) -> Result<Vec<Accelerator>, Error> {
+    resolve::load_accelerators(path)
+}
+
 /// Reads a scenario file and everything it references.
 pub fn load_scenario(path: &Path) -> Result<Scenario, Error> {
     resolve::load(path)

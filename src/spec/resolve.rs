@@ -742,6 +742,23 @@ fn check_profile_values(p: &Profile, origin: &Origin) -> Result<(), SpecError> {
     Ok(())
 }
 
+pub(super) fn load_accelerators(path: &Path) -> Result<Vec<Accelerator>, Error> {
+    let text = read_text(path)?;
+    let doc: AcceleratorsFile = parse_yaml(path, &text)?;
+    let file = Arc::new(path.to_path_buf());
+    doc.accelerators
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let origin = Origin {
+                file: Arc::clone(&file),
+                path: format!("accelerators[{i}]"),
+            };
+            accelerator(item, &origin).map_err(Error::from)
+        })
+        .collect()
+}
+
 pub(super) fn load_profiles(path: &Path) -> Result<Vec<Profile>, Error> {
     let text = read_text(path)?;
     let doc: ProfilesFile = parse_yaml(path, &text)?;

@@ -9,6 +9,8 @@
 //! tables, the targets it checks ([`Check`]), and plots ([`Figure`]) the caller draws.
 
 mod closed_forms;
+mod collectives;
+mod kv;
 mod llmservingsim;
 mod lmbench;
 pub mod md;
@@ -70,11 +72,15 @@ pub enum SectionId {
     Tables,
     /// The Qwen2.5-14B/H100 concurrency curve and its KV cliff.
     Qwen,
+    /// The all-reduce model against measured NCCL and vLLM all-reduces.
+    Collectives,
+    /// KV capacity from the model and the GPU.
+    Kv,
 }
 
 impl SectionId {
     /// Every section.
-    pub const ALL: [SectionId; 8] = [
+    pub const ALL: [SectionId; 10] = [
         SectionId::ClosedForms,
         SectionId::Analytic,
         SectionId::QueueModels,
@@ -82,6 +88,8 @@ impl SectionId {
         SectionId::Lmbench,
         SectionId::Llmservingsim,
         SectionId::Tables,
+        SectionId::Collectives,
+        SectionId::Kv,
         SectionId::Qwen,
     ];
 
@@ -89,7 +97,12 @@ impl SectionId {
     pub fn needs_data(self) -> bool {
         matches!(
             self,
-            SectionId::Lmbench | SectionId::Llmservingsim | SectionId::Tables | SectionId::Qwen
+            SectionId::Lmbench
+                | SectionId::Llmservingsim
+                | SectionId::Tables
+                | SectionId::Collectives
+                | SectionId::Kv
+                | SectionId::Qwen
         )
     }
 }
@@ -212,6 +225,8 @@ pub fn run(
             SectionId::Lmbench => lmbench::section(options)?,
             SectionId::Llmservingsim => llmservingsim::section(options)?,
             SectionId::Tables => tables::section(options)?,
+            SectionId::Collectives => collectives::section(options)?,
+            SectionId::Kv => kv::section(options)?,
             SectionId::Qwen => run16::section(options)?,
         });
     }
