@@ -21,9 +21,16 @@ Sections (--section, comma-separated or repeated; default all):
                   two lowest rates, every rate's requests replayed, against vLLM's measurements
   llmservingsim   LLMServingSim's vLLM 0.19 runs end to end (profile from the profiler tables,
                   engine settings from meta.json), beside LLMServingSim's own errors
+  tables          the tables cost model on LLMServingSim's four runs (two of them blind: their
+                  prediction only), where an iteration's time goes, and each tables profile's
+                  analytic line against its simulator
+  collectives     the ring all-reduce against measured NCCL and vLLM all-reduces
+  kv              kv_capacity_tokens: auto against recorded caches, its sensitivity, and the
+                  shipped profiles' figures
   qwen            upstream's Qwen2.5-14B/H100 concurrency curve (closed loop) and its KV cliff
 
-The last three read --data (../shared/data) and --reference (../shared/reference/wva). The
+Every section from lmbench on reads --data (../shared/data); qwen also --reference
+(../shared/reference/wva). The
 report states the commit it was made at (from git; --commit to override); images go to
 img/ beside it. Nothing is written unless every section runs. A full run takes a minute or
 two on 2 cores; --quick simulates a tenth of the requests.

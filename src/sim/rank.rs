@@ -115,7 +115,13 @@ pub(crate) struct Rank {
     /// Decode iterations completed.
     d: u64,
     finish_at: BinaryHeap<Reverse<(u64, u32, u32)>>,
-    block_at: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// `(decode count, slot, epoch)` at which a decoding request needs its next KV block, in a
+    /// ring of `block_size` buckets by decode count: a request's next need is always within
+    /// one block of the current count, so the bucket of `d` holds what is due at `d` (and what
+    /// is due a whole ring later).
+    block_ring: Vec<Vec<(u64, u32, u32)>>,
+    /// Scratch for the due entries of a step.
+    due: Vec<(u64, u32, u32)>,
     /// Decoding sequences by [`Seq::length_key`] (counts), when tracked.
     lengths: Option<BTreeMap<i64, u32>>,
     /// Fresh blocks taken from the free pool so far (prefix caching: free blocks are reused
@@ -152,7 +158,8 @@ impl Rank {
             sum_len: 0,
             d: 0,
             finish_at: BinaryHeap::new(),
-            block_at: BinaryHeap::new(),
+            block_ring: vec![Vec::new(); limits.block_size.max(1) as usize],
+            due: Vec::new(),
             lengths: track_lengths.then(BTreeMap::new),
             allocated: 0,
             chunks: Vec::new(),
@@ -183,6 +190,15 @@ impl Rank {
         self.limits
             .kv_capacity_tokens
             .map(|_| (self.total_blocks - self.free_blocks, self.total_blocks))
+    }
+
+    fn block_u64(&self) -> u64 {
+        u64::from(self.limits.block_size.max(1))
+    }
+
+    fn push_block(&mut self, key: u64, slot: u32, epoch: u32) {
+        let i = (key % self.block_u64()) as usize;
+        self.block_ring[i].push((key, slot, epoch));
     }
 
     fn blocks_for(&self, tokens: u32) -> u64 {
@@ -326,12 +342,25 @@ impl Rank {
     /// Plans the next iteration at `now_ms` and returns what it runs (an empty shape when there
     /// is nothing to run). Requests that can never fit are appended to `rejected`.
     pub fn schedule(&mut self, now_ms: f64, rejected: &mut Vec<Completion>) -> BatchShape {
-        // 1. Decodes: new KV blocks for sequences that fill theirs, preempting when short.
-        while let Some(&Reverse((key, slot, epoch))) = self.block_at.peek() {
-            if key > self.d {
-                break;
+        // 1. Decodes: new KV blocks for sequences that fill theirs, preempting when short, in
+        // the order (decode count, slot) as a heap would give them.
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        let index = (self.d % self.block_u64()) as usize;
+        let bucket = &mut self.block_ring[index];
+        let mut k = 0;
+        while k < bucket.len() {
+            if bucket[k].0 <= self.d {
+                due.push(bucket.swap_remove(k));
+            } else {
+                k += 1;
             }
-            self.block_at.pop();
+        }
+        // The order only decides who is preempted: with a block for each, any order will do.
+        if due.len() as u64 > self.free_blocks {
+            due.sort_unstable();
+        }
+        for &(key, slot, epoch) in &due {
             let seq = self.slots[slot as usize];
             if seq.epoch != epoch || seq.phase != Phase::Decoding {
                 continue;
@@ -349,12 +378,13 @@ impl Rank {
                 self.free_blocks -= 1;
                 self.allocated += 1;
                 self.slots[slot as usize].blocks += 1;
-                let next = key + u64::from(self.limits.block_size.max(1));
+                let next = key + self.block_u64();
                 if next < self.finish_d(&seq) {
-                    self.block_at.push(Reverse((next, slot, epoch)));
+                    self.push_block(next, slot, epoch);
                 }
             }
         }
+        self.due = due;
         let mut budget = self
             .limits
             .max_num_batched_tokens
@@ -553,8 +583,7 @@ impl Rank {
             let block = u64::from(self.limits.block_size.max(1));
             let first_need = (block - u64::from(len) % block) % block;
             if first_need < remaining {
-                self.block_at
-                    .push(Reverse((self.d + first_need, slot, epoch)));
+                self.push_block(self.d + first_need, slot, epoch);
             }
         }
         self.last_end_ms = end_ms;

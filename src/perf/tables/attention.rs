@@ -54,6 +54,10 @@ pub(crate) struct AttentionGrid {
     measured: Vec<Slice>,
     /// Rows in the table.
     points: usize,
+    /// Pure-decode iterations, the most frequent, precomputed for every whole decode count up to
+    /// the grid's largest: `decode[n]` is the grid read at no chunk and `n` decodes, by KV
+    /// length (the same interpolation, done once).
+    decode: Vec<Row>,
 }
 
 impl AttentionGrid {
@@ -123,13 +127,33 @@ impl AttentionGrid {
                 slices.push(index);
             }
         }
-        Ok(AttentionGrid {
+        let mut grid = AttentionGrid {
             pc,
             nd,
             slices,
             measured,
             points: rows.len(),
-        })
+            decode: Vec::new(),
+        };
+        // The KV lengths any pure-decode slice measured, and the grid at each.
+        let mut kd: Vec<f64> = grid
+            .measured
+            .iter()
+            .flat_map(|s| s.rows.iter().flat_map(|r| r.kd.iter().copied()))
+            .collect();
+        kd.sort_by(f64::total_cmp);
+        kd.dedup();
+        let max_nd = grid.nd.last().copied().unwrap_or(0.0).max(0.0) as usize;
+        grid.decode = (0..=max_nd.min(4096))
+            .map(|n| Row {
+                time_us: kd
+                    .iter()
+                    .map(|&k| grid.interpolate(0.0, 0.0, n as f64, k))
+                    .collect(),
+                kd: kd.clone(),
+            })
+            .collect();
+        Ok(grid)
     }
 
     /// Rows the grid was built from.
@@ -144,6 +168,17 @@ impl AttentionGrid {
     /// One layer's attention time, µs, for a chunk of `pc` tokens after `kp` (0 for none)
     /// beside `nd` decodes of KV length `kd`. Never below zero.
     pub fn at(&self, pc: f64, kp: f64, nd: f64, kd: f64) -> f64 {
+        if pc == 0.0 && nd.fract() == 0.0 {
+            // Pure decode: the precomputed row is exact at the grid's KV lengths and linear
+            // between them, as the full interpolation is.
+            if let Some(row) = self.decode.get(nd as usize) {
+                return row.at(kd).max(0.0);
+            }
+        }
+        self.interpolate(pc, kp, nd, kd)
+    }
+
+    fn interpolate(&self, pc: f64, kp: f64, nd: f64, kd: f64) -> f64 {
         let (i0, i1, tp) = bracket(&self.pc, pc);
         let (j0, j1, tn) = bracket(&self.nd, nd);
         let along_nd = |i: usize| {
@@ -203,6 +238,36 @@ mod tests {
         let want = 1.0 + 128.0 / 16.0 + 0.0 + 16.0 + 2048.0 / 100.0;
         assert!((grid.at(128.0, 0.0, 16.0, 2048.0) - want).abs() < 1e-9);
         assert_eq!(grid.points(), 81);
+    }
+
+    #[test]
+    fn the_precomputed_decode_rows_equal_the_full_interpolation() {
+        // A grid that is not linear, with slices measured at different KV lengths.
+        let mut rows = Vec::new();
+        for nd in [0.0, 1.0, 4.0, 16.0] {
+            let kds: &[f64] = if nd == 4.0 {
+                &[16.0, 100.0, 5000.0]
+            } else {
+                &[0.0, 16.0, 64.0, 1024.0, 4096.0]
+            };
+            for &kd in kds {
+                rows.push([0.0, 0.0, nd, kd, 3.0 + (nd * kd).sqrt() + nd * nd / 7.0]);
+            }
+            rows.push([64.0, 0.0, nd, 16.0, 50.0 + nd]);
+        }
+        let grid = AttentionGrid::new(&rows).unwrap();
+        for nd in 0..=20u32 {
+            for kd in [0.0, 7.0, 16.0, 40.0, 99.0, 700.0, 3000.0, 4096.0, 9000.0] {
+                let (fast, full) = (
+                    grid.at(0.0, 0.0, f64::from(nd), kd),
+                    grid.interpolate(0.0, 0.0, f64::from(nd), kd).max(0.0),
+                );
+                assert!(
+                    (fast - full).abs() < 1e-9 * full.max(1.0),
+                    "{nd} {kd}: {fast} {full}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -139,8 +139,9 @@ pub struct TablesModel {
     attention: AttentionGrid,
     skew: Option<SkewAlpha>,
     moe: Option<MoeTable>,
-    /// Dense compute and its communication by token count, precomputed up to the tables' size.
-    dense_us: Vec<f64>,
+    /// Dense compute, MoE blocks and their communication by a rank's (padded) token count,
+    /// precomputed up to the tables' size.
+    common_us: Vec<f64>,
     /// LM head, sampler and logits gather by sequence count, precomputed.
     per_sequence_us: Vec<f64>,
     notes: Vec<String>,
@@ -281,15 +282,12 @@ impl TablesModel {
             attention,
             skew: data.skew.as_ref().map(SkewAlpha::new),
             moe,
-            dense_us: Vec::new(),
+            common_us: Vec::new(),
             per_sequence_us: Vec::new(),
             notes,
         };
-        model.dense_us = (0..=dense_max as usize)
-            .map(|t| {
-                let (compute, comm) = model.dense_parts(t as f64);
-                compute + comm
-            })
+        model.common_us = (0..=dense_max as usize)
+            .map(|t| model.common_direct(t as f64))
             .collect();
         model.per_sequence_us = (0..=seq_max as usize)
             .map(|s| {
@@ -481,13 +479,17 @@ impl TablesModel {
         }
     }
 
-    fn dense_at(&self, tokens: u64) -> f64 {
-        match self.dense_us.get(tokens as usize) {
+    /// Dense layers, MoE blocks and their communication for `tokens` tokens per rank, µs.
+    fn common_direct(&self, tokens: f64) -> f64 {
+        let (dense, dense_comm) = self.dense_parts(tokens);
+        let (moe, moe_comm) = self.moe_parts(tokens);
+        dense + dense_comm + moe + moe_comm
+    }
+
+    fn common_at(&self, tokens: u64) -> f64 {
+        match self.common_us.get(tokens as usize) {
             Some(&t) => t,
-            None => {
-                let (compute, comm) = self.dense_parts(tokens as f64);
-                compute + comm
-            }
+            None => self.common_direct(tokens as f64),
         }
     }
 
@@ -516,8 +518,7 @@ impl TablesModel {
             .iter()
             .map(|s| layers * self.attention_us(s) + self.per_sequence_at(s.sequences()))
             .fold(0.0, f64::max);
-        let (moe, moe_comm) = self.moe_parts(padded as f64);
-        self.dense_at(padded) + moe + moe_comm + own
+        self.common_at(padded) + own
     }
 
     /// Where the time of one rank's iteration goes (no data-parallel padding).

@@ -14,7 +14,6 @@
 //! the nearest profiled chunk instead, whose coefficient was measured on the closest shapes.
 
 use super::curve::bracket;
-use std::collections::HashMap;
 
 /// The bucket edges of `skew_fit.csv` (`meta.yaml`'s `skew_fit.bucket_axes`): a value `x` is in
 /// bucket `i` when `edges[i] < x <= edges[i + 1]`.
@@ -78,13 +77,16 @@ fn bucket(edges: &[f64], x: f64) -> usize {
     i.saturating_sub(1).min(buckets - 1)
 }
 
-/// The skew coefficients, indexed for lookups.
+/// The skew coefficients, indexed for lookups: a flat array over the five bucket axes (NaN
+/// where the profiler fitted none).
 #[derive(Clone, Debug)]
 pub(crate) struct SkewAlpha {
     axes: SkewAxes,
     pcs: Vec<f64>,
     alpha_default: f64,
-    table: HashMap<(usize, usize, usize, usize, usize), f64>,
+    /// Buckets per axis: pc, n, skew rate, longest KV, prefix.
+    dims: [usize; 5],
+    table: Vec<f64>,
 }
 
 impl SkewAlpha {
@@ -93,20 +95,39 @@ impl SkewAlpha {
         let mut pcs: Vec<f64> = fit.buckets.iter().map(|b| b.pc).collect();
         pcs.sort_by(f64::total_cmp);
         pcs.dedup();
-        let table = fit
-            .buckets
-            .iter()
-            .map(|b| {
-                let pc = pcs.partition_point(|&p| p < b.pc);
-                ((pc, b.n, b.skew_rate, b.kv_big, b.kp), b.alpha)
-            })
-            .collect();
+        let buckets = |edges: &[f64]| edges.len().saturating_sub(1).max(1);
+        let dims = [
+            pcs.len().max(1),
+            buckets(&fit.axes.n),
+            buckets(&fit.axes.skew_rate),
+            buckets(&fit.axes.kv_big),
+            buckets(&fit.axes.kp),
+        ];
+        let mut table = vec![f64::NAN; dims.iter().product()];
+        for b in &fit.buckets {
+            let pc = pcs.partition_point(|&p| p < b.pc);
+            if let Some(i) = Self::index(&dims, [pc, b.n, b.skew_rate, b.kv_big, b.kp]) {
+                table[i] = b.alpha;
+            }
+        }
         SkewAlpha {
             axes: fit.axes.clone(),
             pcs,
             alpha_default: fit.alpha_default,
+            dims,
             table,
         }
+    }
+
+    fn index(dims: &[usize; 5], key: [usize; 5]) -> Option<usize> {
+        let mut i = 0;
+        for (d, k) in dims.iter().zip(key) {
+            if k >= *d {
+                return None;
+            }
+            i = i * d + k;
+        }
+        Some(i)
     }
 
     /// The coefficient for a batch with a chunk of `pc` after `kp`, `n` decodes whose KV
@@ -122,14 +143,17 @@ impl SkewAlpha {
         } else {
             0.0
         };
-        let key = (
+        let key = [
             pc_index,
             bucket(&self.axes.n, n),
             bucket(&self.axes.skew_rate, rate),
             bucket(&self.axes.kv_big, max),
             bucket(&self.axes.kp, kp),
-        );
-        self.table.get(&key).copied().unwrap_or(self.alpha_default)
+        ];
+        Self::index(&self.dims, key)
+            .map(|i| self.table[i])
+            .filter(|a| !a.is_nan())
+            .unwrap_or(self.alpha_default)
     }
 }
 
