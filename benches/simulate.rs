@@ -147,9 +147,11 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// The tables benchmarks: name, model config and profiler folder under `llmservingsim/`,
+/// A tables benchmark: name, model config and profiler folder under `llmservingsim/`,
 /// parallelism `(tp, ep, dp)`.
-const TABLES: [(&str, &str, &str, (u32, u32, u32)); 3] = [
+type TablesBench = (&'static str, &'static str, &'static str, (u32, u32, u32));
+
+const TABLES: [TablesBench; 3] = [
     (
         "Llama-3.1-8B, RTX PRO 6000",
         "meta-llama/Llama-3.1-8B",

@@ -47,6 +47,56 @@ pub struct Architecture {
 }
 
 impl Architecture {
+    /// Checks every dimension is in the range of real models (which also keeps the byte counts
+    /// far from overflow); the message names the field with `config.json`'s name.
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let limits: [(&str, u32, u32); 8] = [
+            ("num_hidden_layers", self.layers, 10_000),
+            ("hidden_size", self.hidden_size, 1_000_000),
+            ("num_attention_heads", self.attention_heads, 100_000),
+            ("num_key_value_heads", self.kv_heads, 100_000),
+            ("head_dim", self.head_dim, 65_536),
+            ("intermediate_size", self.intermediate_size, 10_000_000),
+            ("vocab_size", self.vocab_size, 100_000_000),
+            ("dtype_bytes", self.dtype_bytes, 8),
+        ];
+        for (name, value, max) in limits {
+            if value > max {
+                return Err((
+                    name,
+                    format!("{value} is beyond any real model (at most {max})"),
+                ));
+            }
+        }
+        if let Some(m) = self.moe {
+            if m.experts > 1_000_000 {
+                return Err((
+                    "num_experts",
+                    format!("{} is beyond any real model (at most 1000000)", m.experts),
+                ));
+            }
+            if m.experts_per_token == 0 || m.experts_per_token > m.experts {
+                return Err((
+                    "num_experts_per_tok",
+                    format!(
+                        "must be from 1 to num_experts ({}), got {}",
+                        m.experts, m.experts_per_token
+                    ),
+                ));
+            }
+            if m.expert_intermediate_size > 10_000_000 {
+                return Err((
+                    "moe_intermediate_size",
+                    format!("{} is beyond any real model", m.expert_intermediate_size),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Dimension of all query heads together.
     pub fn q_dim(&self) -> u64 {
         u64::from(self.attention_heads) * u64::from(self.head_dim)
@@ -66,27 +116,28 @@ impl Architecture {
     /// Bytes one token's K and V take on one rank: `2 x layers x KV heads per rank x head dim x
     /// dtype bytes`.
     pub fn kv_bytes_per_token(&self, tp: u32) -> u64 {
-        2 * u64::from(self.layers)
-            * u64::from(self.kv_heads_per_rank(tp))
-            * u64::from(self.head_dim)
-            * u64::from(self.dtype_bytes)
+        (2 * u64::from(self.layers))
+            .saturating_mul(u64::from(self.kv_heads_per_rank(tp)))
+            .saturating_mul(u64::from(self.head_dim))
+            .saturating_mul(u64::from(self.dtype_bytes))
     }
 
     /// Parameters of one decoder layer's attention (QKV and output projections, two norms and,
     /// for Qwen3, the q/k norms).
-    fn attention_parameters(&self) -> u64 {
-        let h = u64::from(self.hidden_size);
+    fn attention_parameters(&self) -> f64 {
+        let h = f64::from(self.hidden_size);
+        let (q, kv) = (self.q_dim() as f64, self.kv_dim() as f64);
         let qk_norm = if self.model_type.starts_with("qwen3") {
-            2 * u64::from(self.head_dim)
+            2.0 * f64::from(self.head_dim)
         } else {
-            0
+            0.0
         };
-        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h + 2 * h + qk_norm
+        h * (q + 2.0 * kv) + q * h + 2.0 * h + qk_norm
     }
 
     /// Parameters of the whole model.
     pub fn parameters(&self) -> u64 {
-        self.weight_bytes_per_rank(1, 1) / u64::from(self.dtype_bytes.max(1))
+        (self.weight_bytes(1, 1) / f64::from(self.dtype_bytes.max(1))).round() as u64
     }
 
     /// Bytes of weights one rank holds with tensor-parallel degree `tp` and expert-parallel
@@ -94,25 +145,31 @@ impl Architecture {
     /// rest of their split over `tp` when `ep` is smaller), embedding and LM head split over
     /// the vocabulary, norms and routers replicated.
     pub fn weight_bytes_per_rank(&self, tp: u32, ep: u32) -> u64 {
-        let (tp, ep) = (u64::from(tp.max(1)), u64::from(ep.max(1)));
-        let h = u64::from(self.hidden_size);
-        let layers = u64::from(self.layers);
-        let vocab = u64::from(self.vocab_size);
-        let embedding = vocab.div_ceil(tp) * h;
-        let lm_head = if self.tied_embeddings { 0 } else { embedding };
-        let attention = self.attention_parameters().div_ceil(tp);
-        let dense_mlp = 3 * h * u64::from(self.intermediate_size).div_ceil(tp);
+        // Saturates for absurd shapes rather than wrapping.
+        self.weight_bytes(tp, ep) as u64
+    }
+
+    /// [`Architecture::weight_bytes_per_rank`] in floating point (whole numbers: every count
+    /// here is far below 2^53 for real models).
+    fn weight_bytes(&self, tp: u32, ep: u32) -> f64 {
+        let (tp, ep) = (f64::from(tp.max(1)), f64::from(ep.max(1)));
+        let h = f64::from(self.hidden_size);
+        let layers = f64::from(self.layers);
+        let embedding = (f64::from(self.vocab_size) / tp).ceil() * h;
+        let lm_head = if self.tied_embeddings { 0.0 } else { embedding };
+        let attention = (self.attention_parameters() / tp).ceil();
+        let dense_mlp = 3.0 * h * (f64::from(self.intermediate_size) / tp).ceil();
         let (moe_layers, per_moe_layer) = match self.moe {
             Some(m) => {
-                let experts = u64::from(m.experts);
-                let one_expert = 3 * h * u64::from(m.expert_intermediate_size);
+                let experts = f64::from(m.experts);
+                let one_expert = 3.0 * h * f64::from(m.expert_intermediate_size);
                 // Experts split over ep ranks; within an expert, over the tp ranks ep leaves.
-                let split = (tp / ep).max(1);
-                let routed = experts.div_ceil(ep) * one_expert.div_ceil(split);
+                let split = (tp / ep).floor().max(1.0);
+                let routed = (experts / ep).ceil() * (one_expert / split).ceil();
                 let router = h * experts;
-                (u64::from(m.moe_layers.min(self.layers)), routed + router)
+                (f64::from(m.moe_layers.min(self.layers)), routed + router)
             }
-            None => (0, 0),
+            None => (0.0, 0.0),
         };
         let dense_layers = layers - moe_layers;
         let params = embedding
@@ -121,7 +178,7 @@ impl Architecture {
             + dense_layers * dense_mlp
             + moe_layers * per_moe_layer
             + h;
-        params * u64::from(self.dtype_bytes)
+        params * f64::from(self.dtype_bytes)
     }
 
     /// Peak activation memory of vLLM's profiling run, bytes, on one rank: `tokens` tokens
@@ -129,18 +186,19 @@ impl Architecture {
     /// activation) and the sampler's logits for `sequences` sequences in fp32 (logits,
     /// probabilities and their sorted copy). An estimate; see `docs/formats.md`.
     pub fn activation_bytes(&self, tokens: u32, sequences: u32, tp: u32) -> u64 {
-        let tp = u64::from(tp.max(1));
-        let t = u64::from(tokens);
-        let h = u64::from(self.hidden_size);
-        let inter = match self.moe {
-            Some(m) => u64::from(m.expert_intermediate_size) * u64::from(m.experts_per_token),
-            None => u64::from(self.intermediate_size),
-        }
-        .div_ceil(tp);
-        let per_token = 4 * h + (self.q_dim() + 2 * self.kv_dim()).div_ceil(tp) + 3 * inter;
-        let layer = t * per_token * u64::from(self.dtype_bytes);
-        let sampler = 3 * u64::from(sequences) * u64::from(self.vocab_size) * 4;
-        layer + sampler
+        let tp = f64::from(tp.max(1));
+        let t = f64::from(tokens);
+        let h = f64::from(self.hidden_size);
+        let inter = (match self.moe {
+            Some(m) => f64::from(m.expert_intermediate_size) * f64::from(m.experts_per_token),
+            None => f64::from(self.intermediate_size),
+        } / tp)
+            .ceil();
+        let qkv = ((self.q_dim() + 2 * self.kv_dim()) as f64 / tp).ceil();
+        let per_token = 4.0 * h + qkv + 3.0 * inter;
+        let layer = t * per_token * f64::from(self.dtype_bytes);
+        let sampler = 3.0 * f64::from(sequences) * f64::from(self.vocab_size) * 4.0;
+        (layer + sampler) as u64
     }
 }
 

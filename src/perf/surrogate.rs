@@ -157,11 +157,12 @@ fn solve(rows: &[[f64; 4]], free: [bool; 3]) -> Option<[f64; 3]> {
             return None;
         }
         a.swap(c, pivot);
-        for r in 0..k {
+        let pivot_row = a[c].clone();
+        for (r, row) in a.iter_mut().enumerate() {
             if r != c {
-                let f = a[r][c] / a[c][c];
-                for cc in c..=k {
-                    a[r][cc] -= f * a[c][cc];
+                let f = row[c] / pivot_row[c];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(c) {
+                    *x -= f * p;
                 }
             }
         }

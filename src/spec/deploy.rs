@@ -81,7 +81,7 @@ pub(super) fn architecture(
                     ));
                 }
             };
-            Ok(Some(Architecture {
+            let arch = Architecture {
                 model_type: a.model_type.clone().unwrap_or_else(|| "unknown".into()),
                 layers: small(a.num_hidden_layers.get(), "num_hidden_layers")?,
                 hidden_size: hidden,
@@ -99,7 +99,11 @@ pub(super) fn architecture(
                 tied_embeddings: a.tie_word_embeddings,
                 dtype_bytes: small(a.dtype_bytes.map_or(2, |b| b.get()), "dtype_bytes")?,
                 moe,
-            }))
+            };
+            arch.check().map_err(|(field, message)| {
+                origin.error(&format!("architecture.{field}"), message)
+            })?;
+            Ok(Some(arch))
         }
         (None, None) => Ok(None),
     }

@@ -19,6 +19,9 @@ fn read(path: &Path) -> Result<String, SpecError> {
     std::fs::read_to_string(path).map_err(|e| SpecError::file(path, e.to_string()))
 }
 
+/// Named curves: a layer's name and its `(size, time)` points.
+type Curves = Vec<(String, Vec<(f64, f64)>)>;
+
 /// A CSV file's rows as numbers, by column name.
 struct Table {
     path: PathBuf,
@@ -91,7 +94,7 @@ impl Table {
     }
 
     /// `(name, [(size, time)])` curves of a `layer,<size>,time_us` file.
-    fn curves(&self, size: &str) -> Result<Vec<(String, Vec<(f64, f64)>)>, SpecError> {
+    fn curves(&self, size: &str) -> Result<Curves, SpecError> {
         let (layer, size, time) = (
             self.column("layer")?,
             self.column(size)?,
@@ -406,7 +409,7 @@ pub fn read_model_config(path: &Path) -> Result<Architecture, SpecError> {
         None if moe.is_some() => 0,
         None => return Err(SpecError::at(path, "intermediate_size", "missing")),
     };
-    Ok(Architecture {
+    let arch = Architecture {
         model_type: v["model_type"].as_str().unwrap_or("unknown").to_string(),
         layers,
         hidden_size,
@@ -418,7 +421,10 @@ pub fn read_model_config(path: &Path) -> Result<Architecture, SpecError> {
         tied_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
         dtype_bytes,
         moe,
-    })
+    };
+    arch.check()
+        .map_err(|(field, message)| SpecError::at(path, field, message))?;
+    Ok(arch)
 }
 
 /// One deployment as LLMServingSim's cluster config describes it.

@@ -87,6 +87,15 @@ impl AttentionGrid {
             v.sort_by(f64::total_cmp);
             v.dedup();
         }
+        // A profiler grid has tens of chunk sizes and decode counts; refuse what would take
+        // long to index (every missing pair looks for its nearest measured one).
+        if pc.len() * nd.len() > 10_000 {
+            return Err(format!(
+                "{} chunk sizes x {} decode counts: too many distinct values for a profiler grid",
+                pc.len(),
+                nd.len()
+            ));
+        }
         let mut measured = Vec::new();
         let mut at: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         for (key, kps) in by_slice {

@@ -286,10 +286,11 @@ impl TablesModel {
             per_sequence_us: Vec::new(),
             notes,
         };
-        model.common_us = (0..=dense_max as usize)
+        // Precomputed up to the tables' size (at most 65,536 tokens; beyond, computed directly).
+        model.common_us = (0..=dense_max.min(65_536.0) as usize)
             .map(|t| model.common_direct(t as f64))
             .collect();
-        model.per_sequence_us = (0..=seq_max as usize)
+        model.per_sequence_us = (0..=seq_max.min(65_536.0) as usize)
             .map(|s| {
                 let (compute, comm) = model.per_sequence_parts(s as f64);
                 compute + comm
