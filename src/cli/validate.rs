@@ -32,8 +32,8 @@ Sections (--section, comma-separated or repeated; default all):
 Every section from lmbench on reads --data (../shared/data); qwen also --reference
 (../shared/reference/wva). The
 report states the commit it was made at (from git; --commit to override); images go to
-img/ beside it. Nothing is written unless every section runs. A full run takes a minute or
-two on 2 cores; --quick simulates a tenth of the requests.
+img/ beside it. Nothing is written unless every section runs. A full run takes about 30
+seconds on 2 cores; --quick simulates a tenth of the requests.
 
 Exit codes: 0 written, 2 bad input (missing data, bad section name), 3 with --strict when a
 target is missed (the report is still written), 1 internal error.
