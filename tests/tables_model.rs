@@ -218,14 +218,7 @@ fn the_tp2_all_reduce_is_a_quarter_of_a_decode_step_and_half_a_prefill() {
         Some(link),
     )
     .unwrap();
-    let decode = wva::perf::BatchShape {
-        decodes: 64,
-        decode_kv_tokens: 64 * 1000,
-        decode_kv_min: 1000,
-        decode_kv_max: 1000,
-        running: 64,
-        ..Default::default()
-    };
+    let decode = wva::perf::BatchShape::decodes_at(64, 1000);
     let mut prefill = wva::perf::BatchShape {
         running: 1,
         ..Default::default()
@@ -265,96 +258,57 @@ fn bad_tables_inputs_are_one_line_errors() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("c.json:2:"));
-    // A profile whose tables folder has no TP 4 tables: names the folders there are.
-    let profile = tmp.path().join("p.yaml");
-    std::fs::write(
-        &profile,
+    // Profiles that must be refused, one line naming the field.
+    let refused = |profile_text: String, expect: &str| {
+        let profile = tmp.path().join("p.yaml");
+        std::fs::write(&profile, profile_text).unwrap();
+        wva()
+            .args(["simulate", "--profile"])
+            .arg(&profile)
+            .args([
+                "--rate-rps",
+                "1",
+                "--in-tokens",
+                "100",
+                "--out-tokens",
+                "10",
+            ])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(expect));
+    };
+    let head = "profiles:\n  - model: Qwen/Qwen3-32B\n    accelerator: X\n    max_batch: 8\n";
+    // No TP 4 tables in the folder: the error names the folders there are.
+    refused(
         format!(
-            "profiles:\n  - model: Qwen/Qwen3-32B\n    accelerator: X\n    max_batch: 8\n    model_config: {}\n    perf: {{model: tables, tables: {}, tp: 4, interconnect: pcie5}}\n    source: test\n",
-            tables.join("../../../../../../configs/model/Qwen/Qwen3-32B.json").display(),
+            "{head}    model_config: {}\n    perf: {{model: tables, tables: {}, tp: 4, interconnect: pcie5}}\n    source: test\n",
+            tables
+                .join("../../../../../../configs/model/Qwen/Qwen3-32B.json")
+                .display(),
             tables.display()
         ),
-    )
-    .unwrap();
-    wva()
-        .args(["simulate", "--profile"])
-        .arg(&profile)
-        .args([
-            "--rate-rps",
-            "1",
-            "--in-tokens",
-            "100",
-            "--out-tokens",
-            "10",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "no TP 4 tables here (there are tp1, tp2)",
-        ));
+        "no TP 4 tables here (there are tp1, tp2)",
+    );
     // Tables without the model's shape.
-    std::fs::write(
-        &profile,
+    refused(
         format!(
-            "profiles:\n  - model: Qwen/Qwen3-32B\n    accelerator: X\n    max_batch: 8\n    perf: {{model: tables, tables: {}}}\n    source: test\n",
+            "{head}    perf: {{model: tables, tables: {}}}\n    source: test\n",
             tables.display()
         ),
-    )
-    .unwrap();
-    wva()
-        .args(["simulate", "--profile"])
-        .arg(&profile)
-        .args([
-            "--rate-rps",
-            "1",
-            "--in-tokens",
-            "100",
-            "--out-tokens",
-            "10",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("profiles[0].model_config"));
+        "profiles[0].model_config",
+    );
     // A linear profile with a tables parameter.
-    std::fs::write(
-        &profile,
-        "profiles:\n  - model: m\n    accelerator: X\n    max_batch: 8\n    perf: {model: wva-v2, alpha: 1, beta: 0.1, gamma: 0, tp: 2}\n    source: test\n",
-    )
-    .unwrap();
-    wva()
-        .args(["simulate", "--profile"])
-        .arg(&profile)
-        .args([
-            "--rate-rps",
-            "1",
-            "--in-tokens",
-            "100",
-            "--out-tokens",
-            "10",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "perf.tp: a parameter of `model: tables`",
-        ));
+    refused(
+        format!(
+            "{head}    perf: {{model: wva-v2, alpha: 1, beta: 0.1, gamma: 0, tp: 2}}\n    source: test\n"
+        ),
+        "perf.tp: a parameter of `model: tables`",
+    );
     // auto KV without the GPU's memory.
-    std::fs::write(
-        &profile,
-        "profiles:\n  - model: m\n    accelerator: X\n    max_batch: 8\n    kv_capacity_tokens: auto\n    architecture: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, vocab_size: 100}\n    perf: {model: wva-v2, alpha: 1, beta: 0.1, gamma: 0}\n    source: test\n",
-    )
-    .unwrap();
-    wva()
-        .args(["simulate", "--profile"])
-        .arg(&profile)
-        .args([
-            "--rate-rps",
-            "1",
-            "--in-tokens",
-            "100",
-            "--out-tokens",
-            "10",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("auto needs the GPU's memory"));
+    refused(
+        format!(
+            "{head}    kv_capacity_tokens: auto\n    architecture: {{num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, vocab_size: 100}}\n    perf: {{model: wva-v2, alpha: 1, beta: 0.1, gamma: 0}}\n    source: test\n"
+        ),
+        "auto needs the GPU's memory",
+    );
 }

@@ -117,14 +117,7 @@ pub fn write(p: &TablesProfile, out_dir: Option<&Path>) -> Result<Written, SpecE
     let model = Arc::new(model);
     let step = {
         let n = p.max_batch;
-        let shape = BatchShape {
-            decodes: n,
-            decode_kv_tokens: u64::from(n) * 1000,
-            decode_kv_min: 1000,
-            decode_kv_max: 1000,
-            running: n,
-            ..BatchShape::default()
-        };
+        let shape = BatchShape::decodes_at(n, 1000);
         let b = model.breakdown(&shape);
         (
             CostModel::Tables(Arc::clone(&model))

@@ -42,6 +42,18 @@ pub struct BatchShape {
 }
 
 impl BatchShape {
+    /// `n` decodes, each reading `kv_tokens` of KV (no prefill).
+    pub fn decodes_at(n: u32, kv_tokens: u32) -> Self {
+        BatchShape {
+            decodes: n,
+            decode_kv_tokens: u64::from(n) * u64::from(kv_tokens),
+            decode_kv_min: kv_tokens,
+            decode_kv_max: kv_tokens,
+            running: n,
+            ..BatchShape::default()
+        }
+    }
+
     /// Tokens the iteration computes: the prefill chunks and one per decode.
     pub fn tokens(&self) -> u64 {
         self.prefill_tokens + u64::from(self.decodes)

@@ -84,6 +84,18 @@ struct Seq {
 }
 
 impl Seq {
+    /// Its completion at `finish_ms`.
+    fn completion(&self, finish_ms: f64) -> Completion {
+        Completion {
+            request: self.request,
+            first_scheduled_ms: self.first_scheduled_ms,
+            first_token_ms: self.first_token_ms,
+            finish_ms,
+            preemptions: self.preemptions,
+            rejected: false,
+        }
+    }
+
     /// The key of a decoding sequence in the length multiset: its length less the decode count.
     fn length_key(&self) -> i64 {
         i64::from(self.len_at_join) - self.join_d as i64
@@ -519,14 +531,7 @@ impl Rank {
                     continue;
                 }
                 self.leave_decode(slot);
-                done.push(Completion {
-                    request: seq.request,
-                    first_scheduled_ms: seq.first_scheduled_ms,
-                    first_token_ms: seq.first_token_ms,
-                    finish_ms: end_ms,
-                    preemptions: seq.preemptions,
-                    rejected: false,
-                });
+                done.push(seq.completion(end_ms));
                 self.release(slot);
             }
         }
@@ -551,14 +556,7 @@ impl Rank {
             let seq = *seq;
             self.prefilling.retain(|&s| s != slot);
             if seq.generated >= seq.request.output_tokens {
-                done.push(Completion {
-                    request: seq.request,
-                    first_scheduled_ms: seq.first_scheduled_ms,
-                    first_token_ms: seq.first_token_ms,
-                    finish_ms: end_ms,
-                    preemptions: seq.preemptions,
-                    rejected: false,
-                });
+                done.push(seq.completion(end_ms));
                 self.release(slot);
                 continue;
             }

@@ -80,9 +80,12 @@ fn spec(gpu: &str, dir: &Path) -> Result<RunSpec, ValidateError> {
     })
 }
 
-/// Every run with a request log, in name order.
-fn runs(options: &Options) -> Result<Vec<RunSpec>, ValidateError> {
-    let root = existing(options.data_dir.join(EXAMPLES))?;
+/// The `<GPU>/<model>` folders under LLMServingSim's `examples` that `keep` accepts, in name
+/// order.
+pub(super) fn run_folders(
+    examples: &Path,
+    keep: impl Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, ValidateError> {
     let list = |p: &Path| -> Result<Vec<PathBuf>, ValidateError> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(p)
             .map_err(|e| ValidateError::input(p, e))?
@@ -93,13 +96,20 @@ fn runs(options: &Options) -> Result<Vec<RunSpec>, ValidateError> {
         Ok(v)
     };
     let mut out = Vec::new();
-    for gpu in list(&root)? {
-        for model in list(&gpu)? {
-            if model.join("vllm/requests.jsonl").exists() {
-                let name = gpu.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                out.push(spec(name, &model)?);
-            }
-        }
+    for gpu in list(examples)? {
+        out.extend(list(&gpu)?.into_iter().filter(|m| keep(m)));
+    }
+    Ok(out)
+}
+
+/// Every run with a request log, in name order.
+fn runs(options: &Options) -> Result<Vec<RunSpec>, ValidateError> {
+    let root = existing(options.data_dir.join(EXAMPLES))?;
+    let mut out = Vec::new();
+    for model in run_folders(&root, |m| m.join("vllm/requests.jsonl").exists())? {
+        let gpu = model.parent().unwrap_or(&root);
+        let name = gpu.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        out.push(spec(name, &model)?);
     }
     if out.is_empty() {
         return Err(ValidateError::input(
@@ -318,8 +328,8 @@ same replays come out:\n\n{}\n\
 The `wva-v2` cost model is a line in tokens and KV reads; the profiler measures layers whose \
 time is not quite linear (weights dominate small batches, compute large ones), so no line \
 fits every kind of iteration at once. LLMServingSim interpolates the measured tables layer by \
-layer instead. The profiler also ran in eager mode (no CUDA graphs), while the served runs \
-used them.\n",
+layer instead, and so do `wva`'s `tables` profiles (next section). The profiler also ran in \
+eager mode (no CUDA graphs), while the served runs used them.\n",
         weighting.render()
     ));
     Ok(Section {

@@ -9,7 +9,7 @@
 //! the measured block count change on the measured runs, and the analytic line of each tables
 //! model against its simulator.
 
-use super::llmservingsim::published;
+use super::llmservingsim::{published, run_folders};
 use super::md::{Table, ms, pct, rel};
 use super::measured::{measured, read, replay};
 use super::{Check, Options, Section, SectionId, ValidateError, existing};
@@ -159,22 +159,11 @@ fn load_run(root: &Path, dir: &Path) -> Result<Run, ValidateError> {
 fn runs(options: &Options) -> Result<Vec<Run>, ValidateError> {
     let root = existing(options.data_dir.join(ROOT))?;
     let examples = existing(root.join("bench/examples"))?;
-    let list = |p: &Path| -> Result<Vec<PathBuf>, ValidateError> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .map_err(|e| ValidateError::input(p, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        v.sort();
-        Ok(v)
-    };
     let mut out = Vec::new();
-    for gpu in list(&examples)? {
-        for model in list(&gpu)? {
-            if model.join("config.json").is_file() && model.join("vllm/meta.json").is_file() {
-                out.push(load_run(&root, &model)?);
-            }
-        }
+    for model in run_folders(&examples, |m| {
+        m.join("config.json").is_file() && m.join("vllm/meta.json").is_file()
+    })? {
+        out.push(load_run(&root, &model)?);
     }
     if out.is_empty() {
         return Err(ValidateError::input(
@@ -256,14 +245,7 @@ fn breakdown_table(runs: &[Run]) -> String {
         "llrrrrrr",
     );
     for r in runs {
-        let decode = BatchShape {
-            decodes: 64,
-            decode_kv_tokens: 64 * 1000,
-            decode_kv_min: 1000,
-            decode_kv_max: 1000,
-            running: 64,
-            ..BatchShape::default()
-        };
+        let decode = BatchShape::decodes_at(64, 1000);
         let mut prefill = BatchShape {
             running: 1,
             ..BatchShape::default()
@@ -299,14 +281,7 @@ fn moe_step(runs: &[Run], per_rank: u32) -> f64 {
     runs.iter()
         .find(|r| r.model_built.architecture().moe.is_some())
         .map_or(f64::NAN, |r| {
-            let shape = BatchShape {
-                decodes: per_rank,
-                decode_kv_tokens: u64::from(per_rank) * 1000,
-                decode_kv_min: 1000,
-                decode_kv_max: 1000,
-                running: per_rank,
-                ..BatchShape::default()
-            };
+            let shape = BatchShape::decodes_at(per_rank, 1000);
             let ranks = vec![shape; r.parallel.dp as usize];
             CostModel::Tables(Arc::clone(&r.model_built)).iteration_ms(&ranks)
         })

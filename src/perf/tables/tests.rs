@@ -76,22 +76,11 @@ fn data(with_mlp: bool) -> TableData {
     }
 }
 
-fn decode_batch(n: u32, kv: u32) -> BatchShape {
-    BatchShape {
-        decodes: n,
-        decode_kv_tokens: u64::from(n) * u64::from(kv),
-        decode_kv_min: kv,
-        decode_kv_max: kv,
-        running: n,
-        ..BatchShape::default()
-    }
-}
-
 #[test]
 fn a_decode_step_is_the_sum_of_its_layers() {
     let model = TablesModel::new(&data(true), arch(None), Parallelism::SINGLE, None).unwrap();
     // 10 decodes at 1000 tokens of KV: every dense layer 1.1 µs.
-    let shape = decode_batch(10, 1000);
+    let shape = BatchShape::decodes_at(10, 1000);
     let dense = 2.0 * 1.1 // embedding, final norm
         + 2.0 * (2.0 * 1.1 + 1.1 + 2.0 * 1.1 + 1.1 + 1.1) // norms x2, qkv, qk_norm x2, rotary, o_proj
         + 2.0 * 3.0 * 1.1; // MLP in both layers
@@ -118,7 +107,7 @@ fn tensor_parallelism_adds_the_ring_all_reduces_and_the_logits_gather() {
     };
     let single = TablesModel::new(&data(true), arch(None), Parallelism::SINGLE, None).unwrap();
     let model = TablesModel::new(&data(true), arch(None), tp2, Some(link)).unwrap();
-    let shape = decode_batch(10, 1000);
+    let shape = BatchShape::decodes_at(10, 1000);
     // 10 tokens x 1000 hidden x 2 bytes = 20 KB; ring over 2: 2 steps of 10 KB (1 µs) + 5 µs.
     let all_reduce = 2.0 * (5.0 + 1.0);
     // After the embedding, both o_proj and both down_proj.
@@ -172,8 +161,8 @@ fn data_parallel_moe_ranks_pad_to_the_largest_and_wait_for_the_slowest() {
         dp: 2,
     };
     let model = TablesModel::new(&data(false), arch(Some(moe)), dp2, Some(link)).unwrap();
-    let busy = decode_batch(100, 1000);
-    let light = decode_batch(10, 1000);
+    let busy = BatchShape::decodes_at(100, 1000);
+    let light = BatchShape::decodes_at(10, 1000);
     let idle = BatchShape::default();
     let both = model.iteration_us(&[busy, light]);
     let alone = model.iteration_us(&[busy, idle]);
@@ -203,9 +192,9 @@ fn moe_time_grows_with_the_experts_a_batch_activates() {
         moe_layers: 2,
     };
     let model = TablesModel::new(&data(false), arch(Some(moe)), Parallelism::SINGLE, None).unwrap();
-    let one = model.breakdown(&decode_batch(1, 100)).moe_us;
+    let one = model.breakdown(&BatchShape::decodes_at(1, 100)).moe_us;
     // One token activates 8 experts: 50 µs a layer.
     assert!((one - 2.0 * 50.0).abs() < 1e-9, "{one}");
-    let many = model.breakdown(&decode_batch(64, 100)).moe_us;
+    let many = model.breakdown(&BatchShape::decodes_at(64, 100)).moe_us;
     assert!(many > 3.0 * one, "{many}");
 }
