@@ -216,7 +216,7 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
             let p = pick_profile(&a, path)
                 .with_context(|| format!("reading profile {}", path.display()))?;
-            let max_batch = a.max_batch.unwrap_or(p.max_batch);
+            let max_batch = a.max_batch.unwrap_or(p.replica_max_batch());
             let max_queue = a.max_queue.unwrap_or_else(|| p.queue_for(max_batch));
             // A tables profile's line, fitted over this request shape's operating region.
             let shape = RequestShape {

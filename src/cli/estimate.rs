@@ -71,6 +71,10 @@ pub struct EstimateArgs {
     /// GPU memory, GB, for the KV capacity of a `tables` profile without --cluster-config
     #[arg(long, value_parser = args::positive)]
     gpu_memory_gb: Option<f64>,
+    /// The link between the GPUs of a `tables` profile without --cluster-config: a generation
+    /// (nvlink3, nvlink4, nvlink5, pcie4, pcie5, infinity-fabric) or BANDWIDTH_GB_S,LATENCY_US
+    #[arg(long, value_parser = interconnect_arg)]
+    interconnect: Option<crate::perf::Interconnect>,
 
     /// Rows of this model (multi-model files); also the profile's model name
     #[arg(long)]
@@ -95,9 +99,10 @@ pub struct EstimateArgs {
     #[arg(long)]
     columns: Option<ColumnMap>,
     /// The engine's per-iteration token budget (vLLM --max-num-batched-tokens): how prefills
-    /// of static batches split, and wva-v3's budget
-    #[arg(long, value_parser = args::positive_int, default_value_t = DEFAULT_MAX_NUM_BATCHED_TOKENS)]
-    max_num_batched_tokens: u32,
+    /// of static batches split, and wva-v3's budget (default 8192); for a `tables` profile, the
+    /// engine's budget (default: the cluster config's, else the one the tables were profiled at)
+    #[arg(long, value_parser = args::positive_int)]
+    max_num_batched_tokens: Option<u32>,
 
     /// Down-weight outliers (Huber weights, iteratively reweighted)
     #[arg(long)]
@@ -162,6 +167,24 @@ fn perf_model_arg(text: &str) -> Result<PerfModelArg, String> {
         })
 }
 
+fn interconnect_arg(text: &str) -> Result<crate::perf::Interconnect, String> {
+    if let Some(link) = crate::perf::Interconnect::named(text) {
+        return Ok(link);
+    }
+    let parsed = text.split_once(',').and_then(|(b, l)| {
+        let (b, l) = (b.trim().parse::<f64>().ok()?, l.trim().parse::<f64>().ok()?);
+        (b.is_finite() && b > 0.0 && l.is_finite() && l >= 0.0).then_some((b, l))
+    });
+    parsed
+        .map(|(bandwidth_gb_s, latency_us)| crate::perf::Interconnect {
+            bandwidth_gb_s,
+            latency_us,
+        })
+        .ok_or_else(|| {
+            format!("`{text}`: a generation (nvlink3, nvlink4, nvlink5, pcie4, pcie5, infinity-fabric) or BANDWIDTH_GB_S,LATENCY_US (e.g. 40,5)")
+        })
+}
+
 fn utilization(text: &str) -> Result<f64, String> {
     let v = args::positive(text)?;
     if v > 1.0 {
@@ -207,6 +230,7 @@ impl EstimateArgs {
             max_num_batched_tokens: self.max_num_batched_tokens,
             gpu_memory_utilization: self.gpu_memory_utilization,
             gpu_memory_gb: self.gpu_memory_gb,
+            interconnect: self.interconnect,
             output: self.output.clone(),
             fit_flags: [
                 ("--report", self.report.is_some()),
@@ -271,7 +295,9 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         tp: a.tp,
         framework: a.framework.clone(),
         num_layers: a.num_layers,
-        max_num_batched_tokens: a.max_num_batched_tokens,
+        max_num_batched_tokens: a
+            .max_num_batched_tokens
+            .unwrap_or(DEFAULT_MAX_NUM_BATCHED_TOKENS),
         columns: a.columns.clone().unwrap_or_default(),
         replicas: a.replicas,
     };
@@ -300,7 +326,9 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         robust: a.robust,
         relative: !a.absolute,
         balance_kinds: !a.unbalanced,
-        max_num_batched_tokens: a.max_num_batched_tokens,
+        max_num_batched_tokens: a
+            .max_num_batched_tokens
+            .unwrap_or(DEFAULT_MAX_NUM_BATCHED_TOKENS),
     };
     let result = fit(&fitted, &options).map_err(|e| Error::Usage(e.to_string()))?;
     let in_sample = evaluate(&result.params, &fitted, &files);

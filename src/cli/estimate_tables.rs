@@ -20,9 +20,10 @@ pub(super) struct TablesArgs {
     pub tp: Option<u32>,
     pub num_layers: Option<u32>,
     pub max_batch: Option<u32>,
-    pub max_num_batched_tokens: u32,
+    pub max_num_batched_tokens: Option<u32>,
     pub gpu_memory_utilization: f64,
     pub gpu_memory_gb: Option<f64>,
+    pub interconnect: Option<crate::perf::Interconnect>,
     pub output: Option<PathBuf>,
     /// Flags of a fit given anyway (refused: nothing is fitted).
     pub fit_flags: Vec<&'static str>,
@@ -68,6 +69,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| cluster.as_ref().map(|c| c.model.clone()))
         .ok_or_else(|| usage("give --model (or --cluster-config, which names it)"))?;
+    let profiled_budget = crate::spec::tables::profiled_budget(tables);
     let model_config = match &a.model_config {
         Some(p) => p.clone(),
         None => find_model_config(tables, &model).ok_or_else(|| {
@@ -119,7 +121,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
                     ep: c2.ep,
                     dp: c2.dp,
                 },
-                Some(c2.interconnect),
+                Some(a.interconnect.unwrap_or(c2.interconnect)),
                 Some(c2.gpu_memory_gib),
                 notes,
             )
@@ -130,7 +132,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
                 ep: 1,
                 dp: 1,
             },
-            None,
+            a.interconnect,
             a.gpu_memory_gb,
             "flags".to_string(),
         ),
@@ -154,10 +156,12 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
             .max_batch
             .or(cluster.as_ref().and_then(|c| c.max_num_seqs))
             .unwrap_or(256),
-        max_num_batched_tokens: cluster
-            .as_ref()
-            .and_then(|c| c.max_num_batched_tokens)
-            .unwrap_or(a.max_num_batched_tokens),
+        // A flag wins, then the cluster config, then the budget the tables were profiled at.
+        max_num_batched_tokens: a
+            .max_num_batched_tokens
+            .or(cluster.as_ref().and_then(|c| c.max_num_batched_tokens))
+            .or(profiled_budget)
+            .unwrap_or(crate::perf::DEFAULT_MAX_NUM_BATCHED_TOKENS),
         deployment,
     };
     // Paths in the profile are relative to its file's folder (to the current one on stdout).
@@ -170,6 +174,13 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
     let written = write(&profile, Some(&out_dir))?;
     for note in written.model.notes() {
         eprintln!("wva: note: {note}");
+    }
+    let largest = written.model.largest_chunk_tokens();
+    if f64::from(profile.max_num_batched_tokens) > largest {
+        eprintln!(
+            "wva: note: the token budget ({}) is above the largest prefill chunk the profiler measured ({largest:.0}); longer chunks are extrapolated from the grid's last points",
+            profile.max_num_batched_tokens
+        );
     }
     if written.kv.is_none() {
         eprintln!(

@@ -149,10 +149,11 @@ pub(super) struct SimulateArgs {
     /// profile's, else 8192)
     #[arg(long, value_parser = args::positive_int)]
     max_num_batched_tokens: Option<u32>,
-    /// KV-cache capacity per replica, tokens (default the profile's, else unlimited)
+    /// KV-cache capacity per engine (per GPU group of a replica; per rank of a data-parallel
+    /// one), tokens (default the profile's, else unlimited)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "num_gpu_blocks")]
     kv_capacity_tokens: Option<u64>,
-    /// KV-cache capacity per replica in blocks (vLLM's num_gpu_blocks)
+    /// KV-cache capacity per engine in blocks (vLLM's num_gpu_blocks)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     num_gpu_blocks: Option<u64>,
     /// KV block size, tokens (vLLM --block-size)

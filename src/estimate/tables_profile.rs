@@ -151,10 +151,14 @@ pub fn write(p: &TablesProfile, out_dir: Option<&Path>) -> Result<Written, SpecE
             "    # kv_capacity_tokens: auto needs the GPU's memory (memory.gpu_memory_gb, or the catalog's memory_gb)\n",
         ),
     }
-    y.push_str(&format!(
-        "    model_config: {}\n",
-        yaml_string(&config.display().to_string())
-    ));
+    match p.num_layers {
+        // The shape with the layer count overridden: inline, since the config says otherwise.
+        Some(_) => y.push_str(&architecture_yaml(&p.architecture, &config)),
+        None => y.push_str(&format!(
+            "    model_config: {}\n",
+            yaml_string(&config.display().to_string())
+        )),
+    }
     y.push_str(&format!(
         "    perf:\n      model: tables\n      tables: {}\n      tp: {}\n      ep: {}\n      dp: {}\n      max_num_batched_tokens: {}\n",
         yaml_string(&tables.display().to_string()),
@@ -192,6 +196,32 @@ pub fn write(p: &TablesProfile, out_dir: Option<&Path>) -> Result<Written, SpecE
         yaml_string(&source)
     ));
     Ok(Written { yaml: y, kv, model })
+}
+
+/// The inline `architecture:` block of `a` (with `config.json`'s names), saying where it came
+/// from.
+fn architecture_yaml(a: &Architecture, config: &Path) -> String {
+    let mut y = format!(
+        "    # The shape of {}, with the layer count of --num-layers.\n    architecture:\n      model_type: {}\n      num_hidden_layers: {}\n      hidden_size: {}\n      num_attention_heads: {}\n      num_key_value_heads: {}\n      head_dim: {}\n      intermediate_size: {}\n      vocab_size: {}\n      tie_word_embeddings: {}\n      dtype_bytes: {}\n",
+        config.display(),
+        yaml_string(&a.model_type),
+        a.layers,
+        a.hidden_size,
+        a.attention_heads,
+        a.kv_heads,
+        a.head_dim,
+        a.intermediate_size,
+        a.vocab_size,
+        a.tied_embeddings,
+        a.dtype_bytes
+    );
+    if let Some(m) = a.moe {
+        y.push_str(&format!(
+            "      num_experts: {}\n      num_experts_per_tok: {}\n      moe_intermediate_size: {}\n",
+            m.experts, m.experts_per_token, m.expert_intermediate_size
+        ));
+    }
+    y
 }
 
 #[cfg(test)]

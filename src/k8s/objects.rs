@@ -318,10 +318,13 @@ pub fn build(
                     p.workload, p.accelerator, w.model
                 )
             })?;
-        if p.max_batch == 0 || p.max_batch > profile.max_batch {
+        if p.max_batch == 0 || p.max_batch > profile.replica_max_batch() {
             return Err(format!(
                 "the plan gives workload `{}` max batch {} on `{}`; its profile allows 1 to {}",
-                p.workload, p.max_batch, p.accelerator, profile.max_batch
+                p.workload,
+                p.max_batch,
+                p.accelerator,
+                profile.replica_max_batch()
             ));
         }
         if i32::try_from(p.replicas).is_err() {
@@ -476,9 +479,14 @@ pub fn build(
             ACCELERATOR_LABEL: p.accelerator,
             MANAGED_LABEL: "true",
         });
+        let ranks = scenario
+            .profiles_for(&w.model)
+            .find(|pr| pr.accelerator == p.accelerator)
+            .map_or(1, |pr| pr.cost.ranks().max(1));
         let annotations = json!({
             WORKLOAD_ANNOTATION: w.name,
-            MAX_NUM_SEQS_ANNOTATION: p.max_batch.to_string(),
+            // vLLM's --max-num-seqs is per engine rank.
+            MAX_NUM_SEQS_ANNOTATION: p.max_batch.div_ceil(ranks).to_string(),
             REPLICAS_ANNOTATION: p.replicas.to_string(),
         });
         let meta = metadata(name, &o.namespace, labels, annotations);
@@ -526,7 +534,7 @@ pub fn build(
                                     output_tokens: w.output_tokens,
                                 };
                                 let budget = pr.max_num_batched_tokens().max(pr.max_batch);
-                                pr.analytic_for(&shape, pr.max_batch, budget).0
+                                pr.analytic_for(&shape, pr.replica_max_batch(), budget).0
                             }),
                         }
                     })

@@ -62,26 +62,25 @@ pub fn synthetic_scenario(workloads: usize, accelerators: usize, seed: u64) -> S
         for (i, a) in accs.iter().enumerate() {
             // Faster (lower alpha/beta) accelerators tend to cost more.
             let speed = 0.5 + (i as f64 / accelerators.max(1) as f64) + rng.uniform(0.0, 0.5);
+            let gpus_per_replica = [1, 1, 2, 4][rng.int(0, 3) as usize];
+            let max_batch = [32, 64, 128, 256][rng.int(0, 3) as usize];
+            let perf = PerfParams::V2(Gen2Params {
+                alpha_ms: rng.uniform(5.0, 40.0) / speed,
+                beta_ms_per_token: rng.uniform(0.01, 0.1) / speed,
+                gamma_ms_per_kv_token: rng.uniform(1e-5, 1e-3) / speed,
+            });
             profiles.push(Profile {
                 model: format!("model{m}"),
                 accelerator: a.name.clone(),
-                gpus_per_replica: [1, 1, 2, 4][rng.int(0, 3) as usize],
-                max_batch: [32, 64, 128, 256][rng.int(0, 3) as usize],
+                gpus_per_replica,
+                max_batch,
                 max_queue: None,
                 max_batch_at_output_tokens: None,
-                perf: PerfParams::V2(Gen2Params {
-                    alpha_ms: rng.uniform(5.0, 40.0) / speed,
-                    beta_ms_per_token: rng.uniform(0.01, 0.1) / speed,
-                    gamma_ms_per_kv_token: rng.uniform(1e-5, 1e-3) / speed,
-                }),
+                perf,
                 kv_capacity_tokens: None,
                 kv_auto: None,
                 architecture: None,
-                cost: crate::perf::CostModel::Linear(PerfParams::V2(Gen2Params {
-                    alpha_ms: rng.uniform(5.0, 40.0) / speed,
-                    beta_ms_per_token: rng.uniform(0.01, 0.1) / speed,
-                    gamma_ms_per_kv_token: rng.uniform(1e-5, 1e-3) / speed,
-                })),
+                cost: crate::perf::CostModel::Linear(perf),
                 source: "synthetic benchmark instance".into(),
                 provenance: None,
             });

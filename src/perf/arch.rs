@@ -64,11 +64,8 @@ impl Architecture {
             ("dtype_bytes", self.dtype_bytes, 8),
         ];
         for (name, value, max) in limits {
-            if value > max {
-                return Err((
-                    name,
-                    format!("{value} is beyond any real model (at most {max})"),
-                ));
+            if value == 0 || value > max {
+                return Err((name, format!("must be from 1 to {max}, got {value}")));
             }
         }
         if let Some(m) = self.moe {

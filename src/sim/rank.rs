@@ -18,10 +18,17 @@
 //!
 //! The hot loop does not visit every running request: decoding requests advance together, so
 //! their total sequence length is a running sum, and when each finishes or needs its next KV
-//! block is known in advance and kept in heaps keyed by the decode-iteration count. The
-//! shortest and longest decoding sequences, which only the tables cost model reads, are kept
-//! in an ordered multiset of `length - decode count` (constant while a request decodes) when
-//! asked for.
+//! block is known in advance: finishes in a heap keyed by the decode-iteration count, block
+//! needs in a ring of `block_size` buckets by that count (a need is never more than a block
+//! away). The shortest and longest decoding sequences, which only the tables cost model reads,
+//! are kept in an ordered multiset of `length - decode count` (constant while a request
+//! decodes) when asked for.
+//!
+//! With prefix caching, a preempted request's blocks go back to the free pool but keep their
+//! contents until an allocation reuses them. Free blocks are reused oldest first, and a
+//! request's own are freed tail first, so its full blocks survive as many fresh allocations as
+//! there were free blocks before them (and its partial block); on resuming, the survivors are
+//! hits and only the rest is recomputed.
 
 use super::engine::Completion;
 use super::metrics::Histogram;
@@ -79,6 +86,9 @@ struct Seq {
     preemptions: u32,
     /// Full blocks of KV it had computed when last preempted (prefix caching).
     cached_blocks: u32,
+    /// Blocks it held then beyond those (a partial block, the room for its next token): vLLM
+    /// frees a request's blocks tail first, so these are reused before its cached ones.
+    uncached_blocks: u32,
     /// The rank's fresh-block allocations after which its cached blocks start to be reused.
     evict_after: u64,
 }
@@ -236,6 +246,7 @@ impl Rank {
             last_token_ms: f64::NAN,
             preemptions: 0,
             cached_blocks: 0,
+            uncached_blocks: 0,
             evict_after: 0,
         };
         let slot = match self.free_slots.pop() {
@@ -341,6 +352,7 @@ impl Rank {
             s.last_token_ms = last_token_ms;
             if self.limits.prefix_caching {
                 s.cached_blocks = cached_blocks;
+                s.uncached_blocks = seq.blocks - cached_blocks;
                 s.evict_after = evict_after;
             }
             s.preemptions += 1;
@@ -449,6 +461,7 @@ impl Rank {
                 let evicted = self
                     .allocated
                     .saturating_sub(seq.evict_after)
+                    .saturating_sub(u64::from(seq.uncached_blocks))
                     .min(u64::from(seq.cached_blocks));
                 let block = u64::from(self.limits.block_size.max(1));
                 (u64::from(seq.cached_blocks) - evicted)

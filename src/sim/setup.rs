@@ -121,20 +121,25 @@ pub fn fleets_of_plan(scenario: &Scenario, planned: &Plan) -> (Vec<Fleet>, Vec<S
 
 /// The engine settings of a replica of `profile` with max batch `max_batch`.
 pub fn engine_config(profile: &Profile, max_batch: u32, o: &EngineOverrides) -> EngineConfig {
-    let max_num_seqs = o.max_num_seqs.unwrap_or(max_batch);
+    // A replica of lockstep ranks: each rank runs its share of the replica's batch.
+    let max_num_seqs = o
+        .max_num_seqs
+        .unwrap_or(max_batch.div_ceil(profile.cost.ranks().max(1)));
     let budget = match profile.perf {
         PerfParams::V3(p) => p.max_num_batched_tokens,
         _ => DEFAULT_MAX_NUM_BATCHED_TOKENS,
     };
+    // vLLM requires the budget to hold a decode token per sequence.
+    let max_num_batched_tokens = o.max_num_batched_tokens.unwrap_or(budget.max(max_num_seqs));
+    let block_size = o.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
     EngineConfig {
         cost: profile.cost.clone(),
         max_num_seqs,
-        // vLLM requires the budget to hold a decode token per sequence.
-        max_num_batched_tokens: o.max_num_batched_tokens.unwrap_or(budget.max(max_num_seqs)),
-        kv_capacity_tokens: o.kv_capacity_tokens.or_else(|| {
-            profile.kv_capacity_for(max_num_seqs, o.max_num_batched_tokens.unwrap_or(budget))
-        }),
-        block_size: o.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+        max_num_batched_tokens,
+        kv_capacity_tokens: o
+            .kv_capacity_tokens
+            .or_else(|| profile.kv_capacity_for(max_num_seqs, max_num_batched_tokens, block_size)),
+        block_size,
         prefix_caching: o.prefix_caching.unwrap_or(true),
         noise_cv: o.noise_cv,
     }

@@ -182,12 +182,16 @@ pub(super) fn tables(
         None => catalog_entry(catalog, accelerator).and_then(|a| a.interconnect),
     };
     let model = TablesModel::new(&data, arch.clone(), parallel, interconnect).map_err(|e| {
-        let field = if e.contains("interconnect") {
-            "perf.interconnect"
+        if e.contains("interconnect") {
+            let hint = if catalog.is_some() {
+                format!("; give perf.interconnect, or interconnect on accelerator `{accelerator}` in the catalog")
+            } else {
+                "; give perf.interconnect (a profile file read on its own has no catalog)".into()
+            };
+            origin.error("perf.interconnect", format!("{e}{hint}"))
         } else {
-            "perf"
-        };
-        origin.error(field, e)
+            origin.error("perf", e)
+        }
     })?;
     let budget = match doc.max_num_batched_tokens {
         Some(t) => u32::try_from(t.get()).map_err(|_| {
@@ -202,7 +206,7 @@ pub(super) fn tables(
     let perf = surrogate::fit(
         &cost,
         &GENERIC_SHAPE,
-        max_batch,
+        max_batch.saturating_mul(cost.ranks()),
         budget.max(max_batch),
         true,
     )
@@ -245,9 +249,13 @@ pub(super) fn kv_capacity_tokens(
                 .ok_or_else(|| {
                     origin.error(
                         "kv_capacity_tokens",
-                        format!(
-                            "auto needs the GPU's memory: give memory.gpu_memory_gb, or memory_gb on accelerator `{accelerator}` in the catalog"
-                        ),
+                        if catalog.is_some() {
+                            format!(
+                                "auto needs the GPU's memory: give memory.gpu_memory_gb, or memory_gb on accelerator `{accelerator}` in the catalog"
+                            )
+                        } else {
+                            "auto needs the GPU's memory: give memory.gpu_memory_gb (a profile file read on its own has no catalog)".into()
+                        },
                     )
                 })?;
             let utilization = memory

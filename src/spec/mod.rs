@@ -128,10 +128,17 @@ pub struct KvAuto {
 }
 
 impl Profile {
-    /// KV-cache capacity per rank, tokens, for an engine run with `max_num_seqs` and
-    /// `max_num_batched_tokens`: an `auto` capacity is recomputed for them (vLLM profiles its
-    /// activation peak with the engine's own settings); a number is as given.
-    pub fn kv_capacity_for(&self, max_num_seqs: u32, max_num_batched_tokens: u32) -> Option<u64> {
+    /// KV-cache capacity per rank, tokens, for an engine run with `max_num_seqs`,
+    /// `max_num_batched_tokens` and KV blocks of `block_size` tokens: an `auto` capacity is
+    /// recomputed for them (vLLM profiles its activation peak with the engine's own settings;
+    /// should the recomputation find no room, the profile's own figure stands); a number is as
+    /// given.
+    pub fn kv_capacity_for(
+        &self,
+        max_num_seqs: u32,
+        max_num_batched_tokens: u32,
+        block_size: u32,
+    ) -> Option<u64> {
         match &self.kv_auto {
             Some(auto) => kv_capacity(
                 &auto.architecture,
@@ -141,7 +148,7 @@ impl Profile {
                     ep: auto.ep,
                     max_num_batched_tokens,
                     max_num_seqs,
-                    block_size: crate::sim::DEFAULT_BLOCK_SIZE,
+                    block_size,
                 },
             )
             .ok()
@@ -151,10 +158,23 @@ impl Profile {
         }
     }
 
-    /// The max batch to use for requests of `output_tokens` output tokens: the profile's, scaled
-    /// by `max_batch_at_output_tokens / output_tokens` when that is set (upstream's rule, integer
-    /// arithmetic, at least 1; at most the gen-3 token budget and 65,536).
+    /// The max batch of a replica for requests of `output_tokens` output tokens: the profile's
+    /// (per engine rank, `max_num_seqs`), scaled by `max_batch_at_output_tokens / output_tokens`
+    /// when that is set (upstream's rule, integer arithmetic, at least 1; at most the gen-3 token
+    /// budget and 65,536), times the ranks that step together (a MoE profile's data-parallel
+    /// ranks; 1 otherwise). The queue model sees the replica's batch; the simulator gives each
+    /// rank its share ([`crate::sim::setup::engine_config`]).
     pub fn max_batch_for(&self, output_tokens: f64) -> u32 {
+        self.per_rank_max_batch_for(output_tokens)
+            .saturating_mul(self.cost.ranks())
+    }
+
+    /// The whole replica's max batch at the profile's own `max_batch`.
+    pub fn replica_max_batch(&self) -> u32 {
+        self.max_batch.saturating_mul(self.cost.ranks())
+    }
+
+    fn per_rank_max_batch_for(&self, output_tokens: f64) -> u32 {
         match self.max_batch_at_output_tokens {
             Some(at) if output_tokens >= 1.0 => {
                 let scaled =

@@ -198,7 +198,12 @@ fn skew_fit(dir: &Path, tp: u32) -> Result<Option<SkewFit>, SpecError> {
             "missing: the skew fit is enabled but its pooled coefficient is not given",
         ));
     };
-    let axes_doc = &fit["bucket_axes"];
+    // LLMServingSim reads a TP degree's own axes first.
+    let axes_doc = if per_tp["bucket_axes"].is_mapping() {
+        &per_tp["bucket_axes"]
+    } else {
+        &fit["bucket_axes"]
+    };
     let defaults = SkewAxes::default();
     let default_labels: [Vec<&str>; 4] = [
         vec![
@@ -304,6 +309,20 @@ fn skew_fit(dir: &Path, tp: u32) -> Result<Option<SkewFit>, SpecError> {
     }))
 }
 
+/// The token budget the profiler ran vLLM with (`meta.yaml`'s
+/// `engine_effective.max_num_batched_tokens`, beside the tables or one folder up), when it says.
+pub fn profiled_budget(path: &Path) -> Option<u32> {
+    let meta = [path.join("meta.yaml"), path.join("../meta.yaml")]
+        .into_iter()
+        .find(|p| p.is_file())?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(meta).ok()?).ok()?;
+    value["engine_effective"]["max_num_batched_tokens"]
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|&v| v > 0)
+}
+
 /// Reads the profiler tables of TP degree `tp` under `path` (the `tp<N>` folder or the one
 /// above it). A MoE model's `moe.csv` is taken from the `tp1` folder beside it when this one
 /// has none (the profiler times the experts on one GPU).
@@ -328,8 +347,15 @@ pub fn read_profiler_tables(path: &Path, tp: u32) -> Result<TableData, SpecError
         "kv_decode",
         "time_us",
     ])?;
+    // The experts are profiled on one GPU: a `tp<N>` folder without moe.csv takes `tp1`'s.
+    let in_tp_folder = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("tp"))
+        .is_some_and(|n| n.parse::<u32>().is_ok());
     let moe_path = [dir.join("moe.csv"), dir.join("../tp1/moe.csv")]
         .into_iter()
+        .take(if in_tp_folder { 2 } else { 1 })
         .find(|p| p.is_file());
     let moe = match moe_path {
         Some(p) => Table::open(&p)?.numbers(["tokens", "activated_experts", "time_us"])?,
@@ -392,14 +418,27 @@ pub fn read_model_config(path: &Path) -> Result<Architecture, SpecError> {
                 Some(_) => count(&v, path, "moe_intermediate_size")?,
                 None => count(&v, path, "intermediate_size")?,
             };
-            let dense_only = v["mlp_only_layers"].as_array().map_or(0, Vec::len) as u32;
-            let step = v["decoder_sparse_step"].as_u64().unwrap_or(1).max(1) as u32;
-            let sparse = (0..layers).filter(|l| (l + 1) % step == 0).count() as u32;
+            // Hugging Face's rule: layer l is sparse unless listed in `mlp_only_layers`, and
+            // when `(l + 1)` is a multiple of `decoder_sparse_step`.
+            let step = u64::from(
+                u32::try_from(v["decoder_sparse_step"].as_u64().unwrap_or(1).max(1))
+                    .unwrap_or(u32::MAX),
+            );
+            let dense_only: std::collections::BTreeSet<u64> = v["mlp_only_layers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default();
+            let layers64 = u64::from(layers);
+            let sparse = layers64 / step
+                - dense_only
+                    .iter()
+                    .filter(|&&l| l < layers64 && (l + 1) % step == 0)
+                    .count() as u64;
             Some(MoeShape {
                 experts: experts.min(u64::from(u32::MAX)) as u32,
                 experts_per_token: per_token,
                 expert_intermediate_size,
-                moe_layers: sparse.saturating_sub(dense_only),
+                moe_layers: sparse as u32,
             })
         }
         None => None,

@@ -112,7 +112,11 @@ fn load_run(root: &Path, dir: &Path) -> Result<Run, ValidateError> {
         parallel,
         interconnect: Some(cluster.interconnect),
         gpu_memory_gib: Some(cluster.gpu_memory_gib),
-        gpu_memory_utilization: crate::perf::memory::DEFAULT_GPU_MEMORY_UTILIZATION,
+        // vLLM's setting where the run's log recorded it (0.9, its default, otherwise).
+        gpu_memory_utilization: meta["kv_cache"]["gpu_memory_utilization"]
+            .as_f64()
+            .filter(|u| *u > 0.0 && *u <= 1.0)
+            .unwrap_or(crate::perf::memory::DEFAULT_GPU_MEMORY_UTILIZATION),
         max_batch: max_num_seqs,
         max_num_batched_tokens,
         deployment: config_path.display().to_string(),

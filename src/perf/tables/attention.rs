@@ -153,7 +153,13 @@ impl AttentionGrid {
         kd.sort_by(f64::total_cmp);
         kd.dedup();
         let max_nd = grid.nd.last().copied().unwrap_or(0.0).max(0.0) as usize;
-        grid.decode = (0..=max_nd.min(4096))
+        // A profiler grid has tens of KV lengths; an absurd one is read in full each time.
+        let rows = if kd.len() > 1_000 {
+            0
+        } else {
+            max_nd.min(4096) + 1
+        };
+        grid.decode = (0..rows)
             .map(|n| Row {
                 time_us: kd
                     .iter()
@@ -163,6 +169,11 @@ impl AttentionGrid {
             })
             .collect();
         Ok(grid)
+    }
+
+    /// The largest chunk measured, tokens.
+    pub fn largest_chunk(&self) -> f64 {
+        self.pc.last().copied().unwrap_or(0.0)
     }
 
     /// Rows the grid was built from.

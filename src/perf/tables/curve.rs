@@ -6,7 +6,7 @@
 /// extrapolates from the last two (as LLMServingSim's lookups do).
 pub(crate) fn bracket(values: &[f64], q: f64) -> (usize, usize, f64) {
     let n = values.len();
-    if n <= 1 || q <= values[0] {
+    if n <= 1 || q <= values[0] || q.is_nan() {
         return (0, 0, 0.0);
     }
     let i = values.partition_point(|&v| v <= q);

@@ -178,9 +178,10 @@ impl TablesModel {
                     parallel.ep, m.experts
                 ));
             }
-            if parallel.ep > parallel.tp * parallel.dp {
+            // vLLM's expert parallelism spans every GPU of the replica, or none.
+            if parallel.ep != 1 && parallel.ep != parallel.tp * parallel.dp {
                 return Err(format!(
-                    "ep {} is more than the replica's {} GPUs (tp x dp)",
+                    "ep {}: vLLM splits the experts over all the replica's GPUs (tp x dp = {}) or none (ep 1)",
                     parallel.ep,
                     parallel.tp * parallel.dp
                 ));
@@ -199,6 +200,14 @@ impl TablesModel {
             ));
         }
 
+        if data.dense.len() > 256 || data.per_sequence.len() > 256 {
+            return Err(format!(
+                "{}: {} dense and {} per-sequence layer names: more than any model has",
+                data.source,
+                data.dense.len(),
+                data.per_sequence.len()
+            ));
+        }
         let mut every_layer = Vec::new();
         let mut mlp = Vec::new();
         let mut once = Vec::new();
@@ -332,6 +341,11 @@ impl TablesModel {
     /// What the model assumed beyond the tables (for reports).
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// The largest prefill chunk the attention grid measured, tokens.
+    pub fn largest_chunk_tokens(&self) -> f64 {
+        self.attention.largest_chunk()
     }
 
     /// Attention grid rows.

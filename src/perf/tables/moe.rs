@@ -17,6 +17,7 @@
 //! activates fewer still; uniform routing is the neutral assumption.
 
 use super::curve::{Curve, bracket};
+use std::collections::BTreeMap;
 
 /// Time of the MoE block by activated experts, each a curve by tokens.
 #[derive(Clone, Debug)]
@@ -31,21 +32,21 @@ impl MoeTable {
     /// # Errors
     /// When there are no rows.
     pub fn new(rows: &[[f64; 3]]) -> Result<Self, String> {
-        let mut by_activated: Vec<(f64, Vec<(f64, f64)>)> = Vec::new();
+        // By the bits of the (finite, >= 0) activated count: they sort as the numbers do.
+        let mut by_activated: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
         for &[tokens, activated, t] in rows {
-            match by_activated.iter_mut().find(|(a, _)| *a == activated) {
-                Some((_, points)) => points.push((tokens, t)),
-                None => by_activated.push((activated, vec![(tokens, t)])),
-            }
+            by_activated
+                .entry(activated.to_bits())
+                .or_default()
+                .push((tokens, t));
         }
-        by_activated.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut table = MoeTable {
             activated: Vec::new(),
             rows: Vec::new(),
         };
         for (a, points) in by_activated {
             if let Some(curve) = Curve::new(points) {
-                table.activated.push(a);
+                table.activated.push(f64::from_bits(a));
                 table.rows.push(curve);
             }
         }

@@ -30,7 +30,8 @@ pub struct SkewAxes {
 }
 
 impl Default for SkewAxes {
-    /// LLMServingSim's defaults (`trace_generator.py`, `_DEFAULT_SKEW_AXES`).
+    /// The axes LLMServingSim's profiler writes into `meta.yaml` (version 1.0.0), for a
+    /// `meta.yaml` that enables the skew fit without stating them.
     fn default() -> Self {
         SkewAxes {
             n: vec![0.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1e6],
@@ -103,7 +104,13 @@ impl SkewAlpha {
             buckets(&fit.axes.kv_big),
             buckets(&fit.axes.kp),
         ];
-        let mut table = vec![f64::NAN; dims.iter().product()];
+        // A profiler's axes give a few thousand buckets; absurd axes leave only the pooled value.
+        let size = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&s| s <= 10_000_000);
+        let mut table = vec![f64::NAN; size.unwrap_or(0)];
+        let dims = if size.is_some() { dims } else { [0; 5] };
         for b in &fit.buckets {
             let pc = pcs.partition_point(|&p| p < b.pc);
             if let Some(i) = Self::index(&dims, [pc, b.n, b.skew_rate, b.kv_big, b.kp]) {
