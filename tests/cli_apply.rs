@@ -5,12 +5,14 @@
 //! assertions on the exact requests. A real cluster is exercised by an ignored test when
 //! `WVA_TEST_KUBECONFIG` is set.
 
+#[path = "common/apiserver.rs"]
+mod apiserver;
 mod common;
 
+use apiserver::{Cluster, Request, kubeconfig, serve};
 use common::{shared, wva};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -470,224 +472,6 @@ fn bad_input_is_refused_before_anything_is_written() {
 // ---------------------------------------------------------------------------------------------
 // Push, against a stand-in API server.
 
-#[derive(Clone, Debug)]
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    content_type: String,
-    body: String,
-}
-
-/// The quickstart's Deployments.
-const DEPLOYMENTS: [&str; 4] = [
-    "qwen2-5-14b-instruct-premium",
-    "llama-3-1-8b-instruct-standard",
-    "llama-3-1-8b-instruct-premium",
-    "meta-llama-3-1-8b-batch",
-];
-
-fn with_deployments() -> Cluster {
-    Cluster {
-        scales: DEPLOYMENTS.iter().map(|d| (d.to_string(), 1)).collect(),
-        ..Cluster::default()
-    }
-}
-
-#[derive(Default)]
-struct Cluster {
-    objects: BTreeMap<String, Value>,
-    scales: BTreeMap<String, u64>,
-    requests: Vec<Request>,
-    version: u64,
-    /// Refuse PATCHes of paths containing this, with 403.
-    forbid: Option<String>,
-    /// Answer 404 for variants until the CRD is stored.
-    missing_crd: bool,
-}
-
-fn respond(stream: &mut impl Write, code: u16, body: &Value) {
-    let text = body.to_string();
-    let reason = match code {
-        200 => "OK",
-        201 => "Created",
-        403 => "Forbidden",
-        _ => "Not Found",
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
-        text.len()
-    );
-    let _ = stream.flush();
-}
-
-fn status(code: u16, reason: &str, message: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": message, "reason": reason, "code": code})
-}
-
-fn without_version(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v["metadata"].as_object_mut() {
-        m.remove("resourceVersion");
-    }
-    v
-}
-
-fn handle(cluster: &Mutex<Cluster>, r: &Request) -> (u16, Value) {
-    let mut c = cluster.lock().unwrap();
-    c.requests.push(r.clone());
-    let dry = r.query.split('&').any(|q| q == "dryRun=All");
-    if let Some(deploy) = r.path.strip_suffix("/scale") {
-        let name = deploy.rsplit('/').next().unwrap().to_string();
-        if !c.scales.contains_key(&name) {
-            let message = format!("deployments.apps \"{name}\" not found");
-            return (404, status(404, "NotFound", &message));
-        }
-        if r.method == "PATCH" {
-            let want = serde_json::from_str::<Value>(&r.body).unwrap()["spec"]["replicas"]
-                .as_u64()
-                .unwrap();
-            if !dry {
-                c.scales.insert(name.clone(), want);
-            }
-        }
-        let replicas = c.scales[&name];
-        return (
-            200,
-            json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {"name": name}, "spec": {"replicas": replicas}}),
-        );
-    }
-    let crd_stored = c
-        .objects
-        .keys()
-        .any(|k| k.contains("customresourcedefinitions"));
-    if c.missing_crd && r.path.contains("/variantautoscalings/") && !crd_stored {
-        let message = "the server could not find the requested resource";
-        return (404, status(404, "NotFound", message));
-    }
-    let (path, is_status) = match r.path.strip_suffix("/status") {
-        Some(p) => (p.to_string(), true),
-        None => (r.path.clone(), false),
-    };
-    match r.method.as_str() {
-        "GET" => match c.objects.get(&path) {
-            Some(o) => (200, o.clone()),
-            None => (404, status(404, "NotFound", "not found")),
-        },
-        "PATCH" => {
-            if c.forbid.as_deref().is_some_and(|f| path.contains(f)) {
-                return (
-                    403,
-                    status(
-                        403,
-                        "Forbidden",
-                        "variantautoscalings.llmd.ai is forbidden: User \"ci\" cannot patch resource",
-                    ),
-                );
-            }
-            let body: Value = serde_json::from_str(&r.body).unwrap();
-            let existing = c.objects.get(&path).cloned();
-            let mut next = existing.clone().unwrap_or(json!({}));
-            if is_status {
-                next["status"] = body["status"].clone();
-            } else {
-                let status = next.get("status").cloned();
-                next = body;
-                if let Some(s) = status {
-                    next["status"] = s;
-                }
-            }
-            let changed = existing.as_ref().map(without_version) != Some(without_version(&next));
-            let version = if changed {
-                c.version + 1
-            } else {
-                existing.as_ref().unwrap()["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            };
-            next["metadata"]["resourceVersion"] = json!(version.to_string());
-            if !dry && changed {
-                c.version = version;
-                c.objects.insert(path, next.clone());
-            }
-            (if existing.is_some() { 200 } else { 201 }, next)
-        }
-        _ => (404, status(404, "NotFound", "unsupported")),
-    }
-}
-
-/// Serves the stand-in until the test ends; returns its URL.
-fn serve(cluster: Arc<Mutex<Cluster>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let cluster = cluster.clone();
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut parts = line.split_whitespace();
-                    let method = parts.next().unwrap_or_default().to_string();
-                    let target = parts.next().unwrap_or_default().to_string();
-                    let (mut length, mut content_type) = (0usize, String::new());
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        let (k, v) = h.split_once(':').unwrap_or((h, ""));
-                        match k.to_ascii_lowercase().as_str() {
-                            "content-length" => length = v.trim().parse().unwrap_or(0),
-                            "content-type" => content_type = v.trim().to_string(),
-                            _ => {}
-                        }
-                    }
-                    let mut body = vec![0u8; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-                    let request = Request {
-                        method,
-                        path: path.to_string(),
-                        query: query.to_string(),
-                        content_type,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    };
-                    let (code, value) = handle(&cluster, &request);
-                    respond(&mut writer, code, &value);
-                }
-            });
-        }
-    });
-    url
-}
-
-fn kubeconfig(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: stand-in\n  cluster:\n    server: {url}\ncontexts:\n- name: test\n  context:\n    cluster: stand-in\n    user: ci\n    namespace: llm\nusers:\n- name: ci\n  user:\n    token: secret\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 fn push(config: &std::path::Path, extra: &[&str]) -> std::process::Output {
     wva()
         .env("KUBECONFIG", config)
@@ -705,7 +489,7 @@ fn push(config: &std::path::Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn push_applies_server_side_and_a_second_push_changes_nothing() {
-    let cluster = Arc::new(Mutex::new(with_deployments()));
+    let cluster = Arc::new(Mutex::new(Cluster::with_deployments()));
     let url = serve(cluster.clone());
     let dir = tempfile::tempdir().unwrap();
     let config = kubeconfig(dir.path(), &url);
@@ -802,7 +586,7 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
 fn a_refused_object_stops_the_push_and_says_what_was_applied() {
     let cluster = Arc::new(Mutex::new(Cluster {
         forbid: Some("variantautoscalings/llama-3-1-8b-instruct-standard".into()),
-        ..with_deployments()
+        ..Cluster::with_deployments()
     }));
     let url = serve(cluster.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -852,15 +636,19 @@ fn an_unreachable_cluster_is_exit_4() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("kubeconfig"));
 }
 
-/// Against a real cluster: `WVA_TEST_KUBECONFIG=~/.kube/config cargo test -- --ignored`.
-/// Applies the CRD and the quickstart objects to the namespace `wva-test` (which must exist).
+/// Against a real cluster (docs/apply.md says how to run a local kube-apiserver and etcd for
+/// it): `WVA_TEST_KUBECONFIG=/path/to/kubeconfig cargo test --release --test cli_apply --
+/// --ignored`. Applies the CRD (v0.4) and the quickstart objects to the namespace `wva-test`
+/// (which must exist, as must `workload-variant-autoscaler-system`), pushes again (nothing
+/// changes), refuses to replace the CRD with the v0.5 one, dry-runs the status, and plans
+/// from the live cluster.
 #[test]
 #[ignore = "needs a real cluster: set WVA_TEST_KUBECONFIG"]
 fn real_cluster_round_trip() {
     let Some(config) = std::env::var_os("WVA_TEST_KUBECONFIG") else {
         panic!("set WVA_TEST_KUBECONFIG to a kubeconfig of a disposable cluster");
     };
-    let run = || {
+    let run = |extra: &[&str]| {
         wva()
             .env("KUBECONFIG", &config)
             .args([
@@ -871,17 +659,59 @@ fn real_cluster_round_trip() {
                 "wva-test",
                 "--push",
             ])
+            .args(extra)
             .output()
             .unwrap()
     };
-    let first = run();
+    let first = run(&["--schema", "v0.4"]);
     assert!(
         first.status.success(),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    let second = run();
-    assert!(String::from_utf8_lossy(&second.stdout).contains("nothing to change"));
+    let second = run(&[]);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("nothing to change"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let other = run(&["--schema", "v0.5"]);
+    assert_eq!(other.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&other.stderr)
+            .contains("the cluster's VariantAutoscaling CRD is the v0.4 schema")
+    );
+    let status = run(&["--with-status", "--dry-run", "server"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let plan = wva()
+        .env("KUBECONFIG", &config)
+        .args([
+            "plan",
+            "--from-cluster",
+            "--namespace",
+            "wva-test",
+            "--rate-rps",
+            "5",
+            "--in-tokens",
+            "500",
+            "--out-tokens",
+            "200",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["allocations"].as_array().unwrap().len(), 4, "{plan}");
 }
 
 #[test]
@@ -936,7 +766,7 @@ fn push_checks_deployments_first_and_reports_status_changes() {
     );
 
     // With status: written once, then unchanged although the run time moved on.
-    let cluster = Arc::new(Mutex::new(with_deployments()));
+    let cluster = Arc::new(Mutex::new(Cluster::with_deployments()));
     let url = serve(cluster.clone());
     let config = kubeconfig(dir.path(), &url);
     let run = |epoch: &str| {
@@ -987,7 +817,7 @@ fn a_dry_run_that_installs_the_crd_reports_the_variants_it_would_create() {
     let cluster = Arc::new(Mutex::new(Cluster {
         forbid: None,
         missing_crd: true,
-        ..with_deployments()
+        ..Cluster::with_deployments()
     }));
     let url = serve(cluster.clone());
     let dir = tempfile::tempdir().unwrap();

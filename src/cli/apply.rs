@@ -41,9 +41,10 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
     /// VariantAutoscaling schema: v0.4 (perf parameters in the object) or v0.5 (scale target
-    /// and cost)
-    #[arg(long, value_enum, default_value = "v0.4")]
-    schema: Schema,
+    /// and cost). Default: with --push, the schema of the CRD installed in the cluster; else
+    /// (or without one) v0.4
+    #[arg(long, value_enum)]
+    schema: Option<Schema>,
     /// Namespace of the variants, scalers and Deployments (default: the kubeconfig context's
     /// with --push, else `default`)
     #[arg(long, short = 'n')]
@@ -102,6 +103,13 @@ pub struct ApplyArgs {
     /// With --push: take over fields another field manager owns (kubectl's --force-conflicts)
     #[arg(long, requires = "push")]
     force_conflicts: bool,
+    /// With --push --include-crd: replace an installed VariantAutoscaling CRD of the other
+    /// schema (which prunes the fields of stored variants the new schema does not have)
+    #[arg(long, requires = "include_crd")]
+    replace_crd: bool,
+    /// With --push: how long to wait for the API server on each request, s
+    #[arg(long, value_parser = super::args::positive, default_value_t = 30.0)]
+    timeout_s: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -286,6 +294,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
             ("--dry-run", a.dry_run.is_some()),
             ("--diff", a.diff),
             ("--force-conflicts", a.force_conflicts),
+            ("--replace-crd", a.replace_crd),
         ] {
             if given {
                 return Err(Error::Usage(format!("{flag} needs --push")).into());
@@ -297,21 +306,23 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     if let Some(ns) = &a.namespace {
         crate::k8s::names::check(ns).map_err(|e| Error::Usage(format!("--namespace: {e}")))?;
     }
-    let metric = a.metric.clone().unwrap_or_else(|| {
-        match a.schema {
-            Schema::V04 => "inferno_desired_replicas",
-            Schema::V05 => "wva_desired_replicas",
-        }
-        .to_string()
-    });
+    let metric_of = |schema: Schema| {
+        a.metric.clone().unwrap_or_else(|| {
+            match schema {
+                Schema::V04 => "inferno_desired_replicas",
+                Schema::V05 => "wva_desired_replicas",
+            }
+            .to_string()
+        })
+    };
     let status_time = a.with_status.then(now_rfc3339);
-    let options_in = |namespace: String| Options {
-        schema: a.schema,
+    let options_in = |namespace: String, schema: Schema| Options {
+        schema,
         namespace,
         config_namespace: a.config_namespace.clone(),
         names: names.clone(),
         autoscaler: a.autoscaler,
-        metric: metric.clone(),
+        metric: metric_of(schema),
         prometheus_url: a.prometheus_url.clone(),
         max_replicas: a.max_replicas,
         actuate_replicas: a.actuate == Actuate::Replicas,
@@ -320,16 +331,34 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     };
     // Every input is checked before any cluster is contacted.
     let namespace = a.namespace.clone().unwrap_or_else(|| "default".into());
+    let schema = a.schema.unwrap_or(Schema::V04);
     #[cfg_attr(not(feature = "push"), allow(unused_mut))]
-    let mut built = build(&scenario, &placements, &options_in(namespace)).map_err(Error::Usage)?;
+    let mut built =
+        build(&scenario, &placements, &options_in(namespace, schema)).map_err(Error::Usage)?;
 
     #[cfg(feature = "push")]
     let connection = if a.push {
-        let c = crate::k8s::push::connect(a.context.as_deref()).map_err(Error::Cluster)?;
-        if a.namespace.is_none() && c.namespace != "default" {
-            built = build(&scenario, &placements, &options_in(c.namespace.clone()))
-                .map_err(Error::Usage)?;
-        }
+        let timeout = std::time::Duration::from_secs_f64(a.timeout_s);
+        let c = crate::k8s::push::connect(a.context.as_deref(), timeout).map_err(Error::Cluster)?;
+        // Without --schema, the schema of the CRD the cluster has.
+        let schema = match a.schema {
+            Some(s) => s,
+            None => match crate::k8s::push::installed_schema(&c).map_err(|e| {
+                Error::Cluster(format!(
+                    "customresourcedefinition/{} failed: {e} (nothing applied)",
+                    crate::k8s::push::VA_CRD
+                ))
+            })? {
+                Some("v0.5") => Schema::V05,
+                _ => Schema::V04,
+            },
+        };
+        let namespace = match (&a.namespace, c.namespace.as_str()) {
+            (Some(n), _) => n.clone(),
+            (None, ns) => ns.to_string(),
+        };
+        built =
+            build(&scenario, &placements, &options_in(namespace, schema)).map_err(Error::Usage)?;
         Some(c)
     } else {
         None
@@ -345,6 +374,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
             dry_run: a.dry_run.is_some() || a.diff,
             diff: a.diff,
             force: a.force_conflicts,
+            replace_crd: a.replace_crd,
         };
         let suffix = if push_options.dry_run {
             " (server dry run)"

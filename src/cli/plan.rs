@@ -12,9 +12,9 @@ use crate::optimize::{
 use crate::queueing::QueueModel;
 use crate::report::{OutputFormat, render_plan, render_verified_plan};
 use crate::sim::verify::{VerifyOptions, verify};
-use crate::spec::cluster::{DefaultLoad, load_cluster};
+use crate::spec::cluster::{ClusterInput, DefaultLoad, load_cluster};
 use crate::spec::inferno::{InfernoOptimizer, load_inferno};
-use crate::spec::load_scenario;
+use crate::spec::{load_profiles, load_scenario};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -83,9 +83,35 @@ pub(super) struct PlanArgs {
     from_inferno: Option<PathBuf>,
     /// Read what WVA users have in the cluster instead: files or folders of `kubectl get -o
     /// yaml` dumps with the accelerator-unit-costs and service-classes-config ConfigMaps and
-    /// VariantAutoscaling objects (v0.4, with modelProfile)
-    #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "scenario")]
-    from_cluster: Vec<PathBuf>,
+    /// VariantAutoscaling objects (v0.4, with modelProfile; v0.5 ones with --profiles); with
+    /// no file, the live cluster of the kubeconfig (--context, --namespace or
+    /// --all-namespaces, --config-namespace)
+    #[arg(long, value_name = "FILE_OR_DIR", num_args = 0.., conflicts_with = "scenario")]
+    from_cluster: Option<Vec<PathBuf>>,
+    /// With --from-cluster: profiles (a profiles file) for VariantAutoscalings of the v0.5
+    /// schema, which carry no performance parameters: by model and their
+    /// inference.optimization/acceleratorName label
+    #[arg(long, value_name = "FILE", requires = "from_cluster")]
+    profiles: Option<PathBuf>,
+    /// With --from-cluster and no file: the kubeconfig context (default: the current one)
+    #[arg(long, requires = "from_cluster")]
+    context: Option<String>,
+    /// With --from-cluster and no file: the variants' namespace (default: the context's)
+    #[arg(long, requires = "from_cluster", conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// With --from-cluster and no file: the variants of every namespace
+    #[arg(long, requires = "from_cluster")]
+    all_namespaces: bool,
+    /// With --from-cluster and no file: the namespace of the controller's ConfigMaps
+    #[arg(
+        long,
+        requires = "from_cluster",
+        default_value = "workload-variant-autoscaler-system"
+    )]
+    config_namespace: String,
+    /// With --from-cluster and no file: how long to wait for the API server, s
+    #[arg(long, value_parser = super::args::positive, default_value_t = 30.0, requires = "from_cluster")]
+    timeout_s: f64,
     /// With --from-cluster: the load of each variant, a YAML file
     /// `workloads: [{variant, rate_rps|rate_rpm, prompt_tokens, output_tokens}]`
     #[arg(long, value_name = "FILE", requires = "from_cluster")]
@@ -296,6 +322,43 @@ fn inferno_defaults(o: &InfernoOptimizer) -> Result<Defaults, Error> {
     })
 }
 
+/// The live cluster's WVA objects (`--from-cluster` without files).
+fn live_cluster(a: &PlanArgs) -> anyhow::Result<ClusterInput<'static>> {
+    #[cfg(feature = "push")]
+    {
+        let timeout = std::time::Duration::from_secs_f64(a.timeout_s);
+        let connection =
+            crate::k8s::push::connect(a.context.as_deref(), timeout).map_err(Error::Cluster)?;
+        let namespace = if a.all_namespaces {
+            None
+        } else {
+            Some(
+                a.namespace
+                    .clone()
+                    .unwrap_or_else(|| connection.namespace.clone()),
+            )
+        };
+        let objects = crate::k8s::push::read_wva_objects(
+            &connection,
+            namespace.as_deref(),
+            &a.config_namespace,
+        )
+        .map_err(Error::Cluster)?;
+        Ok(ClusterInput::Live {
+            source: format!("cluster {}", connection.server),
+            objects,
+        })
+    }
+    #[cfg(not(feature = "push"))]
+    {
+        let _ = a;
+        Err(Error::Usage(
+            "this wva was built without the `push` feature, which reads a live cluster; give --from-cluster FILES (kubectl get -o yaml)".into(),
+        )
+        .into())
+    }
+}
+
 pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
     let (scenario, defaults, source, notes) = match (&a.scenario, &a.from_inferno) {
         (Some(path), _) => (
@@ -309,20 +372,40 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
             let defaults = inferno_defaults(&imported.optimizer)?;
             (imported.scenario, defaults, dir.clone(), imported.notes)
         }
-        (None, None) if !a.from_cluster.is_empty() => {
+        (None, None) if a.from_cluster.is_some() => {
             let defaults = DefaultLoad {
                 rate_rps: a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0)),
                 prompt_tokens: a.in_tokens,
                 output_tokens: a.out_tokens,
             };
-            let (scenario, notes) =
-                load_cluster(&a.from_cluster, a.workloads.as_deref(), &defaults)?;
-            (
-                scenario,
-                Defaults::default(),
-                a.from_cluster[0].clone(),
-                notes,
-            )
+            let extra = match &a.profiles {
+                Some(path) => load_profiles(path)?,
+                None => Vec::new(),
+            };
+            let files = a.from_cluster.clone().unwrap_or_default();
+            let input = if files.is_empty() {
+                live_cluster(&a)?
+            } else {
+                for (flag, given) in [
+                    ("--context", a.context.is_some()),
+                    ("--namespace", a.namespace.is_some()),
+                    ("--all-namespaces", a.all_namespaces),
+                ] {
+                    if given {
+                        return Err(Error::Usage(format!(
+                            "{flag} reads the live cluster: give --from-cluster without files"
+                        ))
+                        .into());
+                    }
+                }
+                ClusterInput::Files(&files)
+            };
+            let source = match &input {
+                ClusterInput::Files(f) => f[0].clone(),
+                ClusterInput::Live { source, .. } => PathBuf::from(source),
+            };
+            let (scenario, notes) = load_cluster(input, a.workloads.as_deref(), &defaults, &extra)?;
+            (scenario, Defaults::default(), source, notes)
         }
         (None, None) => {
             return Err(Error::Usage(

@@ -17,6 +17,8 @@ pub const ACCELERATOR_LABEL: &str = crate::spec::cluster::ACCELERATOR_LABEL;
 pub const MAX_NUM_SEQS_ANNOTATION: &str = "wva.llmd.ai/max-num-seqs";
 /// The annotation naming the scenario workload a variant serves.
 pub const WORKLOAD_ANNOTATION: &str = "wva.llmd.ai/workload";
+/// The annotation naming a v0.5 variant's service class (v0.4 has `spec.sloClassRef`).
+pub const SERVICE_CLASS_ANNOTATION: &str = crate::spec::cluster::SERVICE_CLASS_ANNOTATION;
 /// The annotation carrying the planned replicas.
 pub const REPLICAS_ANNOTATION: &str = "wva.llmd.ai/replicas";
 
@@ -483,12 +485,16 @@ pub fn build(
             .profiles_for(&w.model)
             .find(|pr| pr.accelerator == p.accelerator)
             .map_or(1, |pr| pr.cost.ranks().max(1));
-        let annotations = json!({
+        let mut annotations = json!({
             WORKLOAD_ANNOTATION: w.name,
             // vLLM's --max-num-seqs is per engine rank.
             MAX_NUM_SEQS_ANNOTATION: p.max_batch.div_ceil(ranks).to_string(),
             REPLICAS_ANNOTATION: p.replicas.to_string(),
         });
+        if o.schema == Schema::V05 {
+            // The v0.5 spec has no class reference; `plan --from-cluster` reads this one.
+            annotations[SERVICE_CLASS_ANNOTATION] = json!(w.service_class);
+        }
         let meta = metadata(name, &o.namespace, labels, annotations);
         let chosen = scenario
             .profiles_for(&w.model)

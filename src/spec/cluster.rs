@@ -33,6 +33,11 @@ use std::sync::Arc;
 /// The label naming a variant's accelerator.
 pub const ACCELERATOR_LABEL: &str = "inference.optimization/acceleratorName";
 
+/// The annotation `wva apply --schema v0.5` writes with a variant's service class (the v0.5
+/// spec has no `sloClassRef`); without it a variant's class is the most important one listing
+/// its model.
+pub const SERVICE_CLASS_ANNOTATION: &str = "wva.llmd.ai/service-class";
+
 /// Load for every variant without a workload-file entry (from command-line flags).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DefaultLoad {
@@ -300,7 +305,9 @@ fn classes(obj: &Object) -> Result<Vec<Located<ServiceClass>>, Error> {
 
 /// A VariantAutoscaling object as read.
 struct Variant {
+    /// The object's name; `namespace/name` when another namespace has a variant of that name.
     name: String,
+    namespace: String,
     model: String,
     class_ref: Option<String>,
     accelerator: Option<String>,
@@ -309,7 +316,50 @@ struct Variant {
     origin: Origin,
 }
 
-fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant, Error> {
+/// A v0.5 VariantAutoscaling (no `modelProfile`): its profile from `extra` (by model and the
+/// accelerator label) when there is one, added to `profiles`; otherwise why it is left out.
+fn v05_profile(
+    obj: &Object,
+    model: &str,
+    extra: &[Profile],
+    profiles: &mut Vec<Located<Profile>>,
+) -> Result<(), String> {
+    let name = name_of(&obj.value);
+    let Some(acc) =
+        text(&obj.value, &["metadata", "labels", ACCELERATOR_LABEL]).and_then(Value::as_str)
+    else {
+        return Err(format!(
+            "VariantAutoscaling {name} is the v0.5 schema (no performance parameters) and has no `{ACCELERATOR_LABEL}` label to find a profile by; left out"
+        ));
+    };
+    let Some(p) = extra
+        .iter()
+        .find(|p| p.model == model && p.accelerator == acc)
+    else {
+        return Err(format!(
+            "VariantAutoscaling {name} is the v0.5 schema (no performance parameters); left out (give --profiles FILE with a profile of `{model}` on `{acc}` to plan it)"
+        ));
+    };
+    if !profiles
+        .iter()
+        .any(|q| q.item.model == p.model && q.item.accelerator == p.accelerator)
+    {
+        profiles.push(Located {
+            item: p.clone(),
+            origin: obj.origin(""),
+        });
+    }
+    Ok(())
+}
+
+/// A VariantAutoscaling: its profiles go into `profiles` (v0.4: from `modelProfile`; v0.5:
+/// from `extra`); `Ok(None)` with a note when a v0.5 one has no profile in `extra`.
+fn variant(
+    obj: &Object,
+    profiles: &mut Vec<Located<Profile>>,
+    extra: &[Profile],
+    notes: &mut Vec<String>,
+) -> Result<Option<Variant>, Error> {
     let v = &obj.value;
     let name = name_of(v);
     let at = obj.origin("");
@@ -321,18 +371,22 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
         .ok_or_else(|| {
             at.error(
                 "spec.modelID",
-                "missing (a v0.4 VariantAutoscaling names its model)",
+                "missing (a VariantAutoscaling names its model)",
             )
         })?
         .to_string();
-    let entries = text(v, &["spec", "modelProfile", "accelerators"])
-        .and_then(Value::as_sequence)
-        .ok_or_else(|| {
-            at.error(
-                "spec.modelProfile.accelerators",
-                "missing: only the v0.4 schema (with modelProfile) carries performance parameters",
-            )
-        })?;
+    let entries = match text(v, &["spec", "modelProfile", "accelerators"]) {
+        Some(e) => e
+            .as_sequence()
+            .ok_or_else(|| at.error("spec.modelProfile.accelerators", "must be a list"))?,
+        None => {
+            if let Err(note) = v05_profile(obj, &model, extra, profiles) {
+                notes.push(format!("{}: {note}", obj.file.display()));
+                return Ok(None);
+            }
+            &Vec::new()
+        }
+    };
     for (i, e) in entries.iter().enumerate() {
         let field = |f: &str| format!("spec.modelProfile.accelerators[{i}].{f}");
         let acc = e
@@ -450,10 +504,15 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
             number(text(s, &["load", "avgOutputTokens"]))?,
         ))
     });
-    Ok(Variant {
+    Ok(Some(Variant {
         name,
+        namespace: text(v, &["metadata", "namespace"])
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string(),
         model,
         class_ref: text(v, &["spec", "sloClassRef", "name"])
+            .or_else(|| text(v, &["metadata", "annotations", SERVICE_CLASS_ANNOTATION]))
             .and_then(Value::as_str)
             .map(str::to_string),
         accelerator: text(v, &["metadata", "labels", ACCELERATOR_LABEL])
@@ -465,23 +524,97 @@ fn variant(obj: &Object, profiles: &mut Vec<Located<Profile>>) -> Result<Variant
             .map(|n| n as u32),
         status_load,
         origin: at,
-    })
+    }))
 }
 
-/// Reads ConfigMaps and VariantAutoscalings from `paths`, with the load from `load_file` (a
+/// Variants of the same name in different namespaces (`kubectl get -A`) become
+/// `namespace/name`; the same variant twice (two dumps of one object) is an error.
+fn qualify_repeated_names(variants: &mut [Variant]) -> Result<(), Error> {
+    for (i, v) in variants.iter().enumerate() {
+        if let Some(w) = variants[..i]
+            .iter()
+            .find(|w| w.name == v.name && w.namespace == v.namespace)
+        {
+            return Err(v
+                .origin
+                .error(
+                    "metadata.name",
+                    format!(
+                        "VariantAutoscaling {}/{} is also in {} ({}): give each object once",
+                        v.namespace,
+                        v.name,
+                        w.origin.file.display(),
+                        w.origin.path
+                    ),
+                )
+                .into());
+        }
+    }
+    let repeated: Vec<String> = variants
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| variants[..*i].iter().any(|w| w.name == v.name))
+        .map(|(_, v)| v.name.clone())
+        .collect();
+    for v in variants.iter_mut() {
+        if repeated.contains(&v.name) {
+            v.name = format!("{}/{}", v.namespace, v.name);
+        }
+    }
+    Ok(())
+}
+
+/// Where the cluster's objects come from.
+#[derive(Debug)]
+pub enum ClusterInput<'a> {
+    /// `kubectl get -o yaml` dumps: files or folders.
+    Files(&'a [PathBuf]),
+    /// Objects read from a live cluster (as its API server returns them); `source` names it in
+    /// messages.
+    Live {
+        /// The cluster, as messages name it (`cluster https://...`).
+        source: String,
+        /// The ConfigMaps and VariantAutoscalings.
+        objects: Vec<serde_json::Value>,
+    },
+}
+
+/// Reads ConfigMaps and VariantAutoscalings from `input`, with the load from `load_file` (a
 /// YAML `workloads:` list keyed by variant name), else `defaults`, else each object's status.
-/// Returns the scenario and notes about what was ignored.
+/// Variants of the v0.5 schema (no performance parameters) take their profile from
+/// `extra_profiles` by model and accelerator label, or are left out with a note. Returns the
+/// scenario and notes about what was ignored.
 pub fn load_cluster(
-    paths: &[PathBuf],
+    input: ClusterInput<'_>,
     load_file: Option<&Path>,
     defaults: &DefaultLoad,
+    extra_profiles: &[Profile],
 ) -> Result<(Scenario, Vec<String>), Error> {
     let same_file =
         |p: &Path| load_file.is_some_and(|l| l.canonicalize().ok() == p.canonicalize().ok());
-    let objects: Vec<Object> = objects(paths)?
-        .into_iter()
-        .filter(|o| !same_file(&o.file))
-        .collect();
+    let (objects, paths): (Vec<Object>, Vec<PathBuf>) = match input {
+        ClusterInput::Files(paths) => (
+            objects(paths)?
+                .into_iter()
+                .filter(|o| !same_file(&o.file))
+                .collect(),
+            paths.to_vec(),
+        ),
+        ClusterInput::Live { source, objects } => {
+            let file = Arc::new(PathBuf::from(&source));
+            let objects = objects
+                .into_iter()
+                .enumerate()
+                .map(|(index, v)| Object {
+                    value: serde_yaml::to_value(&v).unwrap_or(Value::Null),
+                    file: Arc::clone(&file),
+                    index,
+                })
+                .collect();
+            (objects, vec![PathBuf::from(source)])
+        }
+    };
+    let paths = paths.as_slice();
     let mut notes = Vec::new();
     let mut accs = Vec::new();
     let mut class_list = Vec::new();
@@ -491,7 +624,11 @@ pub fn load_cluster(
         match (kind(&obj.value), name_of(&obj.value).as_str()) {
             ("ConfigMap", "accelerator-unit-costs") => accs.extend(accelerators(obj)?),
             ("ConfigMap", "service-classes-config") => class_list.extend(classes(obj)?),
-            ("VariantAutoscaling", _) => variants.push(variant(obj, &mut profiles)?),
+            ("VariantAutoscaling", _) => {
+                if let Some(v) = variant(obj, &mut profiles, extra_profiles, &mut notes)? {
+                    variants.push(v);
+                }
+            }
             (k, n) => notes.push(format!(
                 "{}: ignored {} {}",
                 obj.file.display(),
@@ -524,10 +661,23 @@ pub fn load_cluster(
         )
         .into());
     }
+    qualify_repeated_names(&mut variants)?;
     if variants.is_empty() {
-        return Err(
-            SpecError::file(&first, format!("no VariantAutoscaling objects in {where_}")).into(),
-        );
+        let left_out = objects
+            .iter()
+            .filter(|o| kind(&o.value) == "VariantAutoscaling")
+            .count();
+        return Err(SpecError::file(
+            &first,
+            if left_out > 0 {
+                format!(
+                    "none of the {left_out} VariantAutoscaling objects in {where_} carries performance parameters (v0.5 schema): give --profiles FILE with profiles by model and accelerator"
+                )
+            } else {
+                format!("no VariantAutoscaling objects in {where_}")
+            },
+        )
+        .into());
     }
     let mut loads: BTreeMap<String, (LoadEntry, Origin)> = BTreeMap::new();
     if let Some(path) = load_file {
