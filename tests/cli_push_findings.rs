@@ -534,6 +534,8 @@ fn plan_from_the_live_cluster_equals_the_plan_from_its_dump() {
         &[][..],
         &["--all-namespaces"][..],
         &["--namespace", "llm"][..],
+        &["-n", "llm"][..],
+        &["-A"][..],
     ] {
         let from_live = plan_json(&live(extra));
         assert_eq!(

@@ -97,10 +97,15 @@ pub(super) struct PlanArgs {
     #[arg(long, requires = "from_cluster")]
     context: Option<String>,
     /// With --from-cluster and no file: the variants' namespace (default: the context's)
-    #[arg(long, requires = "from_cluster", conflicts_with = "all_namespaces")]
+    #[arg(
+        long,
+        short = 'n',
+        requires = "from_cluster",
+        conflicts_with = "all_namespaces"
+    )]
     namespace: Option<String>,
     /// With --from-cluster and no file: the variants of every namespace
-    #[arg(long, requires = "from_cluster")]
+    #[arg(long, short = 'A', requires = "from_cluster")]
     all_namespaces: bool,
     /// With --from-cluster and no file: the namespace of the controller's ConfigMaps
     #[arg(
