@@ -10,6 +10,8 @@
 //! - [`sim`]: the discrete-event simulator of vLLM engines behind routers.
 //! - [`trace`]: reads, characterises, transforms, synthesises and writes request traces.
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
+//! - [`limits`]: the largest value each count, file and line may have (one policy).
+//! - [`tempfiles`]: temporaries removed on drop and on SIGINT/SIGTERM.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
 //!
 //! The core ([`perf`], [`queueing`], [`optimize`], [`sim`]) is pure: no I/O, no clocks, no global
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod error;
 pub mod estimate;
 pub mod k8s;
+pub mod limits;
 pub mod optimize;
 pub mod perf;
 pub mod queueing;
@@ -26,6 +29,7 @@ pub mod replay;
 pub mod report;
 pub mod sim;
 pub mod spec;
+pub mod tempfiles;
 pub mod trace;
 pub mod validate;
 

@@ -198,7 +198,10 @@ fn bad_input_is_a_usage_error() {
             &["--interval-s", "10", "--scrape-s", "15"],
             "--scrape-s 15 is longer than --interval-s 10",
         ),
-        (&["--max-replicas", "4000000000"], "must be at most 10000"),
+        (
+            &["--max-replicas", "4000000000"],
+            "out of range: 4000000000 (max 10000)",
+        ),
         (
             &["--static-replicas", "2000"],
             "--static-replicas 2000 is outside",

@@ -61,26 +61,26 @@ pub(super) struct AnalyzeArgs {
     #[arg(long, value_parser = args::perf_model, default_value = "wva-v2")]
     perf_model: PerfModelKind,
     /// Fixed time per iteration, ms (wva-v1: ITL at an empty batch)
-    #[arg(long, value_parser = args::positive)]
+    #[arg(long, value_parser = args::perf_alpha)]
     alpha: Option<f64>,
     /// Time per token processed, ms (wva-v1: ITL increase per request in the batch)
-    #[arg(long, value_parser = args::non_negative)]
+    #[arg(long, value_parser = args::perf_coefficient)]
     beta: Option<f64>,
     /// Time per KV-cache token read, ms (wva-v1: fixed prefill time)
-    #[arg(long, value_parser = args::non_negative)]
+    #[arg(long, value_parser = args::perf_coefficient)]
     gamma: Option<f64>,
     /// wva-v1 only: prefill time per prompt token per request in the batch, ms
-    #[arg(long, value_parser = args::non_negative)]
+    #[arg(long, value_parser = args::perf_coefficient)]
     delta: Option<f64>,
     /// wva-v3 only: the engine's per-iteration token budget (vLLM --max-num-batched-tokens)
     #[arg(long, value_parser = args::positive_int)]
     max_num_batched_tokens: Option<u32>,
 
     /// Max batch (vLLM --max-num-seqs); required without --profile
-    #[arg(long, value_parser = args::positive_int)]
+    #[arg(long, value_parser = args::batch)]
     max_batch: Option<u32>,
     /// Requests that may wait beyond the max batch (default: 10 x max batch)
-    #[arg(long, value_parser = clap::value_parser!(u32))]
+    #[arg(long, value_parser = args::queue_or_zero)]
     max_queue: Option<u32>,
 
     /// Mean prompt tokens per request
@@ -91,10 +91,10 @@ pub(super) struct AnalyzeArgs {
     out_tokens: f64,
 
     /// Arrival rate, requests per second
-    #[arg(long, value_parser = args::positive, conflicts_with_all = ["rate_rpm", "target_ttft_ms", "target_itl_ms"])]
+    #[arg(long, value_parser = args::rate_rps, conflicts_with_all = ["rate_rpm", "target_ttft_ms", "target_itl_ms"])]
     rate_rps: Option<f64>,
     /// Arrival rate, requests per minute (WVA's unit)
-    #[arg(long, value_parser = args::positive, conflicts_with_all = ["target_ttft_ms", "target_itl_ms"])]
+    #[arg(long, value_parser = args::rate_rpm, conflicts_with_all = ["target_ttft_ms", "target_itl_ms"])]
     rate_rpm: Option<f64>,
     /// Size for this mean time-to-first-token, ms
     #[arg(long, value_parser = args::positive)]
@@ -270,14 +270,14 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         rate_rps: 0.0,
         metrics: model
             .analyze(model.rate_range_rps().0)
-            .ok_or_else(|| Error::Usage("the model cannot be evaluated".into()))?,
+            .ok_or_else(|| no_answer(""))?,
         batch_search: None,
     };
     if let Some(rate) = rate {
         analysis.rate_rps = rate;
-        analysis.metrics = model.analyze(rate).ok_or_else(|| {
-            Error::Usage(format!("the model cannot be evaluated at {rate} req/s"))
-        })?;
+        analysis.metrics = model
+            .analyze(rate)
+            .ok_or_else(|| no_answer(&format!(" at {rate} req/s")))?;
     } else {
         let targets = Targets {
             ttft_ms: a.target_ttft_ms,
@@ -302,6 +302,9 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
+    if !analysis.metrics.is_finite() {
+        return Err(no_answer("").into());
+    }
     let text = match a.output {
         AnalyzeFormat::Table => analysis_table(&analysis),
         AnalyzeFormat::Json => to_json(&analysis),
@@ -309,4 +312,11 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     emit(&text)?;
     Ok(ExitCode::Success)
+}
+
+/// The error for parameters so extreme that no latency can be computed (never a NaN answer).
+fn no_answer(at: &str) -> Error {
+    Error::Usage(format!(
+        "the model has no finite answer{at}: the perf parameters are too large for a latency to be computed"
+    ))
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, ExitCode};
 use crate::k8s::objects::{Autoscaler, Object, Options, Placement, Schema, build, to_yaml_stream};
 use crate::optimize::{PlanOptions, plan};
 use crate::spec::load_scenario;
+use crate::tempfiles::TempPath;
 use anyhow::Context;
 use clap::Args;
 use std::collections::BTreeMap;
@@ -65,11 +66,12 @@ pub struct ApplyArgs {
     /// Prometheus URL for KEDA triggers
     #[arg(
         long,
-        default_value = "http://prometheus-operated.monitoring.svc.cluster.local:9090"
+        default_value = "http://prometheus-operated.monitoring.svc.cluster.local:9090",
+        value_parser = super::args::http_url
     )]
     prometheus_url: String,
     /// Scalers' maximum replicas (default: twice the plan's, at least one more)
-    #[arg(long, value_parser = super::args::positive_int)]
+    #[arg(long, value_parser = super::args::k8s_count)]
     max_replicas: Option<u32>,
     /// Also set the Deployments' replica counts (scale patches)
     #[arg(long, value_enum, default_value = "none")]
@@ -181,9 +183,10 @@ fn now_rfc3339() -> String {
     )
 }
 
-/// Writes every object but the scale patches into `dir`, one numbered file each: all are
-/// written into a fresh folder beside it first, then the files of an earlier run
-/// (`NN-kind-name.yaml`) are removed and the new ones moved in.
+/// Writes every object but the scale patches into `dir`, one numbered file each, all or
+/// nothing: the files are written into a staging folder beside it first; then the files of an
+/// earlier run (`NN-kind-name.yaml`) are moved aside and the new ones moved in, and any failure
+/// on the way moves everything back, so `dir` holds the old files or the new ones, never a mix.
 fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
     let write_error = |path: &Path, cause| Error::Write {
         path: path.to_path_buf(),
@@ -192,55 +195,85 @@ fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Usage(format!("--out-dir {}: not a folder", dir.display())).into());
     }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let staging = parent.join(format!(
-        ".{}.wva-tmp-{}",
-        dir.file_name()
-            .map_or("out".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, e))?;
     let files: Vec<String> = objects
         .iter()
         .filter(|o| !o.is_scale())
         .enumerate()
         .map(|(i, o)| o.file_name(i + 1))
         .collect();
-    let written = objects
-        .iter()
-        .filter(|o| !o.is_scale())
-        .zip(&files)
-        .try_for_each(|(o, f)| {
-            std::fs::write(staging.join(f), to_yaml_stream(std::slice::from_ref(o)))
-                .map_err(|e| write_error(&staging.join(f), e))
-        })
-        .and_then(|()| std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e)));
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e.into());
-    }
-    // Files of an earlier run: `NN-...yaml`.
+    // Files of an earlier run: `NN-...yaml`. A folder of that name (or of a new file's) is
+    // not ours to remove: refuse before anything changes.
     let ours = |n: &str| {
         n.len() > 3
             && n.as_bytes()[..2].iter().all(u8::is_ascii_digit)
             && &n[2..3] == "-"
             && n.ends_with(".yaml")
     };
+    let mut old = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
-            if ours(&e.file_name().to_string_lossy()) {
-                let _ = std::fs::remove_file(e.path());
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(ours(&name) || files.contains(&name)) {
+                continue;
             }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                return Err(Error::Usage(format!(
+                    "--out-dir {}: {name} is a folder, where wva writes a file (nothing written)",
+                    dir.display()
+                ))
+                .into());
+            }
+            old.push(name);
         }
     }
-    for f in &files {
-        std::fs::rename(staging.join(f), dir.join(f)).map_err(|e| write_error(&dir.join(f), e))?;
+    old.sort();
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let base = dir
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let pid = std::process::id();
+    let folder = |name: String| {
+        let path = parent.join(name);
+        TempPath::folder(path.clone()).map_err(|e| write_error(&path, e))
+    };
+    let staging = folder(format!(".{base}.wva-tmp-{pid}"))?;
+    let aside = folder(format!(".{base}.wva-old-{pid}"))?;
+    for (o, f) in objects.iter().filter(|o| !o.is_scale()).zip(&files) {
+        let path = staging.path().join(f);
+        std::fs::write(&path, to_yaml_stream(std::slice::from_ref(o)))
+            .map_err(|e| write_error(&path, e))?;
     }
-    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    // Swap: old files aside, new files in; on failure, undo what was moved.
+    let mut moved_aside = Vec::new();
+    let mut moved_in = Vec::new();
+    let swapped = crate::tempfiles::uninterrupted(|| -> Result<(), Error> {
+        for f in &old {
+            std::fs::rename(dir.join(f), aside.path().join(f))
+                .map_err(|e| write_error(&dir.join(f), e))?;
+            moved_aside.push(f);
+        }
+        for f in &files {
+            std::fs::rename(staging.path().join(f), dir.join(f))
+                .map_err(|e| write_error(&dir.join(f), e))?;
+            moved_in.push(f);
+        }
+        Ok(())
+    })
+    .inspect_err(|_| {
+        crate::tempfiles::uninterrupted(|| {
+            for f in &moved_in {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            for f in &moved_aside {
+                let _ = std::fs::rename(aside.path().join(f), dir.join(f));
+            }
+        })
+    });
+    swapped?;
     eprintln!("wva: wrote {} files to {}", files.len(), dir.display());
     Ok(())
 }

@@ -82,16 +82,140 @@ pub fn time_limit(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A whole number `>= 1`.
+/// A whole number from `min` to `max`: a number past `max` is "out of range", not "not a whole
+/// number".
+fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{} is not a whole number",
+            crate::limits::quote(text)
+        ));
+    }
+    match digits.parse::<u64>() {
+        Ok(v) if v < min => Err(format!("must be >= {min}")),
+        Ok(v) => crate::limits::at_most(v, max),
+        Err(_) => Err(format!("out of range: {digits} (max {max})")),
+    }
+}
+
+/// A whole number from 1 to `u32::MAX`.
 pub fn positive_int(text: &str) -> Result<u32, String> {
-    let v: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a whole number"))?;
-    if v >= 1 {
+    whole(text, 1, u64::from(u32::MAX)).map(|v| v as u32)
+}
+
+/// A replica count from 1 to [`crate::limits::MAX_REPLICAS`].
+pub fn replicas(text: &str) -> Result<u32, String> {
+    whole(text, 1, u64::from(crate::limits::MAX_REPLICAS)).map(|v| v as u32)
+}
+
+/// A max batch (sequences per engine) from 1 to [`crate::limits::MAX_BATCH`].
+pub fn batch(text: &str) -> Result<u32, String> {
+    whole(text, 1, u64::from(crate::limits::MAX_BATCH)).map(|v| v as u32)
+}
+
+/// A KV block size from 1 to [`crate::limits::MAX_BLOCK_SIZE`] tokens.
+pub fn block_size(text: &str) -> Result<u32, String> {
+    whole(text, 1, u64::from(crate::limits::MAX_BLOCK_SIZE)).map(|v| v as u32)
+}
+
+/// A request count from 1 to [`crate::limits::MAX_REQUESTS`].
+pub fn requests(text: &str) -> Result<u64, String> {
+    whole(text, 1, crate::limits::MAX_REQUESTS)
+}
+
+/// A replication count from 1 to [`crate::limits::MAX_REPLICATIONS`].
+pub fn replications(text: &str) -> Result<u32, String> {
+    whole(text, 1, u64::from(crate::limits::MAX_REPLICATIONS)).map(|v| v as u32)
+}
+
+/// A Kubernetes `int32` count from 1 ([`crate::limits::K8S_INT32_MAX`]).
+pub fn k8s_count(text: &str) -> Result<u32, String> {
+    whole(text, 1, u64::from(crate::limits::K8S_INT32_MAX)).map(|v| v as u32)
+}
+
+/// A perf model's alpha, ms: `> 0` and at most [`crate::limits::MAX_PERF_COEFFICIENT`].
+pub fn perf_alpha(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(positive(text)?, crate::limits::MAX_PERF_COEFFICIENT)
+}
+
+/// A perf model's other coefficients: `>= 0` and at most
+/// [`crate::limits::MAX_PERF_COEFFICIENT`].
+pub fn perf_coefficient(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(non_negative(text)?, crate::limits::MAX_PERF_COEFFICIENT)
+}
+
+/// A coefficient of variation from 0 to [`crate::limits::MAX_NOISE_CV`].
+pub fn noise_cv(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(non_negative(text)?, crate::limits::MAX_NOISE_CV)
+}
+
+/// A time scale within [`crate::limits::TIME_SCALE_RANGE`].
+pub fn time_scale(text: &str) -> Result<f64, String> {
+    let v = positive(text)?;
+    let (low, high) = crate::limits::TIME_SCALE_RANGE;
+    if (low..=high).contains(&v) {
         Ok(v)
     } else {
-        Err("must be >= 1".into())
+        Err(format!("out of range: {v} (from {low:e} to {high:e})"))
+    }
+}
+
+/// An arrival rate, requests/s, `> 0` and at most [`crate::limits::MAX_RATE_RPS`].
+pub fn rate_rps(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(positive(text)?, crate::limits::MAX_RATE_RPS)
+}
+
+/// An arrival rate, requests/min, `> 0` and at most 60 x [`crate::limits::MAX_RATE_RPS`].
+pub fn rate_rpm(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(positive(text)?, 60.0 * crate::limits::MAX_RATE_RPS)
+}
+
+/// [`rate_rps`], also 0.
+pub fn rate_rps_or_zero(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(non_negative(text)?, crate::limits::MAX_RATE_RPS)
+}
+
+/// [`rate_rpm`], also 0.
+pub fn rate_rpm_or_zero(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(non_negative(text)?, 60.0 * crate::limits::MAX_RATE_RPS)
+}
+
+/// A queue allowance from 0 to [`crate::limits::MAX_QUEUE`].
+pub fn queue_or_zero(text: &str) -> Result<u32, String> {
+    whole(text, 0, u64::from(crate::limits::MAX_QUEUE)).map(|v| v as u32)
+}
+
+/// An absolute `http://` or `https://` URL.
+pub fn http_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && !host.starts_with('/')
+                && !text.contains(char::is_whitespace) =>
+        {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "{} is not an http:// or https:// URL",
+            crate::limits::quote(text)
+        )),
+    }
+}
+
+/// Refuses a run that would draw more than [`crate::limits::MAX_REQUESTS`] requests (`expected`:
+/// rate x duration), naming `flag`.
+pub fn check_drawn(expected: f64, flag: &str) -> Result<(), crate::error::Error> {
+    let max = crate::limits::MAX_REQUESTS;
+    if expected <= max as f64 {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Usage(format!(
+            "{flag}: the load would draw about {expected:.3e} requests; at most {max} per run (docs/cli.md, Limits)"
+        )))
     }
 }
 
@@ -119,5 +243,25 @@ mod tests {
         assert!(positive_int("-1").is_err());
         assert!(positive_int("2.5").is_err());
         assert_eq!(perf_model("wva-v3"), Ok(PerfModelKind::V3));
+        assert_eq!(
+            replicas("4294967295"),
+            Err("out of range: 4294967295 (max 10000)".into())
+        );
+        assert_eq!(
+            positive_int("4294967296"),
+            Err("out of range: 4294967296 (max 4294967295)".into())
+        );
+        assert!(
+            requests(&"9".repeat(40))
+                .unwrap_err()
+                .starts_with("out of range")
+        );
+        assert!(positive_int(&"x".repeat(1000)).unwrap_err().len() < 100);
+        assert!(noise_cv("1e200").is_err());
+        assert!(time_scale("1e308").is_err());
+        assert!(rate_rps("1e100").is_err());
+        assert!(http_url("").is_err());
+        assert!(http_url("http://").is_err());
+        assert_eq!(http_url("https://p:9090"), Ok("https://p:9090".into()));
     }
 }

@@ -92,7 +92,7 @@ pub struct EstimateArgs {
     #[arg(long, value_parser = args::positive_int)]
     num_layers: Option<u32>,
     /// Per-request logs of a fleet: replicas the requests were spread over
-    #[arg(long, value_parser = args::positive_int, default_value = "1")]
+    #[arg(long, value_parser = args::replicas, default_value = "1")]
     replicas: u32,
     /// Generic CSV: where each quantity is, quantity=column pairs (batch, time_ms,
     /// context_tokens, kv_tokens, prefill_tokens, iterations)

@@ -11,7 +11,7 @@ mod estimate_tables;
 mod load;
 mod output;
 mod plan;
-mod plan_file;
+pub mod plan_file;
 mod replay;
 mod simulate;
 mod trace;
@@ -90,10 +90,17 @@ pub fn main() -> std::process::ExitCode {
             .into();
         }
     };
+    // SIGINT/SIGTERM: remove the temporaries of outputs being written, then exit 130 (the
+    // outputs themselves are only ever renamed into place whole).
+    if let Err(e) = ctrlc::set_handler(|| crate::tempfiles::on_interrupt()) {
+        eprintln!(
+            "wva: warning: cannot handle interrupts ({e}); an interrupted run may leave .wva-tmp files"
+        );
+    }
     match run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::limits::shorten(&format!("{e:#}")));
             exit_code_of(&e).into()
         }
     }

@@ -64,14 +64,11 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.wva-tmp-{}", std::process::id()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(crate::error::Error::Write {
-            path: path.to_path_buf(),
-            cause: source,
-        }
-        .into());
-    }
-    Ok(())
+    // Removed if anything fails, or on SIGINT/SIGTERM (the old file stays as it was).
+    crate::tempfiles::TempPath::create(tmp, |p| std::fs::File::create(p).map(drop))
+        .and_then(|tmp| {
+            std::fs::write(tmp.path(), bytes)?;
+            tmp.persist(path)
+        })
+        .map_err(|e| write_error(e).into())
 }

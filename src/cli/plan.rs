@@ -139,16 +139,16 @@ pub(super) struct PlanArgs {
     #[arg(long, value_parser = quantile, default_value_t = 0.95, requires = "trace")]
     rate_quantile: f64,
     /// With --from-cluster: arrival rate of every variant not in --workloads, requests/s
-    #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster", conflicts_with = "rate_rpm")]
+    #[arg(long, value_parser = super::args::rate_rps_or_zero, requires = "from_cluster", conflicts_with = "rate_rpm")]
     rate_rps: Option<f64>,
     /// With --from-cluster: the same in requests per minute
-    #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster")]
+    #[arg(long, value_parser = super::args::rate_rpm_or_zero, requires = "from_cluster")]
     rate_rpm: Option<f64>,
     /// With --from-cluster: mean prompt tokens of every variant not in --workloads
-    #[arg(long, value_parser = super::args::non_negative, requires = "from_cluster")]
+    #[arg(long, value_parser = super::args::tokens, requires = "from_cluster")]
     in_tokens: Option<f64>,
     /// With --from-cluster: mean output tokens of every variant not in --workloads
-    #[arg(long, value_parser = super::args::at_least_one, requires = "from_cluster")]
+    #[arg(long, value_parser = super::args::output_tokens, requires = "from_cluster")]
     out_tokens: Option<f64>,
     /// How to choose among accelerators (default: exact with an inventory, else unlimited)
     #[arg(long, value_enum)]

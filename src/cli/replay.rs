@@ -88,13 +88,13 @@ pub(super) struct ReplayArgs {
     #[arg(long)]
     accelerator: Option<String>,
     /// Max batch of every replica (vLLM --max-num-seqs; default: the plan's)
-    #[arg(long, value_parser = args::positive_int)]
+    #[arg(long, value_parser = args::batch)]
     max_batch: Option<u32>,
     /// Fewest replicas a policy may ask for (default: the workload's min_replicas, at least 1)
-    #[arg(long, value_parser = args::positive_int)]
+    #[arg(long, value_parser = args::replicas)]
     min_replicas: Option<u32>,
     /// Most replicas a policy may ask for (at most 10000)
-    #[arg(long, value_parser = replica_limit, default_value_t = 1000)]
+    #[arg(long, value_parser = args::replicas, default_value_t = 1000)]
     max_replicas: u32,
     /// wva-model: size for the arrival rate, or the completion rate (upstream's measure)
     #[arg(long, value_enum, default_value_t = RateSource::Arrivals)]
@@ -119,13 +119,13 @@ pub(super) struct ReplayArgs {
     hpa_stabilization_s: f64,
     /// static: the replica count (default: the fewest with which no interval's mean TTFT or
     /// time per output token is over target, found by replaying the trace)
-    #[arg(long, value_parser = args::positive_int)]
+    #[arg(long, value_parser = args::replicas)]
     static_replicas: Option<u32>,
     /// How requests are spread over the serving replicas
     #[arg(long, value_enum, default_value_t = Router::RoundRobin)]
     router: Router,
     /// Multiplicative noise on iteration times (log-normal, mean 1), coefficient of variation
-    #[arg(long, value_parser = args::non_negative, default_value_t = 0.0)]
+    #[arg(long, value_parser = args::noise_cv, default_value_t = 0.0)]
     noise_cv: f64,
     /// Seed of every random draw (same seed, same result)
     #[arg(long, default_value_t = 1)]
@@ -153,18 +153,6 @@ fn parse_policy(text: &str) -> Result<Option<PolicyKind>, String> {
                 PolicyKind::ALL.map(|p| p.to_string()).join(", ")
             )
         })
-}
-
-/// Most replicas `--max-replicas` allows: every replica is a simulated engine.
-const MAX_REPLICAS: u32 = 10_000;
-
-fn replica_limit(text: &str) -> Result<u32, String> {
-    let v = args::positive_int(text)?;
-    if v <= MAX_REPLICAS {
-        Ok(v)
-    } else {
-        Err(format!("must be at most {MAX_REPLICAS}, got {v}"))
-    }
 }
 
 fn positive_share(text: &str) -> Result<f64, String> {

@@ -74,7 +74,7 @@ pub(super) struct SimulateArgs {
     )]
     plan: Option<PathBuf>,
     /// Replicas per workload (with --profile, default 1)
-    #[arg(long, value_parser = args::positive_int)]
+    #[arg(long, value_parser = args::replicas)]
     replicas: Option<u32>,
 
     /// Replay this trace instead of drawing synthetic load: its requests go to the workload
@@ -97,10 +97,10 @@ pub(super) struct SimulateArgs {
     requests_out: Option<PathBuf>,
 
     /// With --profile: arrival rate, requests/s
-    #[arg(long, value_parser = args::positive, conflicts_with = "rate_rpm")]
+    #[arg(long, value_parser = args::rate_rps, conflicts_with = "rate_rpm")]
     rate_rps: Option<f64>,
     /// With --profile: arrival rate, requests/min
-    #[arg(long, value_parser = args::positive)]
+    #[arg(long, value_parser = args::rate_rpm)]
     rate_rpm: Option<f64>,
     /// With --profile: mean prompt tokens
     #[arg(long, value_parser = args::tokens)]
@@ -119,8 +119,8 @@ pub(super) struct SimulateArgs {
     shape: ShapeArgs,
 
     /// Requests to simulate in all (default 100000)
-    #[arg(long, value_parser = args::positive_int, conflicts_with = "duration_s")]
-    requests: Option<u32>,
+    #[arg(long, value_parser = args::requests, conflicts_with = "duration_s")]
+    requests: Option<u64>,
     /// Simulate the arrivals of this many seconds instead
     #[arg(long, value_parser = args::positive)]
     duration_s: Option<f64>,
@@ -133,17 +133,17 @@ pub(super) struct SimulateArgs {
     seed: u64,
     /// Independent runs (seeds seed, seed+1, ...) run in parallel; the report gives their mean
     /// and a 95% confidence interval
-    #[arg(long, value_parser = args::positive_int, default_value_t = 1)]
+    #[arg(long, value_parser = args::replications, default_value_t = 1)]
     replications: u32,
     /// How each workload's requests are spread over its replicas
     #[arg(long, value_enum, default_value_t = Router::RoundRobin)]
     router: Router,
     /// Multiplicative noise on iteration times (log-normal, mean 1), coefficient of variation
-    #[arg(long, value_parser = args::non_negative, default_value_t = 0.0)]
+    #[arg(long, value_parser = args::noise_cv, default_value_t = 0.0)]
     noise_cv: f64,
 
     /// Override the engines' max batch (vLLM --max-num-seqs)
-    #[arg(long, value_parser = args::positive_int)]
+    #[arg(long, value_parser = args::batch)]
     max_num_seqs: Option<u32>,
     /// Override the per-iteration token budget (vLLM --max-num-batched-tokens; default the
     /// profile's, else 8192)
@@ -157,7 +157,7 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     num_gpu_blocks: Option<u64>,
     /// KV block size, tokens (vLLM --block-size)
-    #[arg(long, value_parser = args::positive_int, default_value_t = 16)]
+    #[arg(long, value_parser = args::block_size, default_value_t = 16)]
     block_size: u32,
     /// Turn off prefix caching (vLLM --no-enable-prefix-caching): a preempted request then
     /// recomputes its whole prefill when it resumes, instead of only the blocks other requests
@@ -549,6 +549,19 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    let replicas: u64 = fleets
+        .iter()
+        .flat_map(|f| &f.parts)
+        .map(|p| u64::from(p.replicas))
+        .sum();
+    if replicas > u64::from(crate::limits::MAX_REPLICAS) {
+        return Err(Error::Usage(format!(
+            "{}: {replicas} replicas to simulate; at most {} per run (each is a simulated engine; docs/cli.md, Limits)",
+            source.display(),
+            crate::limits::MAX_REPLICAS
+        ))
+        .into());
+    }
     let overrides = EngineOverrides {
         max_num_seqs: a.max_num_seqs,
         max_num_batched_tokens: a.max_num_batched_tokens,
@@ -577,9 +590,13 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
     );
     let horizon = match (a.requests, a.duration_s) {
         (_, Some(d)) => Horizon::Duration(d),
-        (Some(n), None) => Horizon::Requests(u64::from(n)),
+        (Some(n), None) => Horizon::Requests(n),
         (None, None) => Horizon::Requests(100_000),
     };
+    if let Horizon::Duration(d) = horizon {
+        let rate_rps: f64 = scenario.workloads.iter().map(|w| w.rate_rps).sum();
+        args::check_drawn(rate_rps * d, "--duration-s")?;
+    }
     // A replay counts every request unless asked; synthetic load starts empty and warms up.
     let warmup = a
         .warmup

@@ -48,7 +48,7 @@ pub(super) struct TraceInputArgs {
     #[arg(long, value_parser = args::positive, default_value_t = 1.0)]
     pub rate_scale: f64,
     /// Multiply arrival times by this (0.5 replays twice as fast)
-    #[arg(long, value_parser = args::positive, default_value_t = 1.0)]
+    #[arg(long, value_parser = args::time_scale, default_value_t = 1.0)]
     pub time_scale: f64,
     /// Stop after this many requests
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -114,6 +114,9 @@ impl TraceInputArgs {
         for r in trace.by_ref() {
             records.push(r.map_err(|e| Error::Usage(e.to_string()))?);
         }
+        if records.is_empty() {
+            return Err(no_requests(path, &trace));
+        }
         note_left_out(path, &trace);
         // In arrival order (stable: equal arrivals keep file order), from 0.
         let unordered = records
@@ -136,6 +139,17 @@ impl TraceInputArgs {
         }
         Ok(records)
     }
+}
+
+/// The error for a trace with nothing left to read: every row malformed (with
+/// `--skip-bad-rows`), every request failed, or nothing in the window.
+fn no_requests(path: &Path, trace: &Trace) -> Error {
+    Error::Usage(format!(
+        "{}: no requests to read ({} malformed rows skipped, {} failed requests left out)",
+        path.display(),
+        trace.skipped_rows(),
+        trace.failed_requests()
+    ))
 }
 
 fn note_left_out(path: &Path, trace: &Trace) {
@@ -204,7 +218,7 @@ pub(super) struct SynthArgs {
     #[arg(long, requires = "like")]
     poisson_counts: bool,
     /// Without --like: arrival rate, requests/s
-    #[arg(long, value_parser = args::positive)]
+    #[arg(long, value_parser = args::rate_rps)]
     rate_rps: Option<f64>,
     /// Without --like: mean prompt tokens
     #[arg(long, value_parser = args::tokens)]
@@ -215,7 +229,7 @@ pub(super) struct SynthArgs {
     #[command(flatten)]
     shape: ShapeArgs,
     /// Without --like: requests to draw
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "duration_s")]
+    #[arg(long, value_parser = args::requests, conflicts_with = "duration_s")]
     requests: Option<u64>,
     /// Without --like: seconds of arrivals to draw
     #[arg(long, value_parser = args::positive)]
@@ -264,8 +278,13 @@ fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
         .input
         .open(&a.file, a.records.model.clone(), a.records.seed)?;
     let mut builder = StatsBuilder::new();
+    let mut count = 0u64;
     for r in trace.by_ref() {
         builder.add(&r.map_err(|e| Error::Usage(e.to_string()))?);
+        count += 1;
+    }
+    if count == 0 {
+        return Err(no_requests(&a.file, &trace).into());
     }
     let report = TraceReport {
         file: a.file.display().to_string(),
@@ -326,7 +345,10 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
             };
             let horizon = match (a.requests, a.duration_s) {
                 (Some(n), _) => Horizon::Requests(n),
-                (None, Some(d)) => Horizon::Duration(d),
+                (None, Some(d)) => {
+                    args::check_drawn(rate_rps * d, "--duration-s")?;
+                    Horizon::Duration(d)
+                }
                 (None, None) => {
                     return Err(Error::Usage("give --requests N or --duration-s T".into()).into());
                 }

@@ -80,6 +80,9 @@ struct Head {
     p_top: f64,
     /// Sum of weights.
     mass: f64,
+    /// Sum of the weights below state `N` (kept apart: when arrivals swamp service, `mass`
+    /// is `p_top` to the last digit and `mass - p_top` would lose it).
+    below_top: f64,
     /// Sum of `n` times the weights.
     first: f64,
     /// Weight of state 0.
@@ -103,10 +106,12 @@ impl Head {
         let mut head = Head {
             p_top: 1.0,
             mass: 1.0,
+            below_top: 0.0,
             first: 0.0,
             p_idle: 1.0,
         };
         for (i, &rate) in mu.iter().enumerate() {
+            head.below_top = head.mass;
             head.p_top *= lambda / rate;
             if head.p_top > RESCALE_ABOVE {
                 head.scale(1.0 / head.p_top);
@@ -123,6 +128,7 @@ impl Head {
     fn scale(&mut self, factor: f64) {
         self.p_top *= factor;
         self.mass *= factor;
+        self.below_top *= factor;
         self.first *= factor;
         self.p_idle *= factor;
     }
@@ -148,10 +154,17 @@ impl Head {
         let p_wait = (p_top * ((-tail.ln_divisor).exp() + tail.mass) - p_full).max(0.0);
 
         let total = self.mass + tail_mass;
+        // The mass of the states that accept an arrival, summed apart from `p_full` (not
+        // `total - p_full`, which cancels to 0 when the replica is almost always full).
+        let open = if max_queue == 0 {
+            self.below_top
+        } else {
+            self.mass + p_top * tail.below_last
+        };
         let mean_in_system = (self.first + tail_first) / total;
         let mean_in_service = self.first / total + n_top * (1.0 - self.mass / total);
         let blocking_probability = p_full / total;
-        let throughput = lambda * (1.0 - blocking_probability);
+        let throughput = lambda * (open / total);
         let response_ms = mean_in_system / throughput;
         let service_ms = mean_in_service / throughput;
         ChainSolution {
@@ -164,8 +177,8 @@ impl Head {
             wait_ms: (response_ms - service_ms).max(0.0),
             blocking_probability,
             idle_probability: self.p_idle / total,
-            waiting_probability: if total > p_full {
-                (p_wait / (total - p_full)).clamp(0.0, 1.0)
+            waiting_probability: if open > 0.0 {
+                (p_wait / open).clamp(0.0, 1.0)
             } else {
                 1.0
             },
@@ -215,39 +228,45 @@ struct GeometricTail {
     first_moment: f64,
     /// `r^q` (the weight of the last state relative to the first).
     last: f64,
+    /// `sum r^k`, `k = 1..q-1` (`mass - last`, summed apart).
+    below_last: f64,
     /// Non-zero only when `r > 1` and `r^q` would overflow.
     ln_divisor: f64,
 }
 
 fn geometric_tail(r: f64, q: u32) -> GeometricTail {
-    let tail = |mass, first_moment, last, ln_divisor| GeometricTail {
+    let tail = |mass, first_moment, last, below_last, ln_divisor| GeometricTail {
         mass,
         first_moment,
         last,
+        below_last,
         ln_divisor,
     };
     if q == 0 {
-        return tail(0.0, 0.0, 1.0, 0.0);
+        return tail(0.0, 0.0, 1.0, 0.0, 0.0);
     }
     let qf = f64::from(q);
     let ln_r = r.ln();
     let ln_last = qf * ln_r;
     if ln_last <= LN_TAIL_LIMIT {
         if (r - 1.0).abs() < NEAR_ONE && q <= MAX_LOOP_STATES {
-            let (mut mass, mut first, mut term) = (0.0, 0.0, 1.0);
+            let (mut mass, mut first, mut term, mut below) = (0.0, 0.0, 1.0, 0.0);
             for k in 1..=q {
+                below = mass;
                 term *= r;
                 mass += term;
                 first += f64::from(k) * term;
             }
-            return tail(mass, first, term, 0.0);
+            return tail(mass, first, term, below, 0.0);
         }
         let last = ln_last.exp();
         // sum_{k=1}^q r^k = r (r^q - 1)/(r - 1); sum k r^k = r (1 - (q+1) r^q + q r^(q+1))/(1-r)^2
         let mass = r * ln_last.exp_m1() / ln_r.exp_m1();
         let one_minus = 1.0 - r;
         let first = r * (1.0 - (qf + 1.0) * last + qf * last * r) / (one_minus * one_minus);
-        return tail(mass, first, last, 0.0);
+        // sum_{k=1}^{q-1} r^k = r (r^(q-1) - 1)/(r - 1)
+        let below = r * ((qf - 1.0) * ln_r).exp_m1() / ln_r.exp_m1();
+        return tail(mass, first, last, below, 0.0);
     }
     // r > 1 and r^q is huge: divide everything by r^q. With s = 1/r < 1:
     // sum r^k / r^q = sum_{j=0}^{q-1} s^j; sum k r^k / r^q = sum_{j=0}^{q-1} (q-j) s^j.
@@ -257,7 +276,9 @@ fn geometric_tail(r: f64, q: u32) -> GeometricTail {
     let mass = (1.0 - s_q) / one_minus;
     let j_moment = s * (1.0 - qf * s_q / s + (qf - 1.0) * s_q) / (one_minus * one_minus);
     let first = qf * mass - j_moment;
-    tail(mass, first, 1.0, ln_last)
+    // sum_{j=1}^{q-1} s^j = s (1 - s^(q-1))/(1 - s)
+    let below = s * (1.0 - s_q / s) / one_minus;
+    tail(mass, first, 1.0, below, ln_last)
 }
 
 #[cfg(test)]
@@ -417,6 +438,36 @@ mod tests {
             let top = *rates.last().unwrap();
             check(&rates, q, top * factor);
         }
+    }
+
+    /// Arrivals that swamp service: the replica is almost always full and serves at its top
+    /// rate (the open states' mass is summed apart, so it does not cancel to 0).
+    #[test]
+    fn swamped_replicas_serve_at_their_top_rate() {
+        let mu: Vec<f64> = (1..=48)
+            .map(|n| f64::from(n) / (12.0 + 0.05 * f64::from(n)))
+            .collect();
+        let top = mu[47];
+        for q in [0u32, 1, 2, 480, 1_000_000] {
+            for lambda in [1e20, 1e97, 1e200] {
+                let s = solve(&mu, q, lambda).unwrap();
+                assert!(
+                    close(s.throughput_per_ms, top, 1e-6),
+                    "q {q} lambda {lambda}: {s:?}"
+                );
+                for v in [s.response_ms, s.wait_ms, s.service_ms, s.mean_in_system] {
+                    assert!(v.is_finite() && v >= 0.0, "q {q} lambda {lambda}: {s:?}");
+                }
+                assert!(close(s.mean_in_system, 48.0 + f64::from(q), 1e-6), "{s:?}");
+            }
+        }
+        // And the same against the brute-force chain where it can still be summed.
+        let b = brute_force(&mu, 2, 1e3);
+        let s = solve(&mu, 2, 1e3).unwrap();
+        assert!(
+            close(s.throughput_per_ms, b.throughput_per_ms, 1e-9),
+            "{s:?} {b:?}"
+        );
     }
 
     #[test]

@@ -36,6 +36,28 @@ pub struct Metrics {
     pub max_rate_rps: f64,
 }
 
+impl Metrics {
+    /// Whether every metric is a finite number.
+    pub fn is_finite(&self) -> bool {
+        [
+            self.offered_rps,
+            self.throughput_rps,
+            self.ttft_ms,
+            self.itl_ms,
+            self.wait_ms,
+            self.prefill_ms,
+            self.response_ms,
+            self.mean_batch,
+            self.mean_in_system,
+            self.utilization,
+            self.blocking_probability,
+            self.max_rate_rps,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
 /// Parameters that cannot form a queueing model.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{0}")]
@@ -156,6 +178,9 @@ impl ReplicaModel {
     /// Metrics at `rate_rps` requests/s. Rates above the maximum are allowed (the finite queue
     /// then rejects the excess; see `blocking_probability`). Returns `None` for a rate that is
     /// not positive and finite.
+    ///
+    /// `None` also when an answer would not be finite (parameters so extreme that a latency
+    /// overflows): never a NaN metric.
     pub fn analyze(&self, rate_rps: f64) -> Option<Metrics> {
         if !(rate_rps > 0.0 && rate_rps.is_finite()) {
             return None;
@@ -165,7 +190,7 @@ impl ReplicaModel {
             self.max_queue,
             rate_rps / 1000.0,
         )?;
-        Some(self.metrics_of(&sol, self.max_batch))
+        Some(self.metrics_of(&sol, self.max_batch)).filter(Metrics::is_finite)
     }
 
     /// The `q`-quantile of TTFT at `rate_rps`, ms (vLLM's definition), by the tail

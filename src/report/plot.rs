@@ -168,25 +168,24 @@ pub fn panels(path: &Path, x_label: &str, panels: &[Panel]) -> Result<(), PlotEr
         std::process::id(),
         if svg { "svg" } else { "png" }
     ));
-    // A clean I/O error for an unwritable place, before plotters wraps it.
-    std::fs::File::create(&tmp).map_err(|e| err(e.to_string()))?;
+    // A clean I/O error for an unwritable place, before plotters wraps it; removed if anything
+    // fails, or on SIGINT/SIGTERM.
+    let tmp = crate::tempfiles::TempPath::create(tmp, |p| std::fs::File::create(p).map(drop))
+        .map_err(|e| err(e.to_string()))?;
     let drawn = if svg {
         draw(
-            SVGBackend::new(&tmp, (960, height)).into_drawing_area(),
+            SVGBackend::new(tmp.path(), (960, height)).into_drawing_area(),
             x_label,
             panels,
         )
     } else {
         draw(
-            BitMapBackend::new(&tmp, (960, height)).into_drawing_area(),
+            BitMapBackend::new(tmp.path(), (960, height)).into_drawing_area(),
             x_label,
             panels,
         )
     }
-    .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if drawn.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    .and_then(|()| tmp.persist(path).map_err(|e| e.to_string()));
     drawn.map_err(err)
 }
 

@@ -35,7 +35,7 @@ pub struct EngineConfig {
     /// with the blocks of its own that are still cached.
     pub prefix_caching: bool,
     /// Coefficient of variation of a multiplicative (log-normal, mean 1) noise on iteration
-    /// times; 0 for none.
+    /// times; 0 for none, at most [`crate::limits::MAX_NOISE_CV`] (larger values count as it).
     pub noise_cv: f64,
 }
 
@@ -106,7 +106,9 @@ impl Engine {
     /// An idle engine.
     pub fn new(config: EngineConfig) -> Self {
         let noise = (config.noise_cv > 0.0).then(|| {
-            let sigma2 = (1.0 + config.noise_cv * config.noise_cv).ln();
+            // Capped (the flags refuse more), so sigma stays finite.
+            let cv = config.noise_cv.min(crate::limits::MAX_NOISE_CV);
+            let sigma2 = (1.0 + cv * cv).ln();
             rand_distr::LogNormal::new(-sigma2 / 2.0, sigma2.sqrt())
                 .unwrap_or_else(|_| unreachable!("finite sigma"))
         });

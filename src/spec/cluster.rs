@@ -275,7 +275,13 @@ fn classes(obj: &Object) -> Result<Vec<Located<ServiceClass>>, Error> {
         let doc: ClassDoc = value
             .as_str()
             .ok_or_else(|| at.error("", "must be a YAML text (name, priority, data)"))
-            .and_then(|s| serde_yaml::from_str(s).map_err(|e| at.error("", e.to_string())))?;
+            .and_then(|s| {
+                if crate::limits::too_deep(s).is_some() {
+                    let max = crate::limits::MAX_NESTING;
+                    return Err(at.error("", format!("nested deeper than {max} levels")));
+                }
+                serde_yaml::from_str(s).map_err(|e| at.error("", e.to_string()))
+            })?;
         let mean = |ms: Option<f64>| {
             ms.filter(|v| *v > 0.0).map(|ms| LatencyTarget {
                 statistic: Statistic::Mean,

@@ -47,9 +47,19 @@ impl fmt::Display for SpecError {
             }
         }
         if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
+            // Field paths carry object names, which come from the input: cut a huge one.
+            match self
+                .field
+                .char_indices()
+                .nth(crate::limits::MAX_QUOTED_IN_MESSAGE)
+            {
+                None => write!(f, ": {}", self.field)?,
+                Some((cut, _)) => {
+                    write!(f, ": {}...({} bytes)", &self.field[..cut], self.field.len())?
+                }
+            }
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", crate::limits::shorten(&self.message))
     }
 }
 
@@ -89,5 +99,12 @@ mod tests {
             SpecError::file(Path::new("x"), "file is empty").to_string(),
             "x: file is empty"
         );
+        // Input quoted back (object names in the field, values in the message) is cut short.
+        let huge = SpecError::at(
+            Path::new("d.yaml"),
+            format!("VariantAutoscaling {}.prompt_tokens", "9".repeat(5000)),
+            format!("invalid type: string \"{}\"", "8".repeat(5000)),
+        );
+        assert!(huge.to_string().len() < 400, "{huge}");
     }
 }

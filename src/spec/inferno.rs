@@ -247,14 +247,21 @@ const PARTS: [(&str, &str); 6] = [
 fn documents(path: &Path) -> Result<Documents, Error> {
     let mut parts = BTreeMap::new();
     if path.is_dir() {
+        // `exists` says why a file cannot be looked at (an unreadable folder), unlike `Path::exists`.
+        let exists = |p: &Path| {
+            std::fs::exists(p).map_err(|cause| Error::Read {
+                path: p.to_path_buf(),
+                cause,
+            })
+        };
         for (key, file) in PARTS {
             let p = path.join(file);
-            if p.exists() {
+            if exists(&p)? {
                 parts.insert(key, (p.clone(), parse_json(&p)?));
             }
         }
         let system = path.join("system-data.json");
-        if parts.len() < 5 && system.exists() {
+        if parts.len() < 5 && exists(&system)? {
             return documents(&system);
         }
     } else {

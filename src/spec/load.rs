@@ -44,7 +44,7 @@ pub struct Located<T> {
 /// Reads a file as text: an unreadable file is [`Error::Read`]; an empty or binary file is a
 /// [`SpecError`].
 pub fn read_text(path: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+    let bytes = crate::limits::read_document(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         cause: source,
     })?;
@@ -80,6 +80,15 @@ fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String, SpecError> {
 /// Parses a YAML document into `T`, turning any error into a [`SpecError`] with the field path
 /// and, where the parser knows it, the line and column.
 pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, SpecError> {
+    if let Some((line, column)) = crate::limits::too_deep(text) {
+        return Err(SpecError {
+            file: path.to_path_buf(),
+            field: String::new(),
+            line: Some(line),
+            column: Some(column),
+            message: format!("nested deeper than {} levels", crate::limits::MAX_NESTING),
+        });
+    }
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let field = err.path().to_string();
@@ -148,7 +157,7 @@ pub fn expand<T, F: DeserializeOwned>(
             Entry::Path(relative) => {
                 let path = base.join(&relative);
                 let file = Arc::new(path.clone());
-                let text = std::fs::read(&path)
+                let text = crate::limits::read_document(&path)
                     .map_err(|e| {
                         SpecError::at(
                             scenario,

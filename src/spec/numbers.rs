@@ -186,11 +186,14 @@ pub fn parse_finite(text: &str) -> Result<f64, String> {
     let v: f64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
+        .map_err(|_| format!("{} is not a number", crate::limits::quote(text)))?;
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(format!("`{text}` is not a finite number"))
+        Err(format!(
+            "{} is not a finite number",
+            crate::limits::quote(text)
+        ))
     }
 }
 

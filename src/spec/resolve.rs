@@ -257,6 +257,13 @@ fn small_int(value: u64, origin: &Origin, field: &str) -> Result<u32, SpecError>
     u32::try_from(value).map_err(|_| origin.error(field, format!("too large: {value}")))
 }
 
+/// A count bounded by one of [`crate::limits`]' maxima.
+fn count(value: u64, max: u32, origin: &Origin, field: &str) -> Result<u32, SpecError> {
+    crate::limits::at_most(value, u64::from(max))
+        .map(|v| v as u32)
+        .map_err(|m| origin.error(field, m))
+}
+
 fn profile(
     doc: ProfileDoc,
     origin: &Origin,
@@ -264,7 +271,12 @@ fn profile(
 ) -> Result<Profile, SpecError> {
     let max_batch = small_int(doc.max_batch.get(), origin, "max_batch")?;
     let max_queue = match doc.max_queue {
-        Some(q) => Some(small_int(q.get(), origin, "max_queue")?),
+        Some(q) => Some(count(
+            q.get(),
+            crate::limits::MAX_QUEUE,
+            origin,
+            "max_queue",
+        )?),
         None => None,
     };
     let max_batch_at_output_tokens = match doc.max_batch_at_output_tokens {
@@ -374,9 +386,16 @@ fn service_class(doc: ServiceClassDoc, origin: &Origin) -> Result<ServiceClass, 
 }
 
 fn workload(doc: WorkloadDoc, origin: &Origin) -> Result<Workload, SpecError> {
+    let max_rps = crate::limits::MAX_RATE_RPS;
     let rate_rps = match (doc.rate_rps, doc.rate_rpm) {
-        (Some(r), None) => r.get(),
-        (None, Some(r)) => r.get() / 60.0,
+        (Some(r), None) => {
+            crate::limits::at_most(r.get(), max_rps).map_err(|m| origin.error("rate_rps", m))?
+        }
+        (None, Some(r)) => {
+            crate::limits::at_most(r.get(), 60.0 * max_rps)
+                .map_err(|m| origin.error("rate_rpm", m))?
+                / 60.0
+        }
         (Some(_), Some(_)) => {
             return Err(origin.error(
                 "rate_rpm",
@@ -388,7 +407,7 @@ fn workload(doc: WorkloadDoc, origin: &Origin) -> Result<Workload, SpecError> {
         }
     };
     let min_replicas = match doc.min_replicas {
-        Some(m) => small_int(m.get(), origin, "min_replicas")?,
+        Some(m) => count(m.get(), crate::limits::MAX_REPLICAS, origin, "min_replicas")?,
         None => 1,
     };
     let name = doc
@@ -396,13 +415,23 @@ fn workload(doc: WorkloadDoc, origin: &Origin) -> Result<Workload, SpecError> {
         .map(|n| n.0)
         .unwrap_or_else(|| format!("{}-{}", doc.service_class.0, doc.model.0));
     let max_batch = match doc.max_batch {
-        Some(m) => Some(small_int(m.get(), origin, "max_batch")?),
+        Some(m) => Some(count(
+            m.get(),
+            crate::limits::MAX_BATCH,
+            origin,
+            "max_batch",
+        )?),
         None => None,
     };
     let current = match doc.current {
         Some(c) => Some(CurrentAllocation {
             accelerator: c.accelerator.0,
-            replicas: small_int(c.replicas.get(), origin, "current.replicas")?,
+            replicas: count(
+                c.replicas.get(),
+                crate::limits::MAX_REPLICAS,
+                origin,
+                "current.replicas",
+            )?,
             cost_cents_per_hour: c.cost_cents_per_hour.map(|v| v.get()),
             keep: c.keep,
         }),
@@ -688,7 +717,7 @@ pub(super) fn build(parts: ScenarioParts) -> Result<Scenario, SpecError> {
 }
 
 /// Largest max batch accepted (vLLM's own limits are far lower; this keeps memory bounded).
-pub const MAX_BATCH_LIMIT: u32 = 65_536;
+pub const MAX_BATCH_LIMIT: u32 = crate::limits::MAX_BATCH;
 /// Largest mean token count accepted per request.
 pub const MAX_TOKENS: f64 = 1e7;
 
@@ -710,17 +739,18 @@ fn check_profile_values(p: &Profile, origin: &Origin) -> Result<(), SpecError> {
             finite(value, 0.0, false)
         } else {
             finite(value, 0.0, true)
-        };
+        } && value <= crate::limits::MAX_PERF_COEFFICIENT;
         if !ok {
             return Err(origin.error(
                 &format!("perf.{name}"),
                 format!(
-                    "must be a {} number, got {value}",
+                    "must be a {} number at most {:e}, got {value}",
                     if name == "alpha" {
                         "positive"
                     } else {
                         "non-negative"
-                    }
+                    },
+                    crate::limits::MAX_PERF_COEFFICIENT
                 ),
             ));
         }

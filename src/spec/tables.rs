@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 const GIB_PER_GB: f64 = 1.073_741_824;
 
 fn read(path: &Path) -> Result<String, SpecError> {
-    std::fs::read_to_string(path).map_err(|e| SpecError::file(path, e.to_string()))
+    crate::limits::read_document_text(path).map_err(|e| SpecError::file(path, e.to_string()))
 }
 
 /// Named curves: a layer's name and its `(size, time)` points.

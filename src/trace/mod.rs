@@ -59,7 +59,7 @@ pub enum TraceError {
         first_line: String,
     },
     /// A malformed row.
-    #[error("{}:{line}{}: {message}", file.display(), column.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    #[error("{}:{line}{}: {}", file.display(), column.as_ref().map(|c| format!(": {c}")).unwrap_or_default(), crate::limits::shorten(message))]
     Row {
         /// The file.
         file: PathBuf,

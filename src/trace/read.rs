@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 const BUFFER_BYTES: usize = 1 << 16;
 
-/// Longest JSON line read (Mooncake's longest are a few kB).
-const MAX_LINE_BYTES: u64 = 64 << 20;
+/// Longest line read (Mooncake's longest JSON lines are a few kB).
+const MAX_LINE_BYTES: u64 = crate::limits::MAX_LINE_BYTES;
 
 /// Where each field of a CSV format is.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,7 +28,7 @@ struct Columns {
 
 enum Source {
     Csv {
-        reader: csv::Reader<BufReader<File>>,
+        reader: csv::Reader<crate::limits::LineCapped<File>>,
         record: csv::ByteRecord,
         columns: Columns,
         names: Vec<String>,
@@ -49,6 +49,9 @@ pub struct Reader {
     keep_failed: bool,
     skipped: u64,
     failed: u64,
+    /// The first record's arrival, s (later ones must be within
+    /// [`super::transform::MAX_ARRIVAL_S`] of it).
+    origin_s: Option<f64>,
 }
 
 /// A JSON line of Mooncake or LLMServingSim (unknown keys, such as `hash_ids` or
@@ -138,7 +141,7 @@ impl Reader {
                 .flexible(true)
                 .trim(csv::Trim::All)
                 .buffer_capacity(BUFFER_BYTES)
-                .from_reader(BufReader::with_capacity(BUFFER_BYTES, file));
+                .from_reader(crate::limits::LineCapped::new(file));
             // As written (for messages), and lowercased (for finding columns).
             let display: Vec<String> = reader
                 .headers()
@@ -160,7 +163,7 @@ impl Reader {
                     message: format!(
                         "a {format} trace needs a `{}` column; the header has: {}",
                         wanted[0],
-                        display.join(", ")
+                        crate::limits::list(&display)
                     ),
                 })
             };
@@ -216,6 +219,7 @@ impl Reader {
             keep_failed: false,
             skipped: 0,
             failed: 0,
+            origin_s: None,
         })
     }
 
@@ -250,8 +254,8 @@ impl Reader {
         }
     }
 
-    /// The next raw record: `Ok(None)` at the end.
-    fn next_raw(&mut self) -> Result<Option<TraceRecord>, TraceError> {
+    /// The next raw record and its line: `Ok(None)` at the end.
+    fn next_raw(&mut self) -> Result<Option<(TraceRecord, u64)>, TraceError> {
         let format = self.format;
         match &mut self.source {
             Source::Csv {
@@ -288,7 +292,8 @@ impl Reader {
                             (
                                 names.get(c.arrival).cloned(),
                                 format!(
-                                    "`{arrival_text}` is not a YYYY-MM-DD HH:MM:SS.fffffff timestamp"
+                                    "{} is not a YYYY-MM-DD HH:MM:SS.fffffff timestamp",
+                                    crate::limits::quote(arrival_text)
                                 ),
                             )
                         })?
@@ -329,7 +334,7 @@ impl Reader {
                     })
                 })();
                 parsed
-                    .map(Some)
+                    .map(|r| Some((r, line)))
                     .map_err(|(column, message)| self.row_error(line, column, message))
             }
             Source::Jsonl {
@@ -424,9 +429,60 @@ impl Reader {
                         }
                     }
                 };
-                return Ok(Some(record));
+                return Ok(Some((record, at)));
             },
         }
+    }
+}
+
+impl Reader {
+    /// The name of the arrival field, for messages.
+    fn arrival_field(&self) -> String {
+        match &self.source {
+            Source::Csv { columns, names, .. } => names[columns.arrival].clone(),
+            Source::Jsonl { .. } if self.format == Format::Mooncake => "timestamp".into(),
+            Source::Jsonl { .. } => "arrival_time_ns".into(),
+        }
+    }
+
+    /// Checks what one row cannot show alone: its arrival within
+    /// [`super::transform::MAX_ARRIVAL_S`] of the first record's, and measured times that run
+    /// forwards.
+    fn check(&mut self, r: TraceRecord, line: u64) -> Result<TraceRecord, TraceError> {
+        let max = super::transform::MAX_ARRIVAL_S;
+        let origin = *self.origin_s.get_or_insert(r.arrival_s);
+        let since_s = r.arrival_s - origin;
+        if since_s.abs() > max {
+            let field = self.arrival_field();
+            return Err(self.row_error(
+                line,
+                Some(field),
+                format!(
+                    "arrives {since_s:e} s after the first request: beyond {max:e} s, the timestamps cannot be right"
+                ),
+            ));
+        }
+        let (Some(ttft_s), e2e_s) = (r.ttft_s, r.e2e_s) else {
+            return Ok(r);
+        };
+        if self.format == Format::Lmbench {
+            let generation_s = e2e_s.map_or(0.0, |e| e - ttft_s);
+            if ttft_s < 0.0 || generation_s < 0.0 {
+                let message =
+                    format!("negative times (ttft {ttft_s} s, generation {generation_s} s)");
+                return Err(self.row_error(line, None, message));
+            }
+            return Ok(r);
+        }
+        if ttft_s < 0.0 {
+            let message = "first_token_ts is before the request was queued".to_string();
+            return Err(self.row_error(line, Some("first_token_ts".into()), message));
+        }
+        if e2e_s.is_some_and(|e| e < ttft_s) {
+            let message = "last_token_ts is before first_token_ts".to_string();
+            return Err(self.row_error(line, Some("last_token_ts".into()), message));
+        }
+        Ok(r)
     }
 }
 
@@ -457,7 +513,10 @@ impl Iterator for Reader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.next_raw() {
+            match self
+                .next_raw()
+                .and_then(|r| r.map(|(r, line)| self.check(r, line)).transpose())
+            {
                 Ok(None) => return None,
                 Ok(Some(r)) if r.output_tokens == 0 => {
                     self.failed += 1;

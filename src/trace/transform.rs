@@ -155,6 +155,13 @@ impl Transforms {
         };
         positive(self.rate_scale, "--rate-scale")?;
         positive(self.time_scale, "--time-scale")?;
+        let (low, high) = crate::limits::TIME_SCALE_RANGE;
+        if !(low..=high).contains(&self.time_scale) {
+            return Err(TraceError::Settings(format!(
+                "--time-scale must be from {low:e} to {high:e}, got {}",
+                self.time_scale
+            )));
+        }
         if self.rate_scale > MAX_RATE_SCALE {
             return Err(TraceError::Settings(format!(
                 "--rate-scale must be at most {MAX_RATE_SCALE}, got {}",
@@ -257,6 +264,13 @@ impl<I: Iterator<Item = Result<TraceRecord, TraceError>>> Iterator for Transform
                 self.emitted += 1;
                 if self.t.time_scale != 1.0 {
                     r.arrival_s *= self.t.time_scale;
+                    if r.arrival_s.abs() > MAX_ARRIVAL_S {
+                        self.done = true;
+                        return Some(Err(TraceError::Settings(format!(
+                            "--time-scale {} puts a request {:e} s after the first: beyond {MAX_ARRIVAL_S:e} s",
+                            self.t.time_scale, r.arrival_s
+                        ))));
+                    }
                     // Measured latencies belong to the original timing.
                     r.ttft_s = None;
                     r.e2e_s = None;

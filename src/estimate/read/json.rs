@@ -29,7 +29,8 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> 
 }
 
 fn load(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        crate::limits::read_document_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse(path, &text)
 }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 pub use generic::ColumnMap;
 
 /// Most sequences a profile may batch (the profile loader's bound).
-pub const MAX_BATCH: u32 = 65_536;
+pub const MAX_BATCH: u32 = crate::limits::MAX_BATCH;
 
 /// The benchmark formats `wva estimate` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
@@ -54,21 +54,21 @@ impl SourceFormat {
         }
         let head = read_head(path)?;
         let text = head.trim_start_matches('\u{feff}').trim_start();
-        if text.starts_with('[') {
-            return Err(format!(
-                "{}: a JSON list is not a benchmark format wva reads (vLLM results and GuideLLM reports are objects); give --format",
-                path.display()
-            ));
-        }
-        if text.starts_with('{') {
-            // Detailed results put long per-request lists first: look at the whole object.
-            let whole =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let keys: Vec<String> =
-                json::parse::<serde_json::Map<String, serde_json::Value>>(path, &whole)?
-                    .keys()
-                    .cloned()
-                    .collect();
+        if text.starts_with(['{', '[']) || name.ends_with(".json") {
+            // Detailed results put long per-request lists first: look at the whole document
+            // (a broken one is a syntax error with its line, not a CSV without columns).
+            let whole = crate::limits::read_document_text(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let keys: Vec<String> = match json::parse::<serde_json::Value>(path, &whole)? {
+                serde_json::Value::Object(map) => map.keys().cloned().collect(),
+                serde_json::Value::Array(_) => {
+                    return Err(format!(
+                        "{}: a JSON list is not a benchmark format wva reads (vLLM results and GuideLLM reports are objects); give --format",
+                        path.display()
+                    ));
+                }
+                _ => Vec::new(),
+            };
             let has = |k: &str| keys.iter().any(|x| x == k);
             return if has("benchmarks") {
                 Ok(SourceFormat::Guidellm)
@@ -133,7 +133,7 @@ fn read_head(path: &Path) -> Result<String, String> {
 /// A CSV reader with its header lowercased, and a lookup of required columns that names the
 /// missing one.
 pub(crate) struct Csv {
-    pub reader: csv::Reader<std::fs::File>,
+    pub reader: csv::Reader<crate::limits::LineCapped<std::fs::File>>,
     pub header: Vec<String>,
     pub path: String,
 }
@@ -144,7 +144,7 @@ impl Csv {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .flexible(true)
-            .from_reader(file);
+            .from_reader(crate::limits::LineCapped::new(file));
         let header: Vec<String> = reader
             .headers()
             .map_err(|e| format!("{}:1: unreadable header: {e}", path.display()))?
@@ -167,7 +167,7 @@ impl Csv {
             format!(
                 "{}: missing column `{name}`; the header has: {}",
                 self.path,
-                self.header.join(", ")
+                crate::limits::list(&self.header)
             )
         })
     }
@@ -212,7 +212,7 @@ pub(crate) fn pick<'a>(
             [one] => Ok(Some(one.to_string())),
             _ => Err(format!(
                 "several {what}s in the data; choose one with {flag}: {}",
-                all.join(", ")
+                crate::limits::list(&all)
             )),
         };
     };
@@ -232,7 +232,7 @@ pub(crate) fn pick<'a>(
             .ok_or_else(|| {
                 format!(
                     "no {what} matches {flag} {wanted}; there are: {}",
-                    all.join(", ")
+                    crate::limits::list(&all)
                 )
             });
     }
@@ -244,11 +244,11 @@ pub(crate) fn pick<'a>(
         [one] => Ok(Some(one.to_string())),
         [] => Err(format!(
             "no {what} matches {flag} {wanted}; there are: {}",
-            all.join(", ")
+            crate::limits::list(&all)
         )),
         _ => Err(format!(
             "{flag} {wanted} matches several {what}s: {}",
-            matches.iter().map(|s| **s).collect::<Vec<_>>().join(", ")
+            crate::limits::list(&matches.iter().map(|s| **s).collect::<Vec<_>>())
         )),
     }
 }

@@ -65,6 +65,8 @@ fn curves(path: &Path, size_column: &str) -> Result<BTreeMap<String, Curve>, Str
 /// `path/tp<N>` for `--tp N`. A folder named `tp<M>` with `--tp N`, N != M, is an error, as is
 /// a folder without the tables (the error lists the `tp*` subfolders there are).
 fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, String> {
+    // A path that cannot be looked at says why, as the OS did.
+    std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {
@@ -89,14 +91,13 @@ fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, String> {
         ));
     }
     if !dir.join("attention.csv").is_file() {
+        // An unreadable folder says so (not "no tables here").
         let mut subs: Vec<String> = std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("tp") && dir.join(n).join("attention.csv").is_file())
-                    .collect()
-            })
-            .unwrap_or_default();
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tp") && dir.join(n).join("attention.csv").is_file())
+            .collect();
         subs.sort();
         return Err(if subs.is_empty() {
             format!(
