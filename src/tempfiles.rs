@@ -99,9 +99,22 @@ pub fn uninterrupted<T>(step: impl FnOnce() -> T) -> T {
     step()
 }
 
-/// What the signal handler does: removes every live temporary and exits with
+/// Signals received so far.
+static SIGNALS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The SIGINT/SIGTERM handler: the first signal starts [`on_interrupt`] on its own thread (so
+/// the handler is free for the next one); a second exits at once, temporaries or not.
+pub fn on_signal() {
+    if SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        std::thread::spawn(|| on_interrupt());
+    } else {
+        std::process::exit(INTERRUPTED_EXIT_CODE);
+    }
+}
+
+/// What the first signal does: removes every live temporary and exits with
 /// [`INTERRUPTED_EXIT_CODE`]. Waits at most [`HANDLER_PATIENCE`] for an [`uninterrupted`]
-/// step, then exits anyway (a second signal during that wait also exits at once).
+/// step, then exits anyway (a second signal during that wait exits at once: [`on_signal`]).
 pub fn on_interrupt() -> ! {
     let start = Instant::now();
     loop {

@@ -92,7 +92,7 @@ pub fn main() -> std::process::ExitCode {
     };
     // SIGINT/SIGTERM: remove the temporaries of outputs being written, then exit 130 (the
     // outputs themselves are only ever renamed into place whole).
-    if let Err(e) = ctrlc::set_handler(|| crate::tempfiles::on_interrupt()) {
+    if let Err(e) = ctrlc::set_handler(crate::tempfiles::on_signal) {
         eprintln!(
             "wva: warning: cannot handle interrupts ({e}); an interrupted run may leave .wva-tmp files"
         );
