@@ -264,8 +264,13 @@ fn geometric_tail(r: f64, q: u32) -> GeometricTail {
         let mass = r * ln_last.exp_m1() / ln_r.exp_m1();
         let one_minus = 1.0 - r;
         let first = r * (1.0 - (qf + 1.0) * last + qf * last * r) / (one_minus * one_minus);
-        // sum_{k=1}^{q-1} r^k = r (r^(q-1) - 1)/(r - 1)
-        let below = r * ((qf - 1.0) * ln_r).exp_m1() / ln_r.exp_m1();
+        // sum_{k=1}^{q-1} r^k: `mass - last`, which keeps its digits unless r is large (then
+        // mass is last to many digits and the closed form r (r^(q-1) - 1)/(r - 1) is needed).
+        let below = if r < 2.0 {
+            mass - last
+        } else {
+            r * ((qf - 1.0) * ln_r).exp_m1() / ln_r.exp_m1()
+        };
         return tail(mass, first, last, below, 0.0);
     }
     // r > 1 and r^q is huge: divide everything by r^q. With s = 1/r < 1:
