@@ -73,13 +73,17 @@ pub fn at_most<T: PartialOrd + std::fmt::Display>(value: T, max: T) -> Result<T,
     }
 }
 
+/// The first `chars` characters of `text`, or `None` when it has no more than that.
+pub fn prefix(text: &str, chars: usize) -> Option<&str> {
+    text.char_indices().nth(chars).map(|(cut, _)| &text[..cut])
+}
+
 /// `text` as it is quoted back in messages: whole when short, else its first
 /// [`MAX_QUOTED_CHARS`] characters and its length.
 pub fn quote(text: &str) -> String {
-    let mut chars = text.char_indices();
-    match chars.nth(MAX_QUOTED_CHARS) {
+    match prefix(text, MAX_QUOTED_CHARS) {
         None => format!("`{text}`"),
-        Some((cut, _)) => format!("`{}...` ({} bytes)", &text[..cut], text.len()),
+        Some(head) => format!("`{head}...` ({} bytes)", text.len()),
     }
 }
 
@@ -91,10 +95,7 @@ pub const MAX_LISTED: usize = 20;
 pub fn list<S: AsRef<str>>(names: &[S]) -> String {
     let cut = |n: &S| {
         let n = n.as_ref();
-        match n.char_indices().nth(MAX_QUOTED_CHARS) {
-            None => n.to_string(),
-            Some((at, _)) => format!("{}...", &n[..at]),
-        }
+        prefix(n, MAX_QUOTED_CHARS).map_or_else(|| n.to_string(), |head| format!("{head}..."))
     };
     let mut shown: Vec<String> = names.iter().take(MAX_LISTED).map(cut).collect();
     if names.len() > MAX_LISTED {
@@ -124,9 +125,9 @@ pub fn shorten(message: &str) -> String {
         };
         let body = &rest[body_start..close];
         out.push_str(&rest[..body_start]);
-        match body.char_indices().nth(MAX_QUOTED_CHARS) {
-            Some((cut, _)) if body.chars().nth(MAX_QUOTED_IN_MESSAGE).is_some() => {
-                out.push_str(&body[..cut]);
+        match prefix(body, MAX_QUOTED_CHARS) {
+            Some(head) if prefix(body, MAX_QUOTED_IN_MESSAGE).is_some() => {
+                out.push_str(head);
                 out.push_str(&format!("...({} bytes)", body.len()));
             }
             _ => out.push_str(body),
@@ -138,9 +139,9 @@ pub fn shorten(message: &str) -> String {
         }
     }
     out.push_str(rest);
-    match out.char_indices().nth(MAX_MESSAGE_CHARS) {
+    match prefix(&out, MAX_MESSAGE_CHARS) {
         None => out,
-        Some((cut, _)) => format!("{}... ({} bytes in all)", &out[..cut], out.len()),
+        Some(head) => format!("{head}... ({} bytes in all)", out.len()),
     }
 }
 

@@ -229,6 +229,13 @@ fn head(path: &Path) -> Vec<u8> {
     out
 }
 
+/// The first lines of `path`, copied into `into`.
+fn head_copy(into: &tempfile::TempDir, path: &Path) -> PathBuf {
+    let copy = into.path().join(path.file_name().unwrap());
+    std::fs::write(&copy, head(path)).unwrap();
+    copy
+}
+
 /// A seed of one file: its folder holds just it (a copy of its first lines).
 fn single(path: &Path) -> Seed {
     Seed {
@@ -543,6 +550,7 @@ fn cluster_dumps() {
 #[test]
 fn traces() {
     let root = common::root();
+    let heads = tempfile::tempdir().unwrap();
     let mut seeds: Vec<(Seed, Option<Format>)> = vec![
         (single(&root.join("traces/azure-conv-like-10min.csv")), None),
         (
@@ -575,12 +583,8 @@ fn traces() {
         ),
     ] {
         if let Some(path) = common::shared(relative) {
-            // Long traces: a folder of their first lines.
-            let dir = std::env::temp_dir().join(format!("wva-fuzz-seed-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let copy = dir.join(path.file_name().unwrap());
-            std::fs::write(&copy, head(&path)).unwrap();
-            seeds.push((single(&copy), Some(format)));
+            // Long files: a copy of their first lines, in a folder removed at the end.
+            seeds.push((single(&head_copy(&heads, &path)), Some(format)));
         }
     }
     // One fuzz run per format (the format is part of the reader).
@@ -625,6 +629,7 @@ fn read_trace(path: &Path, format: Option<Format>) -> Result<(), String> {
 fn estimate_inputs() {
     let root = common::root();
     let fixtures = root.join("tests/fixtures/estimate");
+    let heads = tempfile::tempdir().unwrap();
     let mut seeds: Vec<(Seed, Option<SourceFormat>)> = vec![
         (
             single(&fixtures.join("generic.csv")),
@@ -645,11 +650,8 @@ fn estimate_inputs() {
         ),
     ] {
         if let Some(path) = common::shared(relative) {
-            let dir = std::env::temp_dir().join(format!("wva-fuzz-est-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let copy = dir.join(path.file_name().unwrap());
-            std::fs::write(&copy, head(&path)).unwrap();
-            seeds.push((single(&copy), Some(format)));
+            // Long files: a copy of their first lines, in a folder removed at the end.
+            seeds.push((single(&head_copy(&heads, &path)), Some(format)));
         }
     }
     if let Some(tables) =

@@ -99,24 +99,29 @@ fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
+/// [`whole`] for a `u32` count.
+fn whole_u32(text: &str, min: u64, max: u32) -> Result<u32, String> {
+    whole(text, min, u64::from(max)).map(|v| v as u32)
+}
+
 /// A whole number from 1 to `u32::MAX`.
 pub fn positive_int(text: &str) -> Result<u32, String> {
-    whole(text, 1, u64::from(u32::MAX)).map(|v| v as u32)
+    whole_u32(text, 1, u32::MAX)
 }
 
 /// A replica count from 1 to [`crate::limits::MAX_REPLICAS`].
 pub fn replicas(text: &str) -> Result<u32, String> {
-    whole(text, 1, u64::from(crate::limits::MAX_REPLICAS)).map(|v| v as u32)
+    whole_u32(text, 1, crate::limits::MAX_REPLICAS)
 }
 
 /// A max batch (sequences per engine) from 1 to [`crate::limits::MAX_BATCH`].
 pub fn batch(text: &str) -> Result<u32, String> {
-    whole(text, 1, u64::from(crate::limits::MAX_BATCH)).map(|v| v as u32)
+    whole_u32(text, 1, crate::limits::MAX_BATCH)
 }
 
 /// A KV block size from 1 to [`crate::limits::MAX_BLOCK_SIZE`] tokens.
 pub fn block_size(text: &str) -> Result<u32, String> {
-    whole(text, 1, u64::from(crate::limits::MAX_BLOCK_SIZE)).map(|v| v as u32)
+    whole_u32(text, 1, crate::limits::MAX_BLOCK_SIZE)
 }
 
 /// A request count from 1 to [`crate::limits::MAX_REQUESTS`].
@@ -126,12 +131,12 @@ pub fn requests(text: &str) -> Result<u64, String> {
 
 /// A replication count from 1 to [`crate::limits::MAX_REPLICATIONS`].
 pub fn replications(text: &str) -> Result<u32, String> {
-    whole(text, 1, u64::from(crate::limits::MAX_REPLICATIONS)).map(|v| v as u32)
+    whole_u32(text, 1, crate::limits::MAX_REPLICATIONS)
 }
 
 /// A Kubernetes `int32` count from 1 ([`crate::limits::K8S_INT32_MAX`]).
 pub fn k8s_count(text: &str) -> Result<u32, String> {
-    whole(text, 1, u64::from(crate::limits::K8S_INT32_MAX)).map(|v| v as u32)
+    whole_u32(text, 1, crate::limits::K8S_INT32_MAX)
 }
 
 /// A perf model's alpha, ms: `> 0` and at most [`crate::limits::MAX_PERF_COEFFICIENT`].
@@ -183,7 +188,7 @@ pub fn rate_rpm_or_zero(text: &str) -> Result<f64, String> {
 
 /// A queue allowance from 0 to [`crate::limits::MAX_QUEUE`].
 pub fn queue_or_zero(text: &str) -> Result<u32, String> {
-    whole(text, 0, u64::from(crate::limits::MAX_QUEUE)).map(|v| v as u32)
+    whole_u32(text, 0, crate::limits::MAX_QUEUE)
 }
 
 /// An absolute `http://` or `https://` URL.

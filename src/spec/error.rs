@@ -48,15 +48,9 @@ impl fmt::Display for SpecError {
         }
         if !self.field.is_empty() {
             // Field paths carry object names, which come from the input: cut a huge one.
-            match self
-                .field
-                .char_indices()
-                .nth(crate::limits::MAX_QUOTED_IN_MESSAGE)
-            {
+            match crate::limits::prefix(&self.field, crate::limits::MAX_QUOTED_IN_MESSAGE) {
                 None => write!(f, ": {}", self.field)?,
-                Some((cut, _)) => {
-                    write!(f, ": {}...({} bytes)", &self.field[..cut], self.field.len())?
-                }
+                Some(head) => write!(f, ": {head}...({} bytes)", self.field.len())?,
             }
         }
         write!(f, ": {}", crate::limits::shorten(&self.message))
