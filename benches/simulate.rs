@@ -101,6 +101,7 @@ fn bench(c: &mut Criterion) {
         requests: 1_000_000,
         warmup_fraction: 0.1,
         think_ms: 0.0,
+        targets: Default::default(),
     };
     group.bench_function("1M requests, closed loop of 128 clients", |b| {
         b.iter(|| black_box(run_closed_loop(engine.clone(), &load, 1).unwrap()))

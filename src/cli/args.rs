@@ -186,6 +186,11 @@ pub fn rate_rpm_or_zero(text: &str) -> Result<f64, String> {
     crate::limits::at_most(non_negative(text)?, 60.0 * crate::limits::MAX_RATE_RPS)
 }
 
+/// A number of closed-loop clients from 1 to [`crate::limits::MAX_QUEUE`].
+pub fn clients(text: &str) -> Result<u32, String> {
+    whole_u32(text, 1, crate::limits::MAX_QUEUE)
+}
+
 /// A queue allowance from 0 to [`crate::limits::MAX_QUEUE`].
 pub fn queue_or_zero(text: &str) -> Result<u32, String> {
     whole_u32(text, 0, crate::limits::MAX_QUEUE)

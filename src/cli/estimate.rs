@@ -23,6 +23,15 @@ Formats (detected from the file name, header or JSON keys; or --format):
   vllm-bench              vLLM benchmark_serving.py --save-result JSON
   guidellm                GuideLLM JSON report
   csv                     any CSV of iteration times (--columns batch=bs,time_ms=itl,...)
+  sweep                   a load sweep's summary, one row per run: concurrency or rate_rps,
+                          prompt_tokens, output_tokens (or shape 1024x512), ttft_ms (or
+                          ttft_p50_ms, ...), tpot_ms or itl_ms (--columns concurrency=clients,...)
+
+Per-request logs (lmbench) and sweep tables are calibrated through the simulator by default:
+every log is replayed and every row rerun as its benchmark ran, and the parameters (with the
+token budget, unless --max-num-batched-tokens gives it, and the KV capacity where a run fills
+it) are searched to match TTFT and TPOT; the profile is wva-v3, which carries the budget.
+--direct fits decode times instead (runs that look saturated are then left to validation).
 
 Without -o the profile YAML goes to stdout; --report prints the fit table instead.
 Exit codes: 0 fitted (warnings on stderr), 2 bad input, 3 parameters not identifiable with
@@ -40,111 +49,132 @@ Examples:
       --accelerator H100 -o llama2-70b-h100.yaml --report
   wva estimate run_qps0.5.csv run_qps0.75.csv --validate run_qps1.0.csv run_qps1.25.csv \\
       --model meta-llama/Llama-3.1-70B-Instruct --accelerator A100 --tp 2 --report
+  wva estimate sweep.csv --columns concurrency=clients,tpot_ms=mean_tpot --report
   wva estimate All_results.csv --framework vllm --model llama-3-8b --hardware h100 \\
       --tp 1 --holdout 0.3 --report";
 
 /// Arguments of `wva estimate`.
 #[derive(Debug, Args)]
 pub struct EstimateArgs {
-    /// Benchmark files to fit (a folder for LLMServingSim profiles)
+    /// Benchmark files to fit (a folder of LMBench CSVs stands for its files; a folder for
+    /// LLMServingSim profiles)
     #[arg(required = true, value_name = "FILES")]
-    files: Vec<PathBuf>,
+    pub(super) files: Vec<PathBuf>,
     /// Format of the files (default: detected)
     #[arg(long, value_enum)]
-    format: Option<SourceFormat>,
+    pub(super) format: Option<SourceFormat>,
     /// Perf model to fit: wva-v1, wva-v2 or wva-v3; or `tables` for a profile that composes
     /// the profiler's tables (default: tables with --cluster-config, else wva-v2)
     #[arg(long, value_parser = perf_model_arg)]
-    perf_model: Option<PerfModelArg>,
+    pub(super) perf_model: Option<PerfModelArg>,
     /// LLMServingSim cluster config (config.json of a run): tensor, expert and data
     /// parallelism, GPU memory and interconnect of the deployment, for a `tables` profile
     #[arg(long, value_name = "FILE")]
-    cluster_config: Option<PathBuf>,
+    pub(super) cluster_config: Option<PathBuf>,
     /// The model's Hugging Face config.json, for a `tables` profile (default: found in
     /// LLMServingSim's layout, configs/model/<org>/<name>.json above the tables)
     #[arg(long, value_name = "FILE")]
-    model_config: Option<PathBuf>,
+    pub(super) model_config: Option<PathBuf>,
     /// vLLM's --gpu-memory-utilization, for the KV capacity of a `tables` profile (LLMServingSim's
     /// mem_util is a calibration of its own, not read)
     #[arg(long, value_parser = utilization, default_value_t = crate::perf::memory::DEFAULT_GPU_MEMORY_UTILIZATION)]
-    gpu_memory_utilization: f64,
+    pub(super) gpu_memory_utilization: f64,
     /// GPU memory, GB, for the KV capacity of a `tables` profile without --cluster-config
     #[arg(long, value_parser = args::positive)]
-    gpu_memory_gb: Option<f64>,
+    pub(super) gpu_memory_gb: Option<f64>,
     /// The link between the GPUs of a `tables` profile without --cluster-config: a generation
     /// (nvlink3, nvlink4, nvlink5, pcie4, pcie5, infinity-fabric) or BANDWIDTH_GB_S,LATENCY_US
     #[arg(long, value_parser = interconnect_arg)]
-    interconnect: Option<crate::perf::Interconnect>,
+    pub(super) interconnect: Option<crate::perf::Interconnect>,
 
     /// Rows of this model (multi-model files); also the profile's model name
     #[arg(long)]
-    model: Option<String>,
+    pub(super) model: Option<String>,
     /// Rows of this hardware (multi-hardware files)
     #[arg(long)]
-    hardware: Option<String>,
+    pub(super) hardware: Option<String>,
     /// Rows of this tensor-parallel degree / GPU count; also the profile's GPUs per replica
     #[arg(long, value_parser = args::positive_int)]
-    tp: Option<u32>,
+    pub(super) tp: Option<u32>,
     /// Rows of this serving framework (Argonne: vLLM, TensorRT-LLM, ...)
     #[arg(long)]
-    framework: Option<String>,
+    pub(super) framework: Option<String>,
     /// LLMServingSim profiles: decoder layers of the model (the profiler times one layer)
     #[arg(long, value_parser = args::positive_int)]
-    num_layers: Option<u32>,
+    pub(super) num_layers: Option<u32>,
     /// Per-request logs of a fleet: replicas the requests were spread over
     #[arg(long, value_parser = args::replicas, default_value = "1")]
-    replicas: u32,
+    pub(super) replicas: u32,
     /// Generic CSV: where each quantity is, quantity=column pairs (batch, time_ms,
     /// context_tokens, kv_tokens, prefill_tokens, iterations)
     #[arg(long)]
-    columns: Option<ColumnMap>,
+    pub(super) columns: Option<ColumnMap>,
     /// The engine's per-iteration token budget (vLLM --max-num-batched-tokens): how prefills
     /// of static batches split, and wva-v3's budget (default 8192); for a `tables` profile, the
     /// engine's budget (default: the cluster config's, else the one the tables were profiled at)
     #[arg(long, value_parser = args::positive_int)]
-    max_num_batched_tokens: Option<u32>,
+    pub(super) max_num_batched_tokens: Option<u32>,
 
     /// Down-weight outliers (Huber weights, iteratively reweighted)
     #[arg(long)]
-    robust: bool,
+    pub(super) robust: bool,
     /// Minimise absolute errors in ms (default: relative errors, so short and long
     /// measurements count alike)
     #[arg(long)]
-    absolute: bool,
+    pub(super) absolute: bool,
     /// Weigh every observation alike (default: each kind of observation, such as decode,
     /// prefill and mixed iterations, carries the same total weight, however many of each the
     /// data has)
     #[arg(long)]
-    unbalanced: bool,
+    pub(super) unbalanced: bool,
     /// Fit on a random share of the observations and report the error on the rest (0 < F < 1)
     #[arg(long, value_parser = holdout_share)]
-    holdout: Option<f64>,
+    pub(super) holdout: Option<f64>,
     /// Files to predict with the fitted parameters, not fitted (e.g. higher request rates)
     #[arg(long, num_args = 1.., value_name = "FILES")]
-    validate: Vec<PathBuf>,
+    pub(super) validate: Vec<PathBuf>,
     /// Seed of the hold-out split
     #[arg(long, default_value = "1")]
-    seed: u64,
+    pub(super) seed: u64,
     /// Exit 3 when the parameters are not identifiable from the data
     #[arg(long)]
-    strict: bool,
+    pub(super) strict: bool,
+
+    /// Fit through the simulator: replay every per-request log (its arrivals and tokens) and
+    /// run every summary row as its benchmark did (closed loop at its concurrency, or arrivals
+    /// at its rate), and search the parameters that match TTFT and TPOT together. The default
+    /// for per-request logs and sweep tables; also for vllm-bench and guidellm results
+    #[arg(long, conflicts_with_all = ["holdout", "robust", "absolute", "unbalanced", "strict", "plot"])]
+    pub(super) calibrate: bool,
+    /// Per-request logs and sweep tables: fit decode times directly (a linear model of the
+    /// iterations, no queueing, TTFT unused) instead of calibrating
+    #[arg(long, conflicts_with = "calibrate")]
+    pub(super) direct: bool,
+    /// KV-cache capacity per replica, tokens, for calibration (default: fitted, and written
+    /// only when the runs determine it)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) kv_capacity_tokens: Option<u64>,
+    /// Per-request logs: fit the runs that look saturated too (default: the direct fit leaves
+    /// them out and predicts them as validation files; calibration keeps them)
+    #[arg(long)]
+    pub(super) keep_saturated: bool,
 
     /// Write the profile here (YAML that `wva plan` and `wva simulate` read)
     #[arg(short = 'o', long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    pub(super) output: Option<PathBuf>,
     /// Print the fit report (parameters with uncertainty, fit quality, worst residuals)
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "table")]
-    report: Option<DocFormat>,
+    pub(super) report: Option<DocFormat>,
     /// Draw measured vs fitted times and the residuals (PNG, or SVG by extension)
     #[arg(long, value_name = "FILE")]
-    plot: Option<PathBuf>,
+    pub(super) plot: Option<PathBuf>,
     /// The profile's accelerator name (default: --hardware, else `unknown`)
     #[arg(long)]
-    accelerator: Option<String>,
+    pub(super) accelerator: Option<String>,
     /// The profile's max batch, vLLM --max-num-seqs (default: the largest batch in a table of
     /// batch sizes; 256, vLLM's default, for load tests, whose concurrency is not a limit)
     #[arg(long, value_parser = max_batch_value)]
-    max_batch: Option<u32>,
+    pub(super) max_batch: Option<u32>,
 }
 
 /// `--perf-model`: a linear model to fit, or `tables`.
@@ -252,7 +282,7 @@ impl EstimateArgs {
 }
 
 /// The row filters given, as `model llama2-70b, tp 4`.
-fn selection(a: &EstimateArgs) -> Option<String> {
+pub(super) fn selection(a: &EstimateArgs) -> Option<String> {
     let mut parts = Vec::new();
     for (name, value) in [
         ("framework", a.framework.clone()),
@@ -269,7 +299,7 @@ fn selection(a: &EstimateArgs) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-fn display_names(paths: &[PathBuf]) -> Vec<String> {
+pub(super) fn display_names(paths: &[PathBuf]) -> Vec<String> {
     paths.iter().map(|p| p.display().to_string()).collect()
 }
 
@@ -301,6 +331,66 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         columns: a.columns.clone().unwrap_or_default(),
         replicas: a.replicas,
     };
+    let mut a = a;
+    a.files = expand_folders(&a.files, a.format).map_err(Error::Usage)?;
+    a.validate = expand_folders(&a.validate, a.format).map_err(Error::Usage)?;
+    let formats: Vec<SourceFormat> = a
+        .files
+        .iter()
+        .map(|p| a.format.map_or_else(|| SourceFormat::detect(p), Ok))
+        .collect::<Result<_, _>>()
+        .map_err(Error::Usage)?;
+    // Load tests that record TTFT are calibrated through the simulator by default.
+    let load_tests = formats
+        .iter()
+        .all(|f| matches!(f, SourceFormat::Sweep | SourceFormat::Lmbench));
+    if a.direct && !load_tests {
+        return Err(Error::Usage(
+            "--direct applies to per-request logs and sweep tables (the other formats are fitted directly already)".into(),
+        )
+        .into());
+    }
+    if a.calibrate || (load_tests && !a.direct) {
+        let direct_only = [
+            ("--holdout", a.holdout.is_some()),
+            ("--robust", a.robust),
+            ("--absolute", a.absolute),
+            ("--unbalanced", a.unbalanced),
+            ("--strict", a.strict),
+            ("--plot", a.plot.is_some()),
+            ("--keep-saturated", a.keep_saturated),
+        ];
+        if let Some((flag, _)) = direct_only.iter().find(|(_, given)| *given) {
+            return Err(Error::Usage(format!(
+                "{flag} applies to the direct fit; these files are calibrated through the simulator by default: add --direct"
+            ))
+            .into());
+        }
+        // Calibration chooses the token budget, which gen 3 carries into the profile.
+        let model = match a.perf_model {
+            None => PerfModelKind::V3,
+            Some(_) => perf_model,
+        };
+        return super::estimate_calibrate::run(&a, model, &filters);
+    }
+    if a.kv_capacity_tokens.is_some() {
+        return Err(Error::Usage("--kv-capacity-tokens applies with --calibrate".into()).into());
+    }
+    // Per-request runs that look saturated are left to validation.
+    if !a.keep_saturated {
+        let (kept, saturated) =
+            super::estimate_calibrate::split_saturated(&a.files, &formats).map_err(Error::Usage)?;
+        if !saturated.is_empty() && !kept.is_empty() {
+            for (path, why) in &saturated {
+                eprintln!(
+                    "wva: note: {} looks saturated ({why}): left out of the fit and predicted as a validation file (--keep-saturated fits it, --calibrate fits through the simulator)",
+                    path.display()
+                );
+                a.validate.push(path.clone());
+            }
+            a.files = kept;
+        }
+    }
     let files = display_names(&a.files);
     let readings = read_all(&a.files, a.format, &filters).map_err(Error::Usage)?;
     for n in &readings.notes {
@@ -411,6 +501,38 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     Ok(ExitCode::Success)
+}
+
+/// Every folder of per-request logs (LMBench CSVs) replaced by its CSV files, in name order;
+/// other paths (files, a profiler folder) as they are.
+pub(super) fn expand_folders(
+    paths: &[PathBuf],
+    format: Option<SourceFormat>,
+) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let profiler = ["attention.csv", "dense.csv"]
+            .iter()
+            .any(|f| p.join(f).exists());
+        if !p.is_dir() || profiler || format == Some(SourceFormat::LlmservingsimProfile) {
+            out.push(p.clone());
+            continue;
+        }
+        let mut csvs: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|e| format!("{}: {e}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| f.is_file() && f.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+            .collect();
+        csvs.sort();
+        if csvs.is_empty() {
+            return Err(format!(
+                "{}: a folder without benchmark CSV files (nor a profiler's attention.csv)",
+                p.display()
+            ));
+        }
+        out.extend(csvs);
+    }
+    Ok(out)
 }
 
 /// Measured and fitted mean time per batch size, for each kind, and the relative residuals.

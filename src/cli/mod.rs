@@ -7,6 +7,7 @@ mod analyze;
 mod apply;
 pub mod args;
 mod estimate;
+mod estimate_calibrate;
 mod estimate_tables;
 mod load;
 mod output;

@@ -102,6 +102,16 @@ pub(super) struct SimulateArgs {
     /// With --profile: arrival rate, requests/min
     #[arg(long, value_parser = args::rate_rpm)]
     rate_rpm: Option<f64>,
+    /// With --profile: a fixed number of clients instead of a rate (the benchmark tools'
+    /// "max concurrency" mode): each client sends its next request when its last one
+    /// completes (after --think-time-s), so a slow server sees fewer requests, not a queue.
+    /// One replica; the report adds the concurrency, and the analytic column is at the rate
+    /// the clients achieved
+    #[arg(long, value_name = "N", value_parser = args::clients, conflicts_with_all = ["rate_rps", "rate_rpm", "trace", "duration_s", "plan", "scenario"])]
+    concurrency: Option<u32>,
+    /// With --concurrency: each client's pause between a completion and its next request, s
+    #[arg(long, value_parser = args::non_negative, requires = "concurrency")]
+    think_time_s: Option<f64>,
     /// With --profile: mean prompt tokens
     #[arg(long, value_parser = args::tokens)]
     in_tokens: Option<f64>,
@@ -215,6 +225,17 @@ fn profile_scenario(
     };
     let (rate_rps, prompt, output) = match trace_load {
         Some(t) => (t.rate_rps, t.prompt_tokens, t.output_tokens),
+        // A closed loop's rate is what its clients achieve; the analytic column is computed
+        // at it once the run is done.
+        None if a.concurrency.is_some() => match (a.in_tokens, a.out_tokens) {
+            (Some(i), Some(o)) => (0.0, i, o),
+            _ => {
+                return Err(Error::Usage(
+                    "--concurrency needs --in-tokens and --out-tokens".into(),
+                )
+                .into());
+            }
+        },
         None => {
             let rate_rps = a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0)).ok_or_else(|| {
                 Error::Usage(
@@ -578,6 +599,9 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
         prefix_caching: Some(!a.no_enable_prefix_caching),
         noise_cv: a.noise_cv,
     };
+    if let Some(concurrency) = a.concurrency {
+        return run_closed_loop(&a, scenario, &fleets, &overrides, concurrency);
+    }
     let timeline_ms =
         (a.timeline.is_some() || a.plot.is_some()).then_some(a.timeline_bucket_s * 1000.0);
     let (config, traffic, analytic) = build(
@@ -715,6 +739,88 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     let text = render(a.output, &report, simulation_table);
     emit(&text)?;
+    Ok(ExitCode::Success)
+}
+
+/// `--concurrency`: the clients against one replica, each replication in parallel, reported
+/// as an open-loop run is, with the analytic column at the rate the clients achieved.
+fn run_closed_loop(
+    a: &SimulateArgs,
+    mut scenario: Scenario,
+    fleets: &[Fleet],
+    overrides: &EngineOverrides,
+    concurrency: u32,
+) -> anyhow::Result<ExitCode> {
+    use crate::sim::closed_loop::{ClosedLoop, run_closed_loop as closed_loop};
+    let one_replica =
+        fleets.len() == 1 && fleets[0].parts.len() == 1 && fleets[0].parts[0].replicas == 1;
+    if !one_replica {
+        return Err(Error::Usage(
+            "--concurrency drives one replica (the clients share it): give --replicas 1, and the clients one replica sees".into(),
+        )
+        .into());
+    }
+    let open_loop_only = [
+        ("--requests-out", a.requests_out.is_some()),
+        ("--timeline", a.timeline.is_some()),
+        ("--plot", a.plot.is_some()),
+    ];
+    if let Some((flag, _)) = open_loop_only.iter().find(|(_, given)| *given) {
+        return Err(Error::Usage(format!(
+            "{flag} applies to arrivals at a rate, not to --concurrency"
+        ))
+        .into());
+    }
+    let (config, _, _) = build(&scenario, fleets, overrides, a.router, a.seed, None);
+    let group = &config.groups[0];
+    let workload = &scenario.workloads[fleets[0].workload];
+    let load = ClosedLoop {
+        concurrency,
+        prompt: workload.prompt_dist,
+        output: workload.output_dist,
+        requests: a.requests.unwrap_or(100_000),
+        warmup_fraction: a.warmup.unwrap_or(0.1),
+        think_ms: a.think_time_s.unwrap_or(0.0) * 1000.0,
+        targets: group.targets,
+    };
+    let engine = group.engines[0].clone();
+    let name = group.name.clone();
+    let results: Vec<SimResult> = (0..a.replications)
+        .into_par_iter()
+        .map(|k| {
+            closed_loop(engine.clone(), &load, a.seed.wrapping_add(u64::from(k)))
+                .map(|r| r.into_sim_result(&name))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    // The analytic model at the rate the clients achieved.
+    let served: Vec<f64> = results
+        .iter()
+        .map(|r| r.groups[0].throughput_rps)
+        .filter(|x| x.is_finite())
+        .collect();
+    let served_rps = served.iter().sum::<f64>() / served.len().max(1) as f64;
+    let w = fleets[0].workload;
+    scenario.workloads[w].rate_rps = if served_rps.is_finite() {
+        served_rps
+    } else {
+        0.0
+    };
+    let (_, _, analytic) = build(&scenario, fleets, overrides, a.router, a.seed, None);
+    let part = &fleets[0].parts[0];
+    let info = [WorkloadInfo {
+        model: scenario.workloads[w].model.clone(),
+        accelerators: vec![scenario.profiles[part.profile].accelerator.clone()],
+        analytic: analytic[0].filter(|_| served_rps > 0.0),
+        offered_rps: scenario.workloads[w].rate_rps,
+        kv_limited: group.engines.iter().any(|e| e.kv_capacity_tokens.is_some()),
+    }];
+    let mut report = simulation_report(&scenario.name, a.seed, &results, &info);
+    report.closed_loop = Some(crate::report::ClosedLoopInfo {
+        concurrency,
+        think_time_s: a.think_time_s.unwrap_or(0.0),
+    });
+    emit(&render(a.output, &report, simulation_table))?;
     Ok(ExitCode::Success)
 }
 

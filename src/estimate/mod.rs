@@ -11,10 +11,12 @@
 //! A per-iteration measurement is one iteration; a whole static batch or a request's decode
 //! span is the sum of the iterations it lasted.
 
+pub mod calibrate;
 pub mod check;
 pub mod fit;
 pub mod profile;
 pub mod read;
+pub mod sweep;
 pub mod tables_profile;
 
 pub use fit::{Fit, FitOptions, Parameter, fit};

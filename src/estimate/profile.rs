@@ -134,3 +134,80 @@ pub fn profile_yaml(fit: &Fit, info: &ProfileInfo) -> String {
         serde_yaml::to_string(&doc).unwrap_or_default()
     )
 }
+
+#[derive(Serialize)]
+struct CalibratedDoc {
+    model: String,
+    accelerator: String,
+    gpus_per_replica: u32,
+    max_batch: u32,
+    perf: PerfBlock,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kv_capacity_tokens: Option<u64>,
+    provenance: &'static str,
+    source: String,
+}
+
+#[derive(Serialize)]
+struct CalibratedProfiles {
+    profiles: Vec<CalibratedDoc>,
+}
+
+/// The profiles YAML of a calibration through the simulator.
+pub fn calibrated_profile_yaml(c: &super::calibrate::Calibration, info: &ProfileInfo) -> String {
+    let max_num_batched_tokens = c.max_num_batched_tokens;
+    let (model, p, budget) = match c.params {
+        PerfParams::V3(g) => ("wva-v3", g.iteration, Some(g.max_num_batched_tokens)),
+        PerfParams::V2(g) => ("wva-v2", g, None),
+        PerfParams::V1(_) => return String::new(),
+    };
+    let errors: Vec<f64> = c
+        .in_sample
+        .iter()
+        .map(|e| e.error.abs())
+        .filter(|e| e.is_finite())
+        .collect();
+    let source = format!(
+        "wva estimate --calibrate ({model} through the simulator, max_num_batched_tokens {max_num_batched_tokens} {}) on {}{}: {} statistics, mean absolute error {:.1}%, robust log loss {:.4}; KV capacity {}.",
+        match c.budget_identified {
+            super::calibrate::Identified::Given => "given",
+            super::calibrate::Identified::Yes => "chosen by the data",
+            super::calibrate::Identified::No => "chosen, but others fit almost as well",
+        },
+        info.files.join(", "),
+        info.selection
+            .as_ref()
+            .map_or(String::new(), |s| format!(" ({s})")),
+        c.in_sample.len(),
+        100.0 * errors.iter().sum::<f64>() / errors.len().max(1) as f64,
+        c.objective,
+        match (c.kv_capacity_tokens, c.kv_identified) {
+            (Some(_), super::calibrate::Identified::Given) => "given",
+            (Some(_), _) => "fitted",
+            (None, _) => "not determined by the data (unlimited)",
+        }
+    );
+    let doc = CalibratedProfiles {
+        profiles: vec![CalibratedDoc {
+            model: info.model.clone(),
+            accelerator: info.accelerator.clone(),
+            gpus_per_replica: info.gpus_per_replica,
+            max_batch: info.max_batch,
+            perf: PerfBlock {
+                model,
+                alpha: p.alpha_ms.max(MIN_ALPHA_MS),
+                beta: p.beta_ms_per_token,
+                gamma: p.gamma_ms_per_kv_token,
+                delta: None,
+                max_num_batched_tokens: budget,
+            },
+            kv_capacity_tokens: c.kv_capacity_tokens,
+            provenance: "estimated",
+            source,
+        }],
+    };
+    format!(
+        "# Written by `wva estimate --calibrate`; see its source field for the data and the fit.\n{}",
+        serde_yaml::to_string(&doc).unwrap_or_default()
+    )
+}

@@ -127,3 +127,122 @@ pub fn estimate_table(r: &EstimateReport) -> String {
     }
     out
 }
+
+/// What `wva estimate --calibrate --report` prints.
+#[derive(Debug, Serialize)]
+pub struct CalibrationReport {
+    /// The files calibrated on.
+    pub files: Vec<String>,
+    /// The calibration.
+    pub calibration: crate::estimate::calibrate::Calibration,
+    /// Errors on the validation files (`--validate`), with the calibrated parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Vec<crate::estimate::calibrate::StatError>>,
+}
+
+fn stat_errors(title: &str, errors: &[crate::estimate::calibrate::StatError], out: &mut String) {
+    let finite: Vec<f64> = errors
+        .iter()
+        .map(|e| e.error.abs())
+        .filter(|e| e.is_finite())
+        .collect();
+    let mape = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+    out.push_str(&format!(
+        "{title}: {} statistics, mean absolute error {:.1}%\n",
+        errors.len(),
+        mape * 100.0
+    ));
+    let mut t = new_table(&[
+        "run",
+        "load",
+        "statistic",
+        "measured ms",
+        "predicted ms",
+        "error",
+    ]);
+    for e in errors {
+        let file = std::path::Path::new(&e.origin)
+            .file_name()
+            .map_or(e.origin.clone(), |n| n.to_string_lossy().into_owned());
+        t.add_row(vec![
+            file,
+            e.load.clone(),
+            e.statistic.clone(),
+            format!("{:.1}", e.measured_ms),
+            if e.predicted_ms.is_finite() {
+                format!("{:.1}", e.predicted_ms)
+            } else {
+                "failed".into()
+            },
+            if e.error.is_finite() {
+                percent(e.error)
+            } else {
+                "n/a".into()
+            },
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+}
+
+/// The calibration as tables for people.
+pub fn calibration_table(r: &CalibrationReport) -> String {
+    use crate::estimate::calibrate::Identified;
+    use crate::perf::PerfParams;
+    let c = &r.calibration;
+    let (name, p) = match c.params {
+        PerfParams::V2(p) => ("wva-v2", p),
+        PerfParams::V3(g) => ("wva-v3", g.iteration),
+        PerfParams::V1(_) => return "calibration gives gen-2 or gen-3 parameters only\n".into(),
+    };
+    let mut out = format!(
+        "{name} calibrated through the simulator: robust log loss {:.4} (start {:.4}), {} evaluations\n",
+        c.objective, c.objective_at_start, c.evaluations
+    );
+    let mut t = new_table(&["parameter", "value", "unit"]);
+    t.add_row(vec![
+        "alpha".into(),
+        format!("{:.4e}", p.alpha_ms),
+        "ms per iteration".into(),
+    ]);
+    t.add_row(vec![
+        "beta".into(),
+        format!("{:.4e}", p.beta_ms_per_token),
+        "ms per token".into(),
+    ]);
+    t.add_row(vec![
+        "gamma".into(),
+        format!("{:.4e}", p.gamma_ms_per_kv_token),
+        "ms per KV token".into(),
+    ]);
+    t.add_row(vec![
+        "max_num_batched_tokens".into(),
+        format!(
+            "{}{}",
+            c.max_num_batched_tokens,
+            match c.budget_identified {
+                Identified::Given => " (given)",
+                Identified::Yes => " (chosen by the data)",
+                Identified::No => " (chosen; others fit almost as well)",
+            }
+        ),
+        "tokens per iteration".into(),
+    ]);
+    t.add_row(vec![
+        "KV capacity".into(),
+        match (c.kv_capacity_tokens, c.kv_identified) {
+            (Some(kv), Identified::Given) => format!("{kv} (given)"),
+            (Some(kv), _) => kv.to_string(),
+            (None, Identified::No) => "not identified: the runs never fill it".into(),
+            (None, _) => "unlimited".into(),
+        },
+        "tokens per replica".into(),
+    ]);
+    out.push_str(&t.to_string());
+    out.push('\n');
+    stat_errors("in sample", &c.in_sample, &mut out);
+    if let Some(v) = &r.validation {
+        stat_errors("validation files", v, &mut out);
+    }
+    out
+}

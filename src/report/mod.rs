@@ -15,14 +15,14 @@ mod table;
 mod trace;
 
 pub use analysis::Analysis;
-pub use estimate::{EstimateReport, estimate_table};
+pub use estimate::{CalibrationReport, EstimateReport, calibration_table, estimate_table};
 pub use replay::{
     REPLAY_TIMELINE_COLUMNS, ReplayReport, StaticChoice, replay_plot, replay_table,
     replay_timeline_csv,
 };
 pub use simulation::{
-    Ci95, SimulationReport, WorkloadInfo, WorkloadReport, ci95, report as simulation_report,
-    simulation_table,
+    Ci95, ClosedLoopInfo, SimulationReport, WorkloadInfo, WorkloadReport, ci95,
+    report as simulation_report, simulation_table,
 };
 pub use structured::{to_json, to_yaml};
 pub use table::{analysis_table, plan_table};

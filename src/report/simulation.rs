@@ -93,6 +93,19 @@ pub struct SimulationReport {
     pub simulated_s: f64,
     /// Per workload.
     pub workloads: Vec<WorkloadReport>,
+    /// The clients of a closed-loop run (`wva simulate --concurrency`); absent for arrivals
+    /// at a rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_loop: Option<ClosedLoopInfo>,
+}
+
+/// The load of a closed-loop run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ClosedLoopInfo {
+    /// Clients, each with at most one request in the server.
+    pub concurrency: u32,
+    /// Each client's pause between a completion and its next request, s.
+    pub think_time_s: f64,
 }
 
 /// Identity of a workload for the report.
@@ -218,6 +231,7 @@ pub fn report(
         requests_simulated: results.first().map_or(0, |r| r.requests_simulated),
         simulated_s: results.first().map_or(0.0, |r| r.simulated_s),
         workloads,
+        closed_loop: None,
     }
 }
 
@@ -241,6 +255,17 @@ fn with_ci(value: f64, ci: Option<f64>) -> String {
 /// The simulation as tables, one per workload.
 pub fn simulation_table(r: &SimulationReport) -> String {
     let mut out = String::new();
+    if let Some(c) = r.closed_loop {
+        out.push_str(&format!(
+            "closed loop: {} clients, each sending its next request {}; the rate is what they achieved\n",
+            c.concurrency,
+            if c.think_time_s > 0.0 {
+                format!("{} s after its last completes", c.think_time_s)
+            } else {
+                "as soon as its last completes".to_string()
+            }
+        ));
+    }
     for w in &r.workloads {
         let accelerators = {
             let mut a = w.accelerators.clone();

@@ -8,11 +8,12 @@
 //! [`super::run`]; only the arrival process differs. Requests completed during the warm-up do
 //! not count.
 
-use super::SimError;
 use super::engine::{Completion, Engine, EngineConfig};
 use super::fleet::{STREAM_ARRIVALS, STREAM_NOISE, derive_seed};
 use super::metrics::{Histogram, Summary, summarize};
 use super::workload::{Lengths, Request};
+use super::{GroupResult, SimError, SimResult, SloAttainment};
+use crate::queueing::Targets;
 use crate::spec::LengthDist;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +38,9 @@ pub struct ClosedLoop {
     pub warmup_fraction: f64,
     /// Time between a completion and the client's next request, ms.
     pub think_ms: f64,
+    /// Latency targets each measured request is checked against (per request, as in
+    /// [`super::run`]).
+    pub targets: Targets,
 }
 
 /// What a closed-loop run measured (after the warm-up).
@@ -68,6 +72,61 @@ pub struct ClosedLoopResult {
     pub kv_peak_fraction: f64,
     /// Preemptions during the measured window.
     pub preemptions: u64,
+    /// Wait from the send to the first scheduling, ms.
+    pub queue_wait_ms: Summary,
+    /// Output tokens of the measured requests.
+    pub tokens_out: u64,
+    /// Inter-token gaps measured.
+    pub itl_samples: u64,
+    /// Largest running batch over the measured window.
+    pub peak_running: u32,
+    /// Share of measured requests meeting the load's targets.
+    pub slo_attainment: SloAttainment,
+    /// Requests sent in all (warm-up included).
+    pub requests_sent: u64,
+    /// Engine iterations in all (warm-up included).
+    pub iterations: u64,
+    /// Simulated time, s.
+    pub simulated_s: f64,
+}
+
+impl ClosedLoopResult {
+    /// The run as a one-group [`SimResult`] (one replica named `name`), the shape open-loop
+    /// runs report in. There is no arrival queue outside the server in a closed loop, so the
+    /// waiting counts are 0, and the measured requests are the completed ones.
+    pub fn into_sim_result(self, name: &str) -> SimResult {
+        let group = GroupResult {
+            name: name.to_string(),
+            replicas: 1,
+            requests: self.completed + self.rejected,
+            completed: self.completed,
+            rejected: self.rejected,
+            tokens_out: self.tokens_out,
+            itl_samples: self.itl_samples,
+            throughput_rps: self.throughput_rps,
+            waiting_at_start: 0,
+            waiting_at_end: 0,
+            ttft_ms: self.ttft_ms,
+            itl_ms: self.itl_ms,
+            tpot_ms: self.tpot_ms,
+            e2e_ms: self.e2e_ms,
+            queue_wait_ms: self.queue_wait_ms,
+            preemptions: self.preemptions,
+            kv_peak_fraction: self.kv_peak_fraction,
+            mean_batch: self.mean_running,
+            peak_batch: self.peak_running,
+            slo_attainment: self.slo_attainment,
+        };
+        SimResult {
+            groups: vec![group],
+            timeline: Vec::new(),
+            timeline_truncated: false,
+            simulated_s: self.simulated_s,
+            requests_simulated: self.requests_sent,
+            iterations: self.iterations,
+            requests: Vec::new(),
+        }
+    }
 }
 
 /// Runs `load` against one replica with `engine`'s settings. Deterministic in `seed`.
@@ -149,6 +208,7 @@ pub fn run_closed_loop(
             clients.acc.waiting_ms += engine_state.waiting() as f64 * dt;
             clients.acc.kv_ms += engine_state.kv_fraction() * dt;
             clients.acc.kv_peak = clients.acc.kv_peak.max(engine_state.kv_fraction());
+            clients.acc.peak_running = clients.acc.peak_running.max(engine_state.running());
         }
         let hist = if measuring_since.is_some() {
             &mut itl
@@ -171,6 +231,22 @@ pub fn run_closed_loop(
             f64::NAN
         }
     };
+    let acc = &clients.acc;
+    let share = |met: u64| {
+        let n = acc.ttft.len() as u64 + acc.rejected;
+        if n > 0 {
+            met as f64 / n as f64
+        } else {
+            f64::NAN
+        }
+    };
+    let t = &load.targets;
+    let slo_attainment = SloAttainment {
+        ttft: t.ttft_ms.map(|_| share(acc.met_ttft)),
+        itl: t.itl_ms.map(|_| share(acc.met_itl)),
+        both: (t.ttft_ms.is_some() || t.itl_ms.is_some()).then(|| share(acc.met_both)),
+    };
+    let itl_samples = itl.count();
     Ok(ClosedLoopResult {
         concurrency: load.concurrency,
         completed: clients.acc.ttft.len() as u64,
@@ -185,6 +261,14 @@ pub fn run_closed_loop(
         mean_kv_fraction: per_ms(clients.acc.kv_ms),
         kv_peak_fraction: clients.acc.kv_peak,
         preemptions: engine_state.stats.preemptions - preemptions_before,
+        queue_wait_ms: summarize(&mut clients.acc.queue_wait),
+        tokens_out: clients.acc.tokens_out,
+        peak_running: clients.acc.peak_running,
+        slo_attainment,
+        requests_sent: clients.next_id,
+        iterations: engine_state.stats.iterations,
+        simulated_s: now_ms / 1000.0,
+        itl_samples,
     })
 }
 
@@ -201,6 +285,12 @@ struct Acc {
     waiting_ms: f64,
     kv_ms: f64,
     kv_peak: f64,
+    peak_running: u32,
+    queue_wait: Vec<f64>,
+    tokens_out: u64,
+    met_ttft: u64,
+    met_itl: u64,
+    met_both: u64,
 }
 
 /// The clients: sends not yet made (time, request id), and what their requests measured.
@@ -238,9 +328,17 @@ impl Clients {
                 if c.rejected {
                     acc.rejected += 1;
                 } else {
-                    acc.ttft.push(c.ttft_ms());
+                    let (ttft, tpot) = (c.ttft_ms(), c.tpot_ms());
+                    let (ok_ttft, ok_itl) = load.targets.met_by(ttft, tpot);
+                    acc.met_ttft += u64::from(ok_ttft);
+                    acc.met_itl += u64::from(ok_itl);
+                    acc.met_both += u64::from(ok_ttft && ok_itl);
+                    acc.tokens_out += u64::from(c.request.output_tokens);
+                    acc.queue_wait
+                        .push(c.first_scheduled_ms - c.request.arrival_ms);
+                    acc.ttft.push(ttft);
                     if c.request.output_tokens > 1 {
-                        acc.tpot.push(c.tpot_ms());
+                        acc.tpot.push(tpot);
                     }
                     acc.e2e.push(c.finish_ms - c.request.arrival_ms);
                 }
@@ -298,6 +396,7 @@ mod tests {
             requests: 20_000,
             warmup_fraction: 0.1,
             think_ms,
+            targets: Targets::default(),
         }
     }
 

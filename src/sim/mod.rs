@@ -12,6 +12,7 @@ pub mod closed_loop;
 pub mod engine;
 pub(crate) mod fleet;
 pub mod from_trace;
+pub mod measured;
 pub mod metrics;
 mod rank;
 pub mod setup;

@@ -94,6 +94,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
                     requests: requests.max(u64::from(r.concurrency) * 10),
                     warmup_fraction: 0.2,
                     think_ms: 0.0,
+                    targets: Default::default(),
                 },
                 options.seed,
             )

@@ -32,10 +32,13 @@ impl FromStr for ColumnMap {
                 .split_once('=')
                 .ok_or_else(|| format!("`{part}` is not quantity=column"))?;
             let k = k.trim().to_ascii_lowercase();
-            if !FIELDS.contains(&k.as_str()) {
+            if !FIELDS.contains(&k.as_str())
+                && !crate::estimate::sweep::COLUMNS.contains(&k.as_str())
+            {
                 return Err(format!(
-                    "unknown quantity `{k}`; known: {}",
-                    FIELDS.join(", ")
+                    "unknown quantity `{k}`; known: {} (per-iteration CSV), {} (sweep)",
+                    FIELDS.join(", "),
+                    crate::estimate::sweep::COLUMNS.join(", ")
                 ));
             }
             pairs.push((k, v.trim().to_ascii_lowercase()));
@@ -45,7 +48,8 @@ impl FromStr for ColumnMap {
 }
 
 impl ColumnMap {
-    fn column_of(&self, field: &str) -> String {
+    /// The column that holds `field` (its own name unless mapped).
+    pub(crate) fn column_of(&self, field: &str) -> String {
         self.0
             .iter()
             .find(|(k, _)| k == field)

@@ -28,13 +28,15 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> 
     })
 }
 
-fn load(path: &Path) -> Result<Value, String> {
+/// The JSON document at `path`.
+pub(crate) fn load(path: &Path) -> Result<Value, String> {
     let text =
         crate::limits::read_document_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse(path, &text)
 }
 
-fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String> {
+/// `v` as a finite number >= 0; the error names the field.
+pub(crate) fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String> {
     v.as_f64()
         .filter(|x| x.is_finite() && *x >= 0.0)
         .ok_or_else(|| {
@@ -51,7 +53,7 @@ fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String> {
 }
 
 /// The observation of one operating point.
-fn point(
+pub(crate) fn point(
     rate_rps: f64,
     tpot_ms: f64,
     prompt: f64,

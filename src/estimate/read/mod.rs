@@ -3,7 +3,7 @@
 //! degree, framework), and one reader per format.
 
 mod generic;
-mod json;
+pub(crate) mod json;
 mod lmbench;
 mod profiler;
 mod tables;
@@ -37,6 +37,9 @@ pub enum SourceFormat {
     Guidellm,
     /// Any CSV of per-iteration times, columns named or mapped with --columns.
     Csv,
+    /// A summary of a load sweep: one row per run (concurrency or rate, token lengths, TTFT,
+    /// TPOT), columns named or mapped with --columns.
+    Sweep,
 }
 
 impl SourceFormat {
@@ -89,6 +92,13 @@ impl SourceFormat {
             SourceFormat::Splitwise
         } else if has("hardware") && has("num of hardware") && has("latency") {
             SourceFormat::Argonne
+        } else if crate::estimate::sweep::looks_like_sweep(
+            &header
+                .split(',')
+                .map(|h| h.trim().trim_matches('"').to_string())
+                .collect::<Vec<_>>(),
+        ) {
+            SourceFormat::Sweep
         } else {
             SourceFormat::Csv
         })
@@ -310,6 +320,10 @@ pub fn read_all(
             SourceFormat::VllmBench => json::vllm_bench(path)?,
             SourceFormat::Guidellm => json::guidellm(path)?,
             SourceFormat::Csv => generic::read(path, &filters.columns)?,
+            SourceFormat::Sweep => {
+                let rows = crate::estimate::sweep::read_csv(path, &filters.columns, i)?;
+                crate::estimate::sweep::direct_observations(&rows)
+            }
         };
         if obs.is_empty() {
             return Err(format!("{}: no observations", path.display()));
