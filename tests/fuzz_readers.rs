@@ -637,6 +637,10 @@ fn estimate_inputs() {
         ),
         (single(&fixtures.join("vllm-bench-2rps.json")), None),
         (single(&fixtures.join("guidellm.json")), None),
+        (
+            single(&fixtures.join("sweep.csv")),
+            Some(SourceFormat::Sweep),
+        ),
     ];
     for (relative, format) in [
         (
@@ -672,6 +676,7 @@ fn estimate_inputs() {
         let read: Read = match format {
             None => |p| read_estimate(p, None),
             Some(SourceFormat::Csv) => |p| read_estimate(p, Some(SourceFormat::Csv)),
+            Some(SourceFormat::Sweep) => |p| read_estimate(p, Some(SourceFormat::Sweep)),
             Some(SourceFormat::Lmbench) => |p| read_estimate(p, Some(SourceFormat::Lmbench)),
             Some(SourceFormat::Splitwise) => |p| read_estimate(p, Some(SourceFormat::Splitwise)),
             Some(SourceFormat::Argonne) => |p| read_estimate(p, Some(SourceFormat::Argonne)),
@@ -689,6 +694,10 @@ fn read_estimate(path: &Path, format: Option<SourceFormat>) -> Result<(), String
         max_num_batched_tokens: 8192,
         ..Filters::default()
     };
+    if format == Some(SourceFormat::Sweep) {
+        // The rows calibration reruns, as well as the direct observations.
+        wva::estimate::load_tests::evidence(&[path.to_path_buf()], format, &filters)?;
+    }
     let readings = wva::estimate::read::read_all(&[path.to_path_buf()], format, &filters)?;
     for o in &readings.observations {
         if !format!("{o:?}").is_ascii() {

@@ -143,7 +143,8 @@ pub struct EstimateArgs {
     /// Fit through the simulator: replay every per-request log (its arrivals and tokens) and
     /// run every summary row as its benchmark did (closed loop at its concurrency, or arrivals
     /// at its rate), and search the parameters that match TTFT and TPOT together. The default
-    /// for per-request logs and sweep tables; also for vllm-bench and guidellm results
+    /// for per-request logs and sweep tables; vllm-bench and guidellm results are fitted
+    /// directly unless it is given
     #[arg(long, conflicts_with_all = ["holdout", "robust", "absolute", "unbalanced", "strict", "plot"])]
     pub(super) calibrate: bool,
     /// Per-request logs and sweep tables: fit decode times directly (a linear model of the
@@ -378,8 +379,8 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
     }
     // Per-request runs that look saturated are left to validation.
     if !a.keep_saturated {
-        let (kept, saturated) =
-            super::estimate_calibrate::split_saturated(&a.files, &formats).map_err(Error::Usage)?;
+        let (kept, saturated) = crate::estimate::load_tests::split_saturated(&a.files, &formats)
+            .map_err(Error::Usage)?;
         if !saturated.is_empty() && !kept.is_empty() {
             for (path, why) in &saturated {
                 eprintln!(

@@ -756,7 +756,7 @@ fn run_closed_loop(
         fleets.len() == 1 && fleets[0].parts.len() == 1 && fleets[0].parts[0].replicas == 1;
     if !one_replica {
         return Err(Error::Usage(
-            "--concurrency drives one replica (the clients share it): give --replicas 1, and the clients one replica sees".into(),
+            "--concurrency drives one replica, which its clients share: for several replicas, simulate one (--replicas 1) with the clients each of them would see".into(),
         )
         .into());
     }

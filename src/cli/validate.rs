@@ -28,11 +28,13 @@ Sections (--section, comma-separated or repeated; default all):
   kv              kv_capacity_tokens: auto against recorded caches, its sensitivity, and the
                   shipped profiles' figures
   qwen            upstream's Qwen2.5-14B/H100 concurrency curve (closed loop) and its KV cliff
+  calibration     wva estimate's calibration through the simulator on held-out runs: the llm-d
+                  sweep one rate left out at a time, the Qwen curve from low concurrency to high
 
-Every section from lmbench on reads --data (../shared/data); qwen also --reference
+Every section from lmbench on reads --data (../shared/data); qwen and calibration also --reference
 (../shared/reference/wva). The
 report states the commit it was made at (from git; --commit to override); images go to
-img/ beside it. Nothing is written unless every section runs. A full run takes about 30
+img/ beside it. Nothing is written unless every section runs. A full run takes about 45
 seconds on 2 cores; --quick simulates a tenth of the requests.
 
 Exit codes: 0 written, 2 bad input (missing data, bad section name), 3 with --strict when a

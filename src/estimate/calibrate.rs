@@ -3,8 +3,10 @@
 //! behind each other, the preemptions of a full cache. Calibration instead runs every piece of
 //! evidence as the benchmark ran it (a per-request log replayed with its arrivals and tokens;
 //! a summary row as a closed loop at its concurrency or Poisson arrivals at its rate) and
-//! searches the gen-2 cost parameters (and the KV capacity, when not given) that minimise the
-//! squared log errors of TTFT and TPOT jointly.
+//! searches the gen-2 cost parameters (and the token budget and the KV capacity, when not
+//! given) that minimise a robust loss of the log errors of TTFT and TPOT jointly. A constant
+//! per-request overhead (API server, tokenisation) is not an unknown: the simulator has no such
+//! term, so it would not carry over into a profile.
 //!
 //! The search: a deterministic scatter of candidates around the start (the direct fit, or a
 //! generic guess), evaluated in parallel; then Nelder-Mead from the best few, in parallel; all
@@ -208,9 +210,6 @@ pub struct Calibration {
     pub kv_capacity_tokens: Option<u64>,
     /// Whether the KV capacity is determined by the data.
     pub kv_identified: Identified,
-    /// A constant per-request overhead (API server, tokenisation) is not an unknown of this
-    /// model: the simulator has none, so it would not carry over into a profile.
-    pub overhead_modelled: bool,
     /// The objective: the mean robust loss of the log errors over the statistics.
     pub objective: f64,
     /// The objective at the start.
@@ -660,7 +659,6 @@ pub fn calibrate(
         budget_identified: Identified::Given,
         kv_capacity_tokens: kv,
         kv_identified,
-        overhead_modelled: false,
         objective: objective(evidence, &predicted),
         objective_at_start,
         evaluations,

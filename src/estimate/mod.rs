@@ -14,6 +14,7 @@
 pub mod calibrate;
 pub mod check;
 pub mod fit;
+pub mod load_tests;
 pub mod profile;
 pub mod read;
 pub mod sweep;

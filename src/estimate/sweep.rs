@@ -328,31 +328,31 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
 /// The direct (no queueing) observations of rows with a TPOT or ITL: one mean decode
 /// iteration each, at the batch Little's law gives (see [`json::point`]). Concurrency rows
 /// without a throughput take it from the clients' cycle, `concurrency / (TTFT + decode)`.
-pub fn direct_observations(rows: &[SweepRow]) -> Vec<super::Observation> {
-    rows.iter()
-        .filter_map(|r| {
-            let (_, token_ms) = r.token_ms?;
-            let decode_ms = (r.output_tokens - 1.0) * token_ms;
-            let rate_rps = match (r.throughput_rps, r.drive) {
-                (Some(x), _) => x,
-                (None, Drive::RateRps(x)) => x,
-                (None, Drive::Concurrency(c)) => {
-                    let ttft_ms = r.ttft_ms.map_or(0.0, |t| t.1);
-                    f64::from(c) * 1000.0 / (ttft_ms + decode_ms)
-                }
-            } / f64::from(r.replicas.max(1));
-            let mut o = json::point(
-                rate_rps,
-                token_ms,
-                r.prompt_tokens,
-                r.output_tokens,
-                r.origin.clone(),
-            )
-            .ok()?;
-            o.file = r.file;
-            Some(o)
-        })
-        .collect()
+pub fn direct_observations(rows: &[SweepRow]) -> Result<Vec<super::Observation>, String> {
+    let mut out = Vec::new();
+    for r in rows {
+        let Some((_, token_ms)) = r.token_ms else {
+            continue;
+        };
+        let decode_ms = (r.output_tokens - 1.0) * token_ms;
+        let rate_rps = match (r.throughput_rps, r.drive) {
+            (Some(x), _) | (None, Drive::RateRps(x)) => x,
+            (None, Drive::Concurrency(c)) => {
+                let ttft_ms = r.ttft_ms.map_or(0.0, |t| t.1);
+                f64::from(c) * 1000.0 / (ttft_ms + decode_ms)
+            }
+        } / f64::from(r.replicas.max(1));
+        let mut o = json::point(
+            rate_rps,
+            token_ms,
+            r.prompt_tokens,
+            r.output_tokens,
+            r.origin.clone(),
+        )?;
+        o.file = r.file;
+        out.push(o);
+    }
+    Ok(out)
 }
 
 /// A vLLM `bench serve` result as one row: a concurrency run when `max_concurrency` is set
@@ -367,10 +367,24 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
             path.display()
         ));
     }
-    let throughput = match v["duration"].as_f64() {
-        Some(d) if d > 0.0 => completed / d,
-        _ => get("request_throughput")?,
+    let throughput = if v["duration"].is_null() {
+        get("request_throughput")?
+    } else {
+        let duration = get("duration")?;
+        if duration <= 0.0 {
+            return Err(format!(
+                "{}: duration: must be positive, got {duration}",
+                path.display()
+            ));
+        }
+        completed / duration
     };
+    if !(throughput.is_finite() && throughput > 0.0) {
+        return Err(format!(
+            "{}: the request rate must be positive and finite, got {throughput}",
+            path.display()
+        ));
+    }
     let rate = v["request_rate"]
         .as_f64()
         .filter(|r| r.is_finite() && *r > 0.0);
@@ -380,13 +394,7 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
     let drive = match (concurrency, rate) {
         (Some(c), None) => Drive::Concurrency(c as u32),
         (_, Some(r)) => Drive::RateRps(r),
-        (None, None) if throughput > 0.0 && throughput.is_finite() => Drive::RateRps(throughput),
-        _ => {
-            return Err(format!(
-                "{}: neither max_concurrency nor a finite request_rate, and no throughput",
-                path.display()
-            ));
-        }
+        (None, None) => Drive::RateRps(throughput),
     };
     let optional = |field: &str| v[field].as_f64().filter(|x| x.is_finite() && *x > 0.0);
     let ttft_ms = optional("median_ttft_ms")
@@ -399,7 +407,7 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
         prompt_tokens: get("total_input_tokens")? / completed,
         output_tokens: get("total_output_tokens")? / completed,
         ttft_ms,
-        token_ms: optional("mean_tpot_ms").map(|x| (TokenStat::Tpot, x)),
+        token_ms: Some((TokenStat::Tpot, get("mean_tpot_ms")?)),
         throughput_rps: Some(throughput),
         replicas: 1,
         max_num_seqs: None,
@@ -424,16 +432,13 @@ pub fn guidellm(path: &Path, file: usize) -> Result<Vec<SweepRow>, String> {
             )
         };
         let rate = mean("requests_per_second")?;
-        if rate <= 0.0 {
-            return Err(format!(
-                "{}: benchmarks[{i}]: requests_per_second must be positive",
-                path.display()
-            ));
-        }
-        let token_ms = metric("inter_token_latency_ms")
-            .map(|x| (TokenStat::Itl, x))
-            .or_else(|| metric("time_per_output_token_ms").map(|x| (TokenStat::Tpot, x)))
-            .filter(|(_, x)| x.is_finite() && *x > 0.0);
+        // The inter-token latency excludes the first token, as vLLM's TPOT does; GuideLLM's
+        // own time per output token includes it.
+        let token_ms = if b["metrics"]["inter_token_latency_ms"].is_null() {
+            (TokenStat::Tpot, mean("time_per_output_token_ms")?)
+        } else {
+            (TokenStat::Itl, mean("inter_token_latency_ms")?)
+        };
         let ttft_ms = metric("time_to_first_token_ms")
             .filter(|x| x.is_finite() && *x > 0.0)
             .map(|x| (TtftStat::Mean, x));
@@ -441,10 +446,10 @@ pub fn guidellm(path: &Path, file: usize) -> Result<Vec<SweepRow>, String> {
             origin: format!("{}: benchmarks[{i}]", path.display()),
             file,
             drive: Drive::RateRps(rate),
-            prompt_tokens: mean("prompt_token_count")?.max(1.0),
-            output_tokens: mean("output_token_count")?.max(1.0),
+            prompt_tokens: mean("prompt_token_count")?,
+            output_tokens: mean("output_token_count")?,
             ttft_ms,
-            token_ms,
+            token_ms: Some(token_ms),
             throughput_rps: Some(rate),
             replicas: 1,
             max_num_seqs: None,

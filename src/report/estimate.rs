@@ -233,7 +233,9 @@ pub fn calibration_table(r: &CalibrationReport) -> String {
         match (c.kv_capacity_tokens, c.kv_identified) {
             (Some(kv), Identified::Given) => format!("{kv} (given)"),
             (Some(kv), _) => kv.to_string(),
-            (None, Identified::No) => "not identified: the runs never fill it".into(),
+            (None, Identified::No) => {
+                "unlimited: no run determines it (give --kv-capacity-tokens)".into()
+            }
             (None, _) => "unlimited".into(),
         },
         "tokens per replica".into(),

@@ -66,7 +66,7 @@ impl KvEstimate {
 const BELOW_SATURATION: f64 = 0.8;
 
 /// The benchmark files, by offered rate (the number ending the name), lowest first.
-fn files(options: &Options) -> Result<Vec<(f64, PathBuf)>, ValidateError> {
+pub(super) fn files(options: &Options) -> Result<Vec<(f64, PathBuf)>, ValidateError> {
     let dir = existing(options.data_dir.join(FOLDER))?;
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(|e| ValidateError::input(&dir, e))? {

@@ -8,6 +8,7 @@
 //! Each section lives in its own file and returns a [`Section`]: prose around generated
 //! tables, the targets it checks ([`Check`]), and plots ([`Figure`]) the caller draws.
 
+mod calibration;
 mod closed_forms;
 mod collectives;
 mod kv;
@@ -76,11 +77,13 @@ pub enum SectionId {
     Collectives,
     /// KV capacity from the model and the GPU.
     Kv,
+    /// Calibration through the simulator on held-out runs.
+    Calibration,
 }
 
 impl SectionId {
     /// Every section.
-    pub const ALL: [SectionId; 10] = [
+    pub const ALL: [SectionId; 11] = [
         SectionId::ClosedForms,
         SectionId::Analytic,
         SectionId::QueueModels,
@@ -91,6 +94,7 @@ impl SectionId {
         SectionId::Collectives,
         SectionId::Kv,
         SectionId::Qwen,
+        SectionId::Calibration,
     ];
 
     /// Whether it reads `../shared`.
@@ -103,6 +107,7 @@ impl SectionId {
                 | SectionId::Collectives
                 | SectionId::Kv
                 | SectionId::Qwen
+                | SectionId::Calibration
         )
     }
 }
@@ -228,6 +233,7 @@ pub fn run(
             SectionId::Collectives => collectives::section(options)?,
             SectionId::Kv => kv::section(options)?,
             SectionId::Qwen => run16::section(options)?,
+            SectionId::Calibration => calibration::section(options)?,
         });
     }
     Ok(out)

@@ -13,17 +13,17 @@ use crate::spec::LengthDist;
 use rayon::prelude::*;
 use std::path::Path;
 
-const CURVE: &str = "inferno-control-loop/run16-curve-qwen2.5-14b-H100-real-vllm.csv";
+pub(super) const CURVE: &str = "inferno-control-loop/run16-curve-qwen2.5-14b-H100-real-vllm.csv";
 /// KV usage from which the cache counts as full.
-const FULL_KV_PCT: f64 = 99.0;
+pub(super) const FULL_KV_PCT: f64 = 99.0;
 
 /// One measured row.
 #[derive(Clone, Debug)]
-struct Row {
+pub(super) struct Row {
     shape: String,
     prompt: f64,
     output: f64,
-    concurrency: u32,
+    pub(super) concurrency: u32,
     rpm: f64,
     itl_ms: f64,
     ttft_ms: f64,
@@ -31,7 +31,15 @@ struct Row {
     kv_pct: f64,
 }
 
-fn read_curve(path: &Path) -> Result<Vec<Row>, ValidateError> {
+impl Row {
+    /// Sampled in a steady state before the cache filled: no more requests running than there
+    /// are clients (a closed loop cannot have more), and the cache not full.
+    pub(super) fn steady(&self) -> bool {
+        self.kv_pct < FULL_KV_PCT && self.running <= f64::from(self.concurrency)
+    }
+}
+
+pub(super) fn read_curve(path: &Path) -> Result<Vec<Row>, ValidateError> {
     let text = std::fs::read_to_string(path).map_err(|e| ValidateError::input(path, e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
@@ -127,10 +135,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         let e_ttft = rel(s.ttft_ms.mean, r.ttft_ms);
         // The targets apply before the cache fills (the cliff is checked apart), and to
         // steady states: in a closed loop no more requests run than there are clients.
-        if r.kv_pct < FULL_KV_PCT
-            && s.kv_peak_fraction * 100.0 < FULL_KV_PCT
-            && r.running <= f64::from(r.concurrency)
-        {
+        if r.steady() && s.kv_peak_fraction * 100.0 < FULL_KV_PCT {
             if r.itl_ms.is_finite() {
                 itl_errors.push(e_itl);
             }

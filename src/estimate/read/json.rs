@@ -1,4 +1,5 @@
-//! Summary JSON of serving benchmarks: one operating point per run. With the throughput `X`,
+//! Summary JSON of serving benchmarks (read into sweep rows by [`crate::estimate::sweep`]),
+//! and the direct observation of one operating point. With the throughput `X`,
 //! the mean TPOT, TTFT, prompt `in` and output `out`, the mean number of requests decoding is
 //! `X * (out - 1) * TPOT` (Little's law over the decode phase), and each decode iteration also
 //! carries the prompts that arrive meanwhile, `X * in * TPOT` tokens. The observation is one
@@ -85,77 +86,4 @@ pub(crate) fn point(
         file: 0,
         per_unit: 1.0,
     })
-}
-
-/// A vLLM `benchmark_serving.py` result.
-pub fn vllm_bench(path: &Path) -> Result<Vec<Observation>, String> {
-    let v = load(path)?;
-    let get = |field: &str| number(&v[field], field, path);
-    let completed = get("completed")?;
-    if completed <= 0.0 {
-        return Err(format!(
-            "{}: completed: no request completed",
-            path.display()
-        ));
-    }
-    let rate = if v["duration"].is_null() {
-        get("request_throughput")?
-    } else {
-        let duration = get("duration")?;
-        if duration <= 0.0 {
-            return Err(format!(
-                "{}: duration: must be positive, got {duration}",
-                path.display()
-            ));
-        }
-        completed / duration
-    };
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(format!(
-            "{}: the request rate must be positive and finite, got {rate}",
-            path.display()
-        ));
-    }
-    let prompt = get("total_input_tokens")? / completed;
-    let output = get("total_output_tokens")? / completed;
-    Ok(vec![point(
-        rate,
-        get("mean_tpot_ms")?,
-        prompt,
-        output,
-        path.display().to_string(),
-    )?])
-}
-
-/// A GuideLLM report: one observation per benchmark.
-pub fn guidellm(path: &Path) -> Result<Vec<Observation>, String> {
-    let v = load(path)?;
-    let benchmarks = v["benchmarks"]
-        .as_array()
-        .ok_or_else(|| format!("{}: benchmarks: expected a list", path.display()))?;
-    let mut out = Vec::new();
-    for (i, b) in benchmarks.iter().enumerate() {
-        let mean = |metric: &str| {
-            number(
-                &b["metrics"][metric]["successful"]["mean"],
-                &format!("benchmarks[{i}].metrics.{metric}.successful.mean"),
-                path,
-            )
-        };
-        // The inter-token latency excludes the first token, as vLLM's TPOT does; GuideLLM's
-        // own time per output token includes it.
-        let itl_ms = if b["metrics"]["inter_token_latency_ms"].is_null() {
-            mean("time_per_output_token_ms")?
-        } else {
-            mean("inter_token_latency_ms")?
-        };
-        out.push(point(
-            mean("requests_per_second")?,
-            itl_ms,
-            mean("prompt_token_count")?,
-            mean("output_token_count")?,
-            format!("{}: benchmarks[{i}]", path.display()),
-        )?);
-    }
-    Ok(out)
 }

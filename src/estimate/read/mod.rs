@@ -84,7 +84,13 @@ impl SourceFormat {
                 ))
             };
         }
-        let header = text.lines().next().unwrap_or_default().to_ascii_lowercase();
+        // The header is the first line that is not a `#` comment (sweep tables may open with
+        // some).
+        let header = text
+            .lines()
+            .find(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let has = |c: &str| header.split(',').any(|h| h.trim().trim_matches('"') == c);
         Ok(if has("launch_time") && has("generation_tokens") {
             SourceFormat::Lmbench
@@ -317,12 +323,18 @@ pub fn read_all(
             SourceFormat::Splitwise => tables::splitwise(path, filters)?,
             SourceFormat::Argonne => tables::argonne(path, filters)?,
             SourceFormat::LlmservingsimProfile => profiler::read(path, filters)?,
-            SourceFormat::VllmBench => json::vllm_bench(path)?,
-            SourceFormat::Guidellm => json::guidellm(path)?,
+            SourceFormat::VllmBench => {
+                crate::estimate::sweep::direct_observations(&[crate::estimate::sweep::vllm_bench(
+                    path, i,
+                )?])?
+            }
+            SourceFormat::Guidellm => crate::estimate::sweep::direct_observations(
+                &crate::estimate::sweep::guidellm(path, i)?,
+            )?,
             SourceFormat::Csv => generic::read(path, &filters.columns)?,
             SourceFormat::Sweep => {
                 let rows = crate::estimate::sweep::read_csv(path, &filters.columns, i)?;
-                crate::estimate::sweep::direct_observations(&rows)
+                crate::estimate::sweep::direct_observations(&rows)?
             }
         };
         if obs.is_empty() {
