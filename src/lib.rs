@@ -9,10 +9,19 @@
 //! - [`optimize`]: candidates per server and the allocation solvers behind `wva plan`.
 //! - [`sim`]: the discrete-event simulator of vLLM engines behind routers.
 //! - [`trace`]: reads, characterises, transforms, synthesises and writes request traces.
+//! - [`estimate`]: fits profiles from benchmarks: the direct fit of engine iterations, and the
+//!   calibration of load tests through the simulator.
+//! - [`replay`]: the autoscaler in the loop over a trace, policy against policy.
+//! - [`k8s`]: the VariantAutoscaling objects, ConfigMaps and replica counts `wva apply` writes
+//!   or pushes.
+//! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
 //! - [`limits`]: the largest value each count, file and line may have (one policy).
 //! - [`tempfiles`]: temporaries removed on drop and on SIGINT/SIGTERM.
+//! - [`error`]: the error kinds and the exit codes they map to.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
+//!
+//! `examples/concurrency_sweep.rs` uses the library without the command line.
 //!
 //! The core ([`perf`], [`queueing`], [`optimize`], [`sim`]) is pure: no I/O, no clocks, no global
 //! state. [`trace`] reads files, record by record.

@@ -113,7 +113,7 @@ pub fn on_signal() {
 }
 
 /// What the first signal does: removes every live temporary and exits with
-/// [`INTERRUPTED_EXIT_CODE`]. Waits at most [`HANDLER_PATIENCE`] for an [`uninterrupted`]
+/// [`INTERRUPTED_EXIT_CODE`]. Waits at most `HANDLER_PATIENCE` for an [`uninterrupted`]
 /// step, then exits anyway (a second signal during that wait exits at once: [`on_signal`]).
 pub fn on_interrupt() -> ! {
     let start = Instant::now();

@@ -1,4 +1,4 @@
-//! Fitting parameters through the simulator. The direct fit ([`super::fit`]) sees only what
+//! Fitting parameters through the simulator. The direct fit ([`super::fit()`]) sees only what
 //! a linear model of engine iterations can: decode spans, not the waits, the prompts queued
 //! behind each other, the preemptions of a full cache. Calibration instead runs every piece of
 //! evidence as the benchmark ran it (a per-request log replayed with its arrivals and tokens;

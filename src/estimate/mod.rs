@@ -1,5 +1,5 @@
 //! Fitting perf-model parameters from measurements: readers turn benchmark outputs into
-//! [`Observation`]s (a measured time and the engine work it covered), [`fit`] solves the
+//! [`Observation`]s (a measured time and the engine work it covered), [`fit()`] solves the
 //! non-negative (optionally robust) least-squares problem of a perf model, with standard
 //! errors, intervals and identifiability diagnostics, and [`profile`] writes the result as a
 //! profile `wva plan` reads.

@@ -326,7 +326,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
 }
 
 /// The direct (no queueing) observations of rows with a TPOT or ITL: one mean decode
-/// iteration each, at the batch Little's law gives (see [`json::point`]). Concurrency rows
+/// iteration each, at the batch Little's law gives (see `read::json::point`). Concurrency rows
 /// without a throughput take it from the clients' cycle, `concurrency / (TTFT + decode)`.
 pub fn direct_observations(rows: &[SweepRow]) -> Result<Vec<super::Observation>, String> {
     let mut out = Vec::new();

@@ -3,7 +3,7 @@
 //! A *server* is one workload (a model in a service class). Its *candidates* are the
 //! accelerator types it has a profile for, each with a chosen max batch and sized by the
 //! analytic replica model ([`candidates`]). A [`Solver`] picks a candidate per server under the
-//! GPU inventory ([`problem`]); [`plan`] runs the whole pipeline and reports it ([`Plan`]).
+//! GPU inventory ([`mod@problem`]); [`plan`] runs the whole pipeline and reports it ([`Plan`]).
 //!
 //! Solvers: [`Unlimited`] (cheapest candidate each, upstream's unlimited mode), [`Greedy`]
 //! (upstream's limited-mode greedy, for parity), [`Exact`] (a MILP: optimal, lexicographic in

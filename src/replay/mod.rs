@@ -6,7 +6,7 @@
 //! removed replicas stop taking requests and drain the ones they hold. Cost is counted from
 //! the moment a replica is asked for until it has drained, over the trace's span.
 //!
-//! - [`run`] is the dynamic fleet: vLLM engines ([`crate::sim::Engine`]) behind a router,
+//! - `run` is the dynamic fleet: vLLM engines ([`crate::sim::Engine`]) behind a router,
 //!   replicas starting, serving, draining and stopping.
 //! - [`policy`] holds the controllers: upstream's model-based loop, its saturation rules, a
 //!   Kubernetes HPA utilisation rule, static provisioning and the oracle, and the sizing they

@@ -1,7 +1,7 @@
 //! One vLLM replica: its engine ranks (one, or the data-parallel ranks of a MoE model that
 //! step together), the cost model that times their iterations, and the noise on those times.
 //!
-//! Each rank schedules as vLLM's scheduler does ([`super::rank`]); the engine asks the cost
+//! Each rank schedules as vLLM's scheduler does (`sim::rank`); the engine asks the cost
 //! model how long the iteration of all its ranks takes ([`CostModel::iteration_ms`]) and
 //! finishes them together. A request that arrives is given to a rank the way vLLM's
 //! data-parallel front end does: the lowest `4 x waiting + running` (`DPLBAsyncMPClient` in

@@ -51,7 +51,7 @@ fn csv_field(text: &str) -> String {
 }
 
 /// `records` in `format`; an error when an arrival cannot be written (negative, or beyond
-/// [`super::transform::MAX_ARRIVAL_S`]).
+/// `trace::transform::MAX_ARRIVAL_S`).
 pub fn write(records: &[TraceRecord], format: Format) -> Result<String, String> {
     if let Some(r) = records
         .iter()

@@ -23,7 +23,7 @@
 //! Layers are read by name from `dense.csv`: any layer it times other than `embedding` and
 //! `final_layernorm` runs once per decoder layer (the two RMS norms and Qwen3's q and k norms
 //! twice), `gate_up_proj`, `act_fn` and `down_proj` only in the dense-MLP layers. Attention is
-//! read off the measured grid ([`attention`]) at the batch's total chunk, the prefix that gives
+//! read off the measured grid (`attention`) at the batch's total chunk, the prefix that gives
 //! the chunks' causal work, the decode count and their mean KV length, corrected for the spread
 //! of the decodes' lengths where the profiler measured it ([`skew`]). Data-parallel ranks of a
 //! MoE model step together ([`TablesModel::iteration_us`]).
@@ -32,7 +32,7 @@
 //! several chunks are read at the prefix that gives their causal work (LLMServingSim sums the
 //! prefixes, as if they were one long chunk); the q/k norms count twice (they are two calls);
 //! the embedding's all-reduce and the logits gather are counted; experts are activated as
-//! random routing activates them ([`moe`]).
+//! random routing activates them (`moe`).
 
 mod attention;
 mod curve;
