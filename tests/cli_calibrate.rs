@@ -234,12 +234,29 @@ fn sweep_and_calibration_errors_are_one_line_with_exit_2() {
         "a.csv",
         "concurrency,prompt_tokens,output_tokens,ttft_ms\n4,100,50,x\n",
     );
+    // Rows whose calibration would take hours are refused.
+    let long = write(
+        "b.csv",
+        "concurrency,prompt_tokens,output_tokens,ttft_ms\n4,100,99999,10\n",
+    );
+    let crowd = write(
+        "c.csv",
+        "concurrency,prompt_tokens,output_tokens,ttft_ms\n200000,100,50,10\n",
+    );
     let fixture = |name: &str| Path::new("tests/fixtures/estimate").join(name);
     let splitwise = fixture("generic.csv");
     for (args, expected) in [
         (
             vec![no_latency.to_str().unwrap().to_string()],
             "a.csv:2:4: ttft_ms".to_string(),
+        ),
+        (
+            vec![long.to_str().unwrap().to_string()],
+            "b.csv:2: a run's mean prompt is at most 1000000 tokens and its mean output at most 65536".into(),
+        ),
+        (
+            vec![crowd.to_str().unwrap().to_string()],
+            "c.csv:2:1: concurrency: expected a whole number from 1 to 100000".into(),
         ),
         (
             vec![splitwise.to_str().unwrap().to_string(), "--direct".into()],

@@ -220,6 +220,10 @@ pub struct Calibration {
     pub in_sample: Vec<StatError>,
 }
 
+/// Engine iterations one summary row may take per evaluation (a bound on calibration time for
+/// rows of long outputs; typical rows take far fewer).
+const ROW_ITERATIONS: f64 = 200_000.0;
+
 /// What a failed simulation costs in the objective (per statistic): as if off by a factor
 /// e^3.
 const PENALTY: f64 = 3.0;
@@ -307,13 +311,20 @@ fn predict(
                 Drive::Concurrency(c) => {
                     // The clients spread evenly over the replicas.
                     let per_replica = (f64::from(c) / f64::from(replicas)).round().max(1.0) as u32;
+                    // Ten requests per client (at least 120), no more than fit the row's
+                    // iteration budget (at least 10).
+                    let batch = f64::from(per_replica.min(config.max_num_seqs).max(1));
+                    let affordable = (ROW_ITERATIONS * batch / row.output_tokens.max(1.0)) as u64;
+                    let requests = (u64::from(per_replica) * 10)
+                        .max(120)
+                        .min(affordable.max(10));
                     let r = run_closed_loop(
                         config,
                         &ClosedLoop {
                             concurrency: per_replica,
                             prompt,
                             output,
-                            requests: (u64::from(per_replica) * 10).max(120),
+                            requests,
                             warmup_fraction: 0.2,
                             think_ms: 0.0,
                             targets: Targets::default(),
@@ -329,7 +340,10 @@ fn predict(
                 }
                 Drive::RateRps(rate) => {
                     let per_replica = rate / f64::from(replicas);
-                    let requests = open_loop(per_replica, &prompt, &output, 400, seed)?;
+                    // 400 requests, fewer for long outputs (the row's iteration budget, if
+                    // each ran alone), at least 40.
+                    let n = ((ROW_ITERATIONS / row.output_tokens.max(1.0)) as u64).clamp(40, 400);
+                    let requests = open_loop(per_replica, &prompt, &output, n, seed)?;
                     let sim = SimConfig::one_group("row", vec![config], Targets::default(), seed);
                     let g = run(&sim, requests, &mut |_| {}).ok()?.groups.remove(0);
                     (g.completed > 0).then_some(Predicted {

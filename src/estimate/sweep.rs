@@ -34,6 +34,15 @@ pub const COLUMNS: [&str; 17] = [
     "achieved_rpm",
 ];
 
+/// Longest mean prompt a sweep row may have, tokens.
+pub const MAX_PROMPT_TOKENS: f64 = 1_000_000.0;
+/// Longest mean output a sweep row may have, tokens: calibration simulates every output token
+/// of every request, many times over.
+pub const MAX_OUTPUT_TOKENS: f64 = 65_536.0;
+
+/// Most clients a sweep row may have (calibration simulates each of them).
+pub const MAX_CLIENTS: u32 = 100_000;
+
 /// How a run loaded the server.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -237,10 +246,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
                 )),
             }
         };
-        let drive = match (
-            whole(concurrency, crate::limits::MAX_QUEUE)?,
-            positive(rate)?,
-        ) {
+        let drive = match (whole(concurrency, MAX_CLIENTS)?, positive(rate)?) {
             (Some(c), _) => Drive::Concurrency(c),
             (None, Some(r)) => Drive::RateRps(
                 crate::limits::at_most(r, crate::limits::MAX_RATE_RPS)
@@ -275,9 +281,9 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
                     })?
             }
         };
-        if prompt_tokens > 1e7 || output_tokens > 1e7 {
+        if prompt_tokens > MAX_PROMPT_TOKENS || output_tokens > MAX_OUTPUT_TOKENS {
             return Err(format!(
-                "{name}:{line}: token lengths above 10,000,000 are not a benchmark"
+                "{name}:{line}: a run's mean prompt is at most {MAX_PROMPT_TOKENS} tokens and its mean output at most {MAX_OUTPUT_TOKENS} (calibration simulates every output token)"
             ));
         }
         let mut ttft_ms = None;
@@ -390,7 +396,7 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
         .filter(|r| r.is_finite() && *r > 0.0);
     let concurrency = v["max_concurrency"]
         .as_u64()
-        .filter(|c| *c >= 1 && *c <= u64::from(crate::limits::MAX_QUEUE));
+        .filter(|c| *c >= 1 && *c <= u64::from(MAX_CLIENTS));
     let drive = match (concurrency, rate) {
         (Some(c), None) => Drive::Concurrency(c as u32),
         (_, Some(r)) => Drive::RateRps(r),
