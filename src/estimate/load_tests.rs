@@ -107,27 +107,16 @@ pub fn evidence(
     Ok(out)
 }
 
-/// The start of the search: the direct fit of the unsaturated files, else a generic guess.
+/// The start of the search: the direct fit of `paths` (the caller leaves out saturated logs),
+/// else a generic guess.
 pub fn start(
     paths: &[PathBuf],
     format: Option<SourceFormat>,
     filters: &Filters,
     budget: u32,
 ) -> Gen2Params {
-    let formats: Vec<SourceFormat> = paths
-        .iter()
-        .filter_map(|p| format.map_or_else(|| SourceFormat::detect(p), Ok).ok())
-        .collect();
-    let fitted = split_saturated(paths, &formats)
+    let fitted = read_all(paths, format, filters)
         .ok()
-        .map(|(kept, _)| {
-            if kept.is_empty() {
-                paths.to_vec()
-            } else {
-                kept
-            }
-        })
-        .and_then(|kept| read_all(&kept, format, filters).ok())
         .filter(|r| !r.observations.is_empty())
         .and_then(|r| {
             fit(
@@ -160,12 +149,15 @@ pub fn calibrate_files(
     search: Search,
 ) -> Result<(Calibration, Vec<String>), String> {
     let fit_on = evidence(paths, format, filters)?;
-    // The cache is fitted only where a run shows it filling.
+    // The cache is fitted only where a run shows it filling; the direct fit that starts the
+    // search leaves such runs out.
     let mut notes = Vec::new();
+    let mut saturated = vec![false; paths.len()];
     for e in &fit_on {
         if let Evidence::Run(r) = e
             && let Some(why) = saturation(&r.records, &r.measured)
         {
+            saturated[r.file] = true;
             notes.push(format!(
                 "{} looks saturated ({why}): calibrated through the simulator's queue and KV cache",
                 r.origin
@@ -177,7 +169,18 @@ pub fn calibrate_files(
         Evidence::Row(r) => r.ttft_ms.is_some(),
         Evidence::Run(_) => true,
     });
-    let from = start(paths, format, filters, engine.max_num_batched_tokens);
+    let unsaturated: Vec<PathBuf> = paths
+        .iter()
+        .zip(&saturated)
+        .filter(|(_, s)| !**s)
+        .map(|(p, _)| p.clone())
+        .collect();
+    let direct = if unsaturated.is_empty() {
+        paths
+    } else {
+        &unsaturated
+    };
+    let from = start(direct, format, filters, engine.max_num_batched_tokens);
     let calibration = if !budget_given && has_ttft {
         calibrate_budget(&fit_on, kind, from, engine, fit_kv, search)
     } else {
