@@ -11,7 +11,8 @@ use wva::perf::RequestShape;
 use wva::queueing::Targets;
 use wva::replay::policy::controller;
 use wva::replay::{
-    PolicyKind, PolicySettings, ReplayConfig, Sizer, interval_loads, peak_replicas, replay,
+    Fleet, PolicyKind, PolicySettings, ReplayConfig, Sizer, VariantConfig, interval_loads,
+    peak_replicas, replay,
 };
 use wva::sim::from_trace::requests;
 use wva::sim::setup::{EngineOverrides, engine_config};
@@ -19,7 +20,7 @@ use wva::sim::{Request, Router};
 use wva::spec::load_profiles;
 use wva::trace::{Transforms, read_all};
 
-fn setup(path: &Path, rate_scale: f64) -> (ReplayConfig, Sizer, Vec<Request>) {
+fn setup(path: &Path, rate_scale: f64) -> (ReplayConfig, Fleet, Vec<Request>) {
     let transforms = Transforms {
         rate_scale,
         ..Transforms::default()
@@ -37,9 +38,13 @@ fn setup(path: &Path, rate_scale: f64) -> (ReplayConfig, Sizer, Vec<Request>) {
         ..Default::default()
     };
     let config = ReplayConfig {
-        engine: engine_config(&profile, max_batch, &EngineOverrides::default()),
-        replica_cost_cents_per_hour: 100.0,
-        gpus_per_replica: 1,
+        variants: vec![VariantConfig {
+            name: "H100".into(),
+            engine: engine_config(&profile, max_batch, &EngineOverrides::default()),
+            replica_cost_cents_per_hour: 100.0,
+            gpus_per_replica: 1,
+            max_replicas: 1000,
+        }],
         targets,
         interval_s: 60.0,
         window_s: 60.0,
@@ -59,7 +64,8 @@ fn setup(path: &Path, rate_scale: f64) -> (ReplayConfig, Sizer, Vec<Request>) {
             output_tokens: 211.0,
         },
     );
-    (config, sizer, reqs)
+    let fleet = Fleet::new(&config, vec![sizer]);
+    (config, fleet, reqs)
 }
 
 fn bench(c: &mut Criterion) {
@@ -75,7 +81,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay");
     group.sample_size(10);
     for scale in [1.0, 10.0] {
-        let (config, sizer, reqs) = setup(&conv, scale);
+        let (config, fleet, reqs) = setup(&conv, scale);
         let loads = interval_loads(&reqs, config.interval_s);
         let settings = PolicySettings {
             static_replicas: Some(10),
@@ -85,8 +91,7 @@ fn bench(c: &mut Criterion) {
             let name = format!("conv hour x{scale} ({} requests), {kind}", reqs.len());
             group.bench_function(name, |b| {
                 b.iter(|| {
-                    let mut ctl =
-                        controller(kind, &settings, sizer, &loads, config.engine.max_num_seqs);
+                    let mut ctl = controller(kind, &settings, &fleet, &loads);
                     black_box(
                         replay(&config, &reqs, &kind.to_string(), ctl.as_mut())
                             .unwrap()
@@ -98,7 +103,7 @@ fn bench(c: &mut Criterion) {
         if scale > 1.0 {
             group.bench_function(
                 format!("conv hour x{scale}, static peak search from 8"),
-                |b| b.iter(|| black_box(peak_replicas(&config, &reqs, 8).unwrap())),
+                |b| b.iter(|| black_box(peak_replicas(&config, &reqs, 8, &|n| vec![n]).unwrap())),
             );
         }
     }

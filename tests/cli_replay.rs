@@ -50,8 +50,10 @@ fn every_policy_is_reported_with_its_figures() {
         names,
         [
             "oracle",
+            "wva-predictive",
             "wva-model",
             "saturation",
+            "saturation-v2",
             "hpa-utilisation",
             "static"
         ]
@@ -180,7 +182,14 @@ fn start_up_delay_costs_the_reactive_policies() {
 
 #[test]
 fn bad_input_is_a_usage_error() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 16] = [
+        (
+            &["--scale-up-threshold", "0.6"],
+            "--scale-up-threshold 0.6 must be above --scale-down-boundary 0.7",
+        ),
+        (&["--accelerator", "H100,H100"], "names `H100` twice"),
+        (&["--smoothing", "0.5"], "expected LEVEL,TREND"),
+        (&["--burst-quantile", "1.5"], "must be from 0 to 1"),
         (&["--policy", "cheapest"], "unknown policy `cheapest`"),
         (&["--workload", "nope"], "no workload `nope`"),
         (
@@ -232,6 +241,120 @@ fn bad_input_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/trace.csv"));
 }
 
+/// A fleet of two GPU types: every policy reports each variant, whose costs and requests add
+/// up to the totals, and no variant goes over its inventory.
+#[test]
+fn variants_across_gpu_types() {
+    let v = wva_json(&[
+        "replay",
+        "scenarios/mixed-gpus.yaml",
+        "--trace",
+        CONV,
+        "--rate-scale",
+        "10",
+        "--accelerator",
+        "H100,L40S",
+        "--policy",
+        "oracle,wva-predictive,saturation,saturation-v2,hpa-utilisation,static",
+        "--static-replicas",
+        "3",
+    ]);
+    let variants = v["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    let requests = v["requests"].as_u64().unwrap();
+    for p in v["policies"].as_array().unwrap() {
+        let per = p["variants"].as_array().unwrap();
+        assert_eq!(per.len(), 2, "{}", p["policy"]);
+        let cost: f64 = per.iter().map(|x| num(x, "cost_dollars")).sum();
+        assert!(
+            (cost - num(p, "cost_dollars")).abs() < 1e-9,
+            "{}",
+            p["policy"]
+        );
+        let served: u64 = per.iter().map(|x| x["requests"].as_u64().unwrap()).sum();
+        assert_eq!(served, requests, "{}", p["policy"]);
+        for (x, limit) in per.iter().zip(variants) {
+            assert!(
+                x["peak_replicas"].as_u64() <= limit["max_replicas"].as_u64(),
+                "{}: {x} over {limit}",
+                p["policy"]
+            );
+        }
+    }
+}
+
+/// With no minimum and a trace with a pause, the fleet goes to zero and pays less than with
+/// one replica kept; requests after the pause wait for a cold start.
+#[test]
+fn scale_to_zero_saves_the_idle_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("pause.csv");
+    let mut csv = String::from("arrival_s,prompt_tokens,output_tokens\n");
+    for i in 0..200 {
+        let t = if i < 100 {
+            f64::from(i) * 0.5
+        } else {
+            1200.0 + f64::from(i) * 0.5
+        };
+        csv.push_str(&format!("{t},500,50\n"));
+    }
+    std::fs::write(&trace, csv).unwrap();
+    let run = |min: &str| {
+        let v = wva_json(&[
+            "replay",
+            SCENARIO,
+            "--trace",
+            trace.to_str().unwrap(),
+            "--workload",
+            "conversation",
+            "--policy",
+            "wva-model",
+            "--min-replicas",
+            min,
+            "--scale-to-zero-after-s",
+            "120",
+        ]);
+        policy(&v, "wva-model").clone()
+    };
+    let (zero, one) = (run("0"), run("1"));
+    assert!(
+        num(&zero, "cost_dollars") < 0.5 * num(&one, "cost_dollars"),
+        "{} vs {}",
+        zero["cost_dollars"],
+        one["cost_dollars"]
+    );
+    assert_eq!(zero["completed"].as_u64(), Some(200));
+    // The first request after the pause waits for the 120 s start-up.
+    assert!(
+        num(&zero["ttft_ms"], "p99") > 100_000.0,
+        "{}",
+        zero["ttft_ms"]
+    );
+    assert!(num(&one["ttft_ms"], "p99") < 10_000.0, "{}", one["ttft_ms"]);
+}
+
+/// `--pareto` draws cost against intervals in breach; the table names the Pareto front.
+#[test]
+fn pareto_plot_and_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("pareto.svg");
+    let mut args = conv_args();
+    args.extend(["--pareto", svg.to_str().unwrap()]);
+    let out = wva().args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("Pareto front of cost and intervals in breach"),
+        "{table}"
+    );
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(plot.starts_with("<svg") && plot.contains("wva-predictive"));
+}
+
 /// The acceptance runs: the real Azure conversation and code traces at 10x their rate
 /// (a fleet rather than one trace), every policy.
 #[test]
@@ -267,6 +390,23 @@ fn azure_traces_show_the_trade_off() {
         // within both targets.
         assert_eq!(fixed["breach_intervals"], 0, "{file}");
         assert!(num(&fixed["attainment"], "both") > 0.95, "{file}");
+        // wva-predictive is on the Pareto front of cost and intervals in breach: no other
+        // policy but the oracle is both cheaper and less often in breach.
+        let mine = policy(&v, "wva-predictive");
+        for p in v["policies"].as_array().unwrap() {
+            if p["policy"] == "oracle" || p["policy"] == "wva-predictive" {
+                continue;
+            }
+            let dominates = num(p, "cost_dollars") <= num(mine, "cost_dollars")
+                && p["breach_intervals"].as_u64() <= mine["breach_intervals"].as_u64()
+                && (num(p, "cost_dollars") < num(mine, "cost_dollars")
+                    || p["breach_intervals"].as_u64() < mine["breach_intervals"].as_u64());
+            assert!(
+                !dominates,
+                "{file}: {} dominates wva-predictive",
+                p["policy"]
+            );
+        }
         // The oracle costs less than peak provisioning, the model-based loop and the HPA.
         for other in ["wva-model", "hpa-utilisation", "static"] {
             assert!(

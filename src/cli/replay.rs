@@ -9,11 +9,16 @@ use crate::optimize::candidates::slo_targets;
 use crate::optimize::{PlanOptions, plan};
 use crate::perf::RequestShape;
 use crate::replay::policy::{RateSource, controller};
+use crate::replay::predictive::PredictiveSettings;
+use crate::replay::saturation_v2::SaturationV2Settings;
 use crate::replay::{
-    PeakSearch, PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, interval_loads,
-    peak_replicas, replay,
+    Fleet, PeakSearch, PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, VariantConfig,
+    interval_loads, peak_replicas, replay,
 };
-use crate::report::{ReplayReport, StaticChoice, replay_plot, replay_table, replay_timeline_csv};
+use crate::report::{
+    ReplayReport, ReplayVariant, StaticChoice, replay_pareto_plot, replay_plot, replay_table,
+    replay_timeline_csv,
+};
 use crate::sim::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
 use crate::sim::setup::{EngineOverrides, engine_config};
 use crate::sim::{Router, SimError};
@@ -33,11 +38,22 @@ the accelerator and max batch the plan chooses for the trace's busy minutes (or 
 
 Policies (--policy, comma-separated, default all; they run in parallel):
   oracle           the plan for each interval's true load, in place as it starts (cost floor)
+  wva-predictive   wva's own: the model sized for the load forecast at start-up lead, the
+                   recent bursts (a quantile of per-scrape rates) and the backlog to drain,
+                   scaling down only after --down-stabilization-s
   wva-model        upstream's model-based loop: the analytic model on the last window's load
-  saturation       upstream's KV/queue saturation rules (thresholds as upstream's ConfigMap)
+  saturation       upstream's KV/queue saturation rules (V1; thresholds as upstream's ConfigMap)
+  saturation-v2    upstream's token-based saturation engine (WVA v0.5+) and its cost-aware
+                   variant choice
   hpa-utilisation  a Kubernetes HPA on running requests over max-num-seqs (target 0.5)
   static           a fixed count: the fewest replicas with which no interval breaks its SLO
                    (found by replaying the trace), or --static-replicas
+
+Several accelerators (--accelerator H100,L40S) make a fleet of variants, one per type, each
+with its profile, cost and inventory (the scenario's inventory_gpus): the policies choose how
+many replicas of each (cheapest capacity first on the way up, the most expensive first on the
+way down). --min-replicas 0 lets the fleet scale to zero after --scale-to-zero-after-s without
+arrivals; the next request wakes one replica and waits for it to start.
 
 Cost is paid from the moment a replica is asked for until it has drained, over the trace's
 span. A request meets its SLO when its TTFT and its time per output token are within the
@@ -48,8 +64,8 @@ Examples:
       --workload conversation --rate-scale 10
   wva replay scenarios/azure-chat-and-code.yaml \\
       --trace ../shared/data/azure_llm_2023/AzureLLMInferenceTrace_code.csv \\
-      --workload code-completion --rate-scale 10 --policy wva-model,saturation \\
-      --timeline timeline.csv --plot replay.png";
+      --workload code-completion --rate-scale 10 --policy wva-predictive,saturation-v2 \\
+      --timeline timeline.csv --plot replay.png --pareto pareto.png";
 
 /// `wva replay` arguments.
 #[derive(Debug, Args)]
@@ -68,8 +84,8 @@ pub(super) struct ReplayArgs {
     /// Model names for the trace's requests: NAME for all, or OLD=NEW[,...]
     #[arg(long, value_name = "MODELS", value_parser = |s: &str| s.parse::<crate::trace::ModelMap>())]
     trace_model: Option<crate::trace::ModelMap>,
-    /// Policies to compare, comma-separated: all, oracle, wva-model, saturation,
-    /// hpa-utilisation, static
+    /// Policies to compare, comma-separated: all, oracle, wva-predictive, wva-model,
+    /// saturation, saturation-v2, hpa-utilisation, static
     #[arg(long, value_delimiter = ',', value_parser = parse_policy, default_value = "all")]
     policy: Vec<Option<PolicyKind>>,
     /// Control period: a decision every this many seconds (at least 1)
@@ -84,15 +100,22 @@ pub(super) struct ReplayArgs {
     /// Prometheus scrape period of the replicas' gauges, s (1 to the interval)
     #[arg(long, value_parser = args::at_least_one, default_value_t = 15.0)]
     scrape_s: f64,
-    /// The accelerator of every replica (default: the plan's for the trace's busy minutes)
-    #[arg(long)]
-    accelerator: Option<String>,
-    /// Max batch of every replica (vLLM --max-num-seqs; default: the plan's)
+    /// The accelerator of the replicas, or several (comma-separated) for a fleet of variants
+    /// (default: the plan's for the trace's busy minutes)
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
+    accelerator: Vec<String>,
+    /// Max batch of every replica (vLLM --max-num-seqs; default: the plan's, or each
+    /// profile's)
     #[arg(long, value_parser = args::batch)]
     max_batch: Option<u32>,
-    /// Fewest replicas a policy may ask for (default: the workload's min_replicas, at least 1)
-    #[arg(long, value_parser = args::replicas)]
+    /// Fewest replicas a policy may ask for, over all variants (default: the workload's
+    /// min_replicas, at least 1; 0 lets the fleet scale to zero)
+    #[arg(long, value_parser = min_replicas)]
     min_replicas: Option<u32>,
+    /// With --min-replicas 0: no replicas after this long without arrivals, s (upstream's
+    /// retention_period)
+    #[arg(long, value_parser = args::non_negative, default_value_t = 600.0)]
+    scale_to_zero_after_s: f64,
     /// Most replicas a policy may ask for (at most 10000)
     #[arg(long, value_parser = args::replicas, default_value_t = 1000)]
     max_replicas: u32,
@@ -111,6 +134,28 @@ pub(super) struct ReplayArgs {
     /// saturation: ... or their average spare queue under this
     #[arg(long, value_parser = args::non_negative, default_value_t = 3.0)]
     queue_spare_trigger: f64,
+    /// saturation-v2: add capacity when token demand over capacity exceeds this (0 to 1)
+    #[arg(long, value_parser = positive_share, default_value_t = 0.85)]
+    scale_up_threshold: f64,
+    /// saturation-v2: remove capacity while token demand over capacity stays under this
+    #[arg(long, value_parser = positive_share, default_value_t = 0.70)]
+    scale_down_boundary: f64,
+    /// wva-predictive: the quantile of the per-scrape arrival rates it sizes bursts for
+    #[arg(long, value_parser = share, default_value_t = PredictiveSettings::default().burst_quantile)]
+    burst_quantile: f64,
+    /// wva-predictive: how far back the burst quantile looks, s
+    #[arg(long, value_parser = args::at_least_one, default_value_t = PredictiveSettings::default().burst_window_s)]
+    burst_window_s: f64,
+    /// wva-predictive: drain the observed backlog within this, s
+    #[arg(long, value_parser = args::at_least_one, default_value_t = PredictiveSettings::default().drain_s)]
+    drain_s: f64,
+    /// wva-predictive: scale down only to the highest recommendation of this window, s
+    #[arg(long, value_parser = args::non_negative, default_value_t = PredictiveSettings::default().down_stabilization_s)]
+    down_stabilization_s: f64,
+    /// wva-predictive: Holt smoothing of the rate's level and trend (0 to 1 each)
+    #[arg(long, value_parser = smoothing, value_name = "LEVEL,TREND",
+          default_value = "0.5,0.3")]
+    smoothing: (f64, f64),
     /// hpa-utilisation: target running requests over max-num-seqs (0 to 1)
     #[arg(long, value_parser = positive_share, default_value_t = 0.5)]
     hpa_target: f64,
@@ -136,6 +181,9 @@ pub(super) struct ReplayArgs {
     /// Plot load, replicas, p99 TTFT and attainment per interval (PNG, or SVG for a .svg name)
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Plot cost against intervals in breach, one point per policy (PNG, or SVG)
+    #[arg(long, value_name = "FILE")]
+    pareto: Option<PathBuf>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = DocFormat::Table)]
     output: DocFormat,
@@ -153,6 +201,21 @@ fn parse_policy(text: &str) -> Result<Option<PolicyKind>, String> {
                 PolicyKind::ALL.map(|p| p.to_string()).join(", ")
             )
         })
+}
+
+fn min_replicas(text: &str) -> Result<u32, String> {
+    if text.trim() == "0" {
+        Ok(0)
+    } else {
+        args::replicas(text)
+    }
+}
+
+fn smoothing(text: &str) -> Result<(f64, f64), String> {
+    let (level, trend) = text
+        .split_once(',')
+        .ok_or_else(|| format!("expected LEVEL,TREND (two shares from 0 to 1), got `{text}`"))?;
+    Ok((positive_share(level.trim())?, share(trend.trim())?))
 }
 
 fn positive_share(text: &str) -> Result<f64, String> {
@@ -218,9 +281,34 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     workload.output_tokens = load.output_tokens;
     let targets = slo_targets(&scenario, &workload);
 
-    // The accelerator and max batch: given, or the plan's for the busy minutes.
-    let (profile_index, max_batch) = match &a.accelerator {
-        Some(acc) => {
+    // The accelerators and max batch: given, or the plan's for the busy minutes.
+    let chosen: Vec<(usize, u32)> = if a.accelerator.is_empty() {
+        let mut one = scenario.clone();
+        one.workloads = vec![workload.clone()];
+        let planned = plan(&one, &PlanOptions::default())?;
+        let Some(alloc) = planned.allocations.first() else {
+            let why = planned
+                .unallocated
+                .first()
+                .map(|u| format!("{}: {}", u.reason, u.detail))
+                .unwrap_or_default();
+            return Err(Error::Infeasible(format!(
+                "{}: workload `{}` cannot be planned for the trace's busy minutes ({:.2} req/s): {why}",
+                a.scenario.display(),
+                workload.name,
+                load.busy_rate_rps
+            ))
+            .into());
+        };
+        let p = scenario
+            .profiles
+            .iter()
+            .position(|p| p.model == workload.model && p.accelerator == alloc.accelerator)
+            .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
+        vec![(p, a.max_batch.unwrap_or(alloc.max_batch))]
+    } else {
+        let mut chosen = Vec::new();
+        for acc in &a.accelerator {
             let p = scenario
                 .profiles
                 .iter()
@@ -232,57 +320,66 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                         workload.model
                     ))
                 })?;
+            if chosen.iter().any(|&(q, _)| q == p) {
+                return Err(usage(format!("--accelerator names `{acc}` twice")));
+            }
             let profile = &scenario.profiles[p];
             let batch = a
                 .max_batch
                 .or(workload.max_batch)
                 .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
-            (p, batch)
+            chosen.push((p, batch));
         }
-        None => {
-            let mut one = scenario.clone();
-            one.workloads = vec![workload.clone()];
-            let planned = plan(&one, &PlanOptions::default())?;
-            let Some(alloc) = planned.allocations.first() else {
-                let why = planned
-                    .unallocated
-                    .first()
-                    .map(|u| format!("{}: {}", u.reason, u.detail))
-                    .unwrap_or_default();
-                return Err(Error::Infeasible(format!(
-                    "{}: workload `{}` cannot be planned for the trace's busy minutes ({:.2} req/s): {why}",
-                    a.scenario.display(),
-                    workload.name,
-                    load.busy_rate_rps
-                ))
-                .into());
-            };
-            let p = scenario
-                .profiles
-                .iter()
-                .position(|p| p.model == workload.model && p.accelerator == alloc.accelerator)
-                .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
-            (p, a.max_batch.unwrap_or(alloc.max_batch))
-        }
+        chosen
     };
-    let profile = &scenario.profiles[profile_index];
-    let accelerator = scenario
-        .accelerator(&profile.accelerator)
-        .ok_or_else(|| usage(format!("unknown accelerator `{}`", profile.accelerator)))?;
-    let engine = engine_config(
-        profile,
-        max_batch,
-        &EngineOverrides {
-            noise_cv: a.noise_cv,
-            ..EngineOverrides::default()
-        },
-    );
-    let max_num_seqs = engine.max_num_seqs;
+    let shape = RequestShape {
+        prompt_tokens: load.prompt_tokens,
+        output_tokens: load.output_tokens,
+    };
+    let mut variants: Vec<(VariantConfig, Sizer)> = Vec::new();
+    for &(p, max_batch) in &chosen {
+        let profile = &scenario.profiles[p];
+        let accelerator = scenario
+            .accelerator(&profile.accelerator)
+            .ok_or_else(|| usage(format!("unknown accelerator `{}`", profile.accelerator)))?;
+        let engine = engine_config(
+            profile,
+            max_batch,
+            &EngineOverrides {
+                noise_cv: a.noise_cv,
+                ..EngineOverrides::default()
+            },
+        );
+        let inventory = accelerator.inventory_gpus.map_or(a.max_replicas, |gpus| {
+            (gpus / u64::from(profile.gpus_per_replica.max(1))).min(u64::from(a.max_replicas))
+                as u32
+        });
+        variants.push((
+            VariantConfig {
+                name: profile.accelerator.clone(),
+                engine,
+                replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
+                    * f64::from(profile.gpus_per_replica),
+                gpus_per_replica: profile.gpus_per_replica,
+                max_replicas: inventory,
+            },
+            Sizer::for_profile(profile, max_batch, targets, shape),
+        ));
+    }
+    // Cheapest capacity first: cost per replica over the rate a replica holds within the
+    // targets at the trace's token means (a variant the model cannot size goes last).
+    if variants.len() > 1 {
+        let per_rate = |(v, s): &(VariantConfig, Sizer)| {
+            s.max_rate_rps(shape)
+                .filter(|r| *r > 0.0)
+                .map_or(f64::INFINITY, |r| v.replica_cost_cents_per_hour / r)
+        };
+        variants.sort_by(|x, y| per_rate(x).total_cmp(&per_rate(y)));
+    }
+    let (variants, sizers): (Vec<VariantConfig>, Vec<Sizer>) = variants.into_iter().unzip();
+    let max_batch = sizers[0].max_batch;
     let config = ReplayConfig {
-        engine,
-        replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
-            * f64::from(profile.gpus_per_replica),
-        gpus_per_replica: profile.gpus_per_replica,
+        variants,
         targets,
         interval_s: a.interval_s,
         window_s: a.window_s.unwrap_or(a.interval_s),
@@ -290,21 +387,31 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         scrape_s: a.scrape_s,
         router: a.router,
         seed: a.seed,
-        min_replicas: a.min_replicas.unwrap_or(workload.min_replicas).max(1),
+        min_replicas: a.min_replicas.unwrap_or(workload.min_replicas.max(1)),
         max_replicas: a.max_replicas,
     };
-    if config.min_replicas > config.max_replicas {
+    if config.inventory() == 0 {
         return Err(usage(format!(
-            "--min-replicas {} is above --max-replicas {}",
-            config.min_replicas, config.max_replicas
+            "{}: the accelerators' inventory_gpus hold no replica of `{}`",
+            a.scenario.display(),
+            workload.model
+        )));
+    }
+    if config.min_replicas > config.max_replicas.min(config.inventory()) {
+        return Err(usage(format!(
+            "--min-replicas {} is above --max-replicas {} or the accelerators' inventory ({} replicas)",
+            config.min_replicas,
+            config.max_replicas,
+            config.inventory()
         )));
     }
     if let Some(n) = a.static_replicas
-        && !(config.min_replicas..=config.max_replicas).contains(&n)
+        && !(config.min_replicas.max(1)..=config.max_replicas).contains(&n)
     {
         return Err(usage(format!(
             "--static-replicas {n} is outside --min-replicas {} .. --max-replicas {}",
-            config.min_replicas, config.max_replicas
+            config.min_replicas.max(1),
+            config.max_replicas
         )));
     }
     if records.last().map_or(0.0, |r| r.arrival_s) / a.interval_s
@@ -317,15 +424,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             a.interval_s
         )));
     }
-    let sizer = Sizer::for_profile(
-        profile,
-        max_batch,
-        targets,
-        RequestShape {
-            prompt_tokens: load.prompt_tokens,
-            output_tokens: load.output_tokens,
-        },
-    );
+    let fleet = Fleet::new(&config, sizers);
     let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
     let loads = interval_loads(&requests, config.interval_s);
     let mut policies: Vec<PolicyKind> = Vec::new();
@@ -346,11 +445,12 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         None if runs_static => {
             let plan_peak = loads
                 .iter()
-                .filter_map(|l| sizer.replicas_for_load(l))
+                .filter_map(|l| fleet.fill_load(l))
+                .map(|p| p.iter().sum::<u32>())
                 .max()
                 .unwrap_or(1);
-            let (n, how) =
-                peak_replicas(&config, &requests, plan_peak).map_err(|e| usage(e.to_string()))?;
+            let (n, how) = peak_replicas(&config, &requests, plan_peak, &|n| fleet.first(n))
+                .map_err(|e| usage(e.to_string()))?;
             if how == PeakSearch::Capped {
                 eprintln!(
                     "wva: note: static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
@@ -376,11 +476,32 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         hpa_tolerance: 0.1,
         hpa_stabilization_s: a.hpa_stabilization_s,
         static_replicas,
+        predictive: PredictiveSettings {
+            level_smoothing: a.smoothing.0,
+            trend_smoothing: a.smoothing.1,
+            burst_quantile: a.burst_quantile,
+            burst_window_s: a.burst_window_s,
+            drain_s: a.drain_s,
+            down_stabilization_s: a.down_stabilization_s,
+        },
+        saturation_v2: SaturationV2Settings {
+            kv_cache_threshold: a.kv_cache_threshold,
+            queue_length_threshold: a.queue_length_threshold,
+            scale_up_threshold: a.scale_up_threshold,
+            scale_down_boundary: a.scale_down_boundary,
+        },
+        scale_to_zero_after_s: (config.min_replicas == 0).then_some(a.scale_to_zero_after_s),
     };
+    if a.scale_up_threshold <= a.scale_down_boundary {
+        return Err(usage(format!(
+            "--scale-up-threshold {} must be above --scale-down-boundary {}",
+            a.scale_up_threshold, a.scale_down_boundary
+        )));
+    }
     let runs: Vec<Result<PolicyRun, SimError>> = policies
         .par_iter()
         .map(|&kind| {
-            let mut c = controller(kind, &settings, sizer, &loads, max_num_seqs);
+            let mut c = controller(kind, &settings, &fleet, &loads);
             replay(&config, &requests, &kind.to_string(), c.as_mut())
         })
         .collect();
@@ -392,9 +513,23 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         scenario: scenario.name.clone(),
         workload: workload.name.clone(),
         model: workload.model.clone(),
-        accelerator: profile.accelerator.clone(),
+        accelerator: config.variants[0].name.clone(),
         max_batch,
-        replica_cost_dollars_per_hour: config.replica_cost_cents_per_hour / 100.0,
+        replica_cost_dollars_per_hour: config.variants[0].replica_cost_cents_per_hour / 100.0,
+        variants: if config.variants.len() > 1 {
+            config
+                .variants
+                .iter()
+                .map(|v| ReplayVariant {
+                    accelerator: v.name.clone(),
+                    max_batch: v.engine.max_num_seqs,
+                    replica_cost_dollars_per_hour: v.replica_cost_cents_per_hour / 100.0,
+                    max_replicas: v.max_replicas,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         ttft_target_ms: targets.ttft_ms,
         itl_target_ms: targets.itl_ms,
         ttft_target_statistic: targets.ttft_stat.to_string(),
@@ -413,6 +548,9 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &a.plot {
         write_plot(path, &report)?;
+    }
+    if let Some(path) = &a.pareto {
+        replay_pareto_plot(path, &report).map_err(|e| Error::Usage(e.to_string()))?;
     }
     emit(&render(a.output, &report, replay_table))?;
     Ok(ExitCode::Success)

@@ -10,14 +10,20 @@
 //!   replicas starting, serving, draining and stopping.
 //! - [`policy`] holds the controllers: upstream's model-based loop, its saturation rules, a
 //!   Kubernetes HPA utilisation rule, static provisioning and the oracle, and the sizing they
-//!   share with `wva plan` ([`policy::Sizer`]).
+//!   share with `wva plan` ([`policy::Sizer`], [`policy::Fleet`] across variants);
+//!   [`predictive`] is `wva`'s own policy and [`saturation_v2`] upstream's token-based engine.
+//!
+//! A fleet has one or more variants (accelerator types, each with its own engine, cost and
+//! inventory limit); controllers return a replica count per variant.
 //!
 //! Pure and deterministic: same requests, settings and seed, same result.
 
 pub mod policy;
+pub mod predictive;
 mod run;
+pub mod saturation_v2;
 
-pub use policy::{IntervalLoad, PolicyKind, PolicySettings, Sizer, interval_loads};
+pub use policy::{Fleet, IntervalLoad, PolicyKind, PolicySettings, Sizer, interval_loads};
 pub use run::replay;
 
 use crate::queueing::Targets;
@@ -90,27 +96,29 @@ pub enum PeakSearch {
 
 /// The fewest replicas (searched from `start`, within the config's replica limits) with
 /// which a fixed fleet replays `requests` without an interval in breach: what provisioning for
-/// the peak takes. Doubles from `start` until no interval is in breach, then bisects (more
-/// replicas never make an interval worse in practice; the search assumes it). When doubling
-/// stops helping, or at the limit, it returns that count as [`PeakSearch::Capped`].
+/// the peak takes. `allocation(n)` spreads `n` replicas over the variants (one variant: all of
+/// them). Doubles from `start` until no interval is in breach, then bisects (more replicas
+/// never make an interval worse in practice; the search assumes it). When doubling stops
+/// helping, or at the limit, it returns that count as [`PeakSearch::Capped`].
 pub fn peak_replicas(
     config: &ReplayConfig,
     requests: &[Request],
     start: u32,
+    allocation: &(dyn Fn(u32) -> Vec<u32> + Sync),
 ) -> Result<(u32, PeakSearch), crate::sim::SimError> {
-    struct Fixed(u32);
+    struct Fixed(Vec<u32>);
     impl Controller for Fixed {
-        fn initial_replicas(&self) -> u32 {
-            self.0
+        fn initial_replicas(&self) -> Vec<u32> {
+            self.0.clone()
         }
-        fn decide(&mut self, _: &Observation) -> u32 {
-            self.0
+        fn decide(&mut self, _: &Observation) -> Vec<u32> {
+            self.0.clone()
         }
     }
     let min = config.min_replicas.max(1);
-    let max = config.max_replicas.max(min);
+    let max = config.max_replicas.min(config.inventory()).max(min);
     let breaches = |n: u32| -> Result<u32, crate::sim::SimError> {
-        Ok(replay(config, requests, "static", &mut Fixed(n))?.breach_intervals)
+        Ok(replay(config, requests, "static", &mut Fixed(allocation(n)))?.breach_intervals)
     };
     let mut hi = start.clamp(min, max);
     let mut lo = min - 1;
@@ -140,15 +148,28 @@ pub fn peak_replicas(
     Ok((hi, PeakSearch::NoBreach))
 }
 
-/// Settings of one replay (shared by every policy compared).
+/// One variant of the fleet: replicas of the model on one accelerator type (a
+/// VariantAutoscaling and its Deployment upstream).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ReplayConfig {
-    /// Engine settings of every replica.
+pub struct VariantConfig {
+    /// Its name (the accelerator).
+    pub name: String,
+    /// Engine settings of its replicas.
     pub engine: EngineConfig,
     /// Cost of one replica (all its GPUs), cents per hour.
     pub replica_cost_cents_per_hour: f64,
     /// GPUs per replica.
     pub gpus_per_replica: u32,
+    /// Most replicas of this variant (the accelerator's inventory over its GPUs per replica).
+    pub max_replicas: u32,
+}
+
+/// Settings of one replay (shared by every policy compared).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayConfig {
+    /// The variants, cheapest capacity first (the order replicas are added in when the
+    /// minimum binds and removed in, from the end, when the maximum binds).
+    pub variants: Vec<VariantConfig>,
     /// Per-request targets: TTFT, and time per output token against the ITL target.
     pub targets: Targets,
     /// Control period: the controller decides every this many seconds.
@@ -163,16 +184,56 @@ pub struct ReplayConfig {
     pub router: Router,
     /// Seed of routing and noise.
     pub seed: u64,
-    /// Fewest replicas any policy may ask for (at least 1).
+    /// Fewest replicas any policy may ask for, over all variants (0: scale to zero; a
+    /// request arriving at an empty fleet asks for one replica of the first variant at once
+    /// and waits for it to start).
     pub min_replicas: u32,
-    /// Most replicas any policy may ask for.
+    /// Most replicas any policy may ask for, over all variants.
     pub max_replicas: u32,
+}
+
+impl ReplayConfig {
+    /// Most replicas the variants' inventories allow together.
+    pub fn inventory(&self) -> u32 {
+        self.variants
+            .iter()
+            .fold(0u32, |n, v| n.saturating_add(v.max_replicas))
+    }
+
+    /// `wanted` within the limits: each variant within its inventory, the total within
+    /// `min_replicas..=max_replicas` (the first variants filled first to reach the minimum,
+    /// the last ones trimmed first to the maximum).
+    pub fn clamp(&self, wanted: &[u32]) -> Vec<u32> {
+        let mut out: Vec<u32> = self
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(v, c)| wanted.get(v).copied().unwrap_or(0).min(c.max_replicas))
+            .collect();
+        let total = |o: &[u32]| o.iter().map(|&n| u64::from(n)).sum::<u64>();
+        let mut excess = total(&out).saturating_sub(u64::from(self.max_replicas));
+        for n in out.iter_mut().rev() {
+            let cut = excess.min(u64::from(*n));
+            *n -= cut as u32;
+            excess -= cut;
+        }
+        let mut missing = u64::from(self.min_replicas).saturating_sub(total(&out));
+        for (n, c) in out.iter_mut().zip(&self.variants) {
+            let add = missing.min(u64::from(c.max_replicas - *n));
+            *n += add as u32;
+            missing -= add;
+        }
+        out
+    }
 }
 
 /// What one serving replica's gauges showed over the last control interval, as
 /// `max_over_time` and `avg_over_time` of its scrapes would.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct ReplicaGauges {
+    /// The replica's variant (index into the config's variants).
+    #[serde(skip)]
+    pub variant: usize,
     /// Peak `vllm:kv_cache_usage_perc` (0 to 1).
     pub kv_usage_max: f64,
     /// Mean KV usage.
@@ -183,6 +244,23 @@ pub struct ReplicaGauges {
     pub waiting_mean: f64,
     /// Mean `vllm:num_requests_running`.
     pub running_mean: f64,
+    /// Waiting requests at the last scrape.
+    #[serde(skip)]
+    pub waiting_last: f64,
+    /// KV usage at the last scrape (0 to 1).
+    #[serde(skip)]
+    pub kv_usage_last: f64,
+}
+
+/// Replicas of one variant at a control tick (the Deployment's spec and status).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct VariantState {
+    /// Replicas asked for.
+    pub desired: u32,
+    /// Replicas serving.
+    pub ready: u32,
+    /// Replicas asked for that are still starting.
+    pub starting: u32,
 }
 
 /// What a controller sees at a control tick.
@@ -206,7 +284,13 @@ pub struct Observation {
     pub mean_ttft_ms: Option<f64>,
     /// Mean time per output token of the requests completed in the window, ms.
     pub mean_tpot_ms: Option<f64>,
-    /// Replicas asked for now (the controller's last decision).
+    /// The gateway's arrival rate over each scrape period that ended since the last tick,
+    /// requests/s, oldest first (`rate(requests_total[scrape])` at every scrape: how bursty
+    /// the interval was).
+    pub scrape_rates_rps: Vec<f64>,
+    /// Requests held at the gateway because no replica serves (scale to zero).
+    pub gateway_waiting: u32,
+    /// Replicas asked for now (the controller's last decision), over all variants.
     pub desired: u32,
     /// Replicas serving now.
     pub ready: u32,
@@ -214,18 +298,20 @@ pub struct Observation {
     pub starting: u32,
     /// Gauges of the replicas that served during the interval (draining ones left out).
     pub replicas: Vec<ReplicaGauges>,
+    /// Per variant (one entry per variant of the config).
+    pub variants: Vec<VariantState>,
 }
 
-/// A controller: the policy that sets the replica count.
+/// A controller: the policy that sets the replica count of every variant.
 pub trait Controller {
-    /// Replicas running (and ready) when the replay starts.
-    fn initial_replicas(&self) -> u32;
+    /// Replicas per variant running (and ready) when the replay starts.
+    fn initial_replicas(&self) -> Vec<u32>;
     /// Whether replicas it adds serve at once (the oracle's perfect foresight).
     fn instant_start(&self) -> bool {
         false
     }
-    /// The replicas it asks for after observing `obs`.
-    fn decide(&mut self, obs: &Observation) -> u32;
+    /// The replicas per variant it asks for after observing `obs`.
+    fn decide(&mut self, obs: &Observation) -> Vec<u32>;
 }
 
 /// Share of requests meeting their targets.
@@ -315,6 +401,86 @@ pub struct PolicyRun {
     pub tpot_ms: Summary,
     /// Preemptions over all replicas.
     pub preemptions: u64,
+    /// Per variant, when the fleet has more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantRun>,
     /// Per control interval.
     pub intervals: Vec<IntervalRow>,
+}
+
+/// One variant's share of a policy's run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VariantRun {
+    /// The variant (accelerator).
+    pub variant: String,
+    /// GPU-hours paid for.
+    pub gpu_hours: f64,
+    /// Cost, dollars.
+    pub cost_dollars: f64,
+    /// Mean replicas paid for.
+    pub mean_replicas: f64,
+    /// Most replicas paid for at once.
+    pub peak_replicas: u32,
+    /// Requests its replicas served (rejected ones included).
+    pub requests: u64,
+    /// Share of those meeting both targets (NaN without requests).
+    pub slo_met: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config(inventories: &[u32], min: u32, max: u32) -> ReplayConfig {
+        let engine = run::tests::engine();
+        ReplayConfig {
+            variants: inventories
+                .iter()
+                .enumerate()
+                .map(|(i, &m)| VariantConfig {
+                    name: format!("gpu{i}"),
+                    engine: engine.clone(),
+                    replica_cost_cents_per_hour: 100.0,
+                    gpus_per_replica: 1,
+                    max_replicas: m,
+                })
+                .collect(),
+            targets: Targets::default(),
+            interval_s: 60.0,
+            window_s: 60.0,
+            startup_s: 120.0,
+            scrape_s: 15.0,
+            router: Router::RoundRobin,
+            seed: 1,
+            min_replicas: min,
+            max_replicas: max,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever a policy asks for, the fleet gets counts within every variant's inventory
+        /// and the total's limits (when they can be met), and counts already within them are
+        /// kept.
+        #[test]
+        fn clamp_keeps_every_limit(
+            inventories in prop::collection::vec(0u32..20, 1..4),
+            wanted in prop::collection::vec(0u32..40, 0..5),
+            min in 0u32..10,
+            extra in 0u32..30,
+        ) {
+            let c = config(&inventories, min, min + extra);
+            let out = c.clamp(&wanted);
+            prop_assert_eq!(out.len(), inventories.len());
+            for (n, m) in out.iter().zip(&inventories) {
+                prop_assert!(n <= m);
+            }
+            let total: u32 = out.iter().sum();
+            prop_assert!(total <= c.max_replicas);
+            prop_assert!(total >= c.min_replicas.min(c.inventory()));
+            prop_assert_eq!(c.clamp(&out), out.clone(), "idempotent");
+        }
+    }
 }

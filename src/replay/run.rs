@@ -3,7 +3,7 @@
 
 use super::{
     Attainment, Controller, IntervalRow, Intervals, MAX_INTERVALS, Observation, PolicyRun,
-    ReplayConfig, ReplicaGauges,
+    ReplayConfig, ReplicaGauges, VariantRun, VariantState,
 };
 use crate::queueing::Stat;
 use crate::sim::fleet::{STREAM_NOISE, STREAM_ROUTER, derive_seed, pick};
@@ -32,9 +32,12 @@ struct Samples {
     waiting_max: f64,
     waiting_sum: f64,
     running_sum: f64,
+    waiting_last: f64,
+    kv_last: f64,
 }
 
 struct Replica {
+    variant: usize,
     engine: Engine,
     rng: ChaCha8Rng,
     phase: Phase,
@@ -73,6 +76,46 @@ fn drained(engine: &Engine) -> bool {
     !engine.is_busy() && engine.outstanding() == 0
 }
 
+/// Removes `excess` replicas of variant `variant`: those still starting first (newest first),
+/// then the newest serving ones drain, as a ReplicaSet scales down.
+fn scale_down(
+    replicas: &mut [Replica],
+    serving: &mut Vec<usize>,
+    variant: usize,
+    mut excess: u32,
+    now_ms: f64,
+) {
+    for rep in replicas.iter_mut().rev() {
+        if excess == 0 {
+            return;
+        }
+        if rep.variant == variant && rep.phase == Phase::Starting {
+            rep.phase = Phase::Stopped;
+            rep.unready_ms = now_ms;
+            rep.stopped_ms = now_ms;
+            excess -= 1;
+        }
+    }
+    while excess > 0 {
+        let Some(pos) = serving
+            .iter()
+            .rposition(|&r| replicas[r].variant == variant)
+        else {
+            return;
+        };
+        let r = serving.remove(pos);
+        let rep = &mut replicas[r];
+        rep.unready_ms = now_ms;
+        if drained(&rep.engine) {
+            rep.phase = Phase::Stopped;
+            rep.stopped_ms = now_ms;
+        } else {
+            rep.phase = Phase::Draining;
+        }
+        excess -= 1;
+    }
+}
+
 /// An iteration end in the event queue (earliest first; ties by replica index).
 type IterationEnd = Reverse<(OrdF64, usize)>;
 
@@ -103,11 +146,19 @@ pub fn replay(
         group: policy.to_string(),
         message,
     };
-    let e = &config.engine;
-    if e.max_num_seqs == 0 || e.block_size == 0 || e.max_num_batched_tokens < e.max_num_seqs {
+    if config.inventory() == 0 {
         return Err(invalid(
-            "engine settings need max_num_seqs >= 1, block_size >= 1 and max_num_batched_tokens >= max_num_seqs".into(),
+            "the fleet needs at least one variant with room for a replica".into(),
         ));
+    }
+    for v in &config.variants {
+        let e = &v.engine;
+        if e.max_num_seqs == 0 || e.block_size == 0 || e.max_num_batched_tokens < e.max_num_seqs {
+            return Err(invalid(format!(
+                "variant `{}`: engine settings need max_num_seqs >= 1, block_size >= 1 and max_num_batched_tokens >= max_num_seqs",
+                v.name
+            )));
+        }
     }
     let periods_ok = config.interval_s > 0.0
         && config.window_s > 0.0
@@ -118,9 +169,8 @@ pub fn replay(
             "interval, window and scrape periods must be > 0 and the start-up delay >= 0".into(),
         ));
     }
-    let min_replicas = config.min_replicas.max(1);
-    let max_replicas = config.max_replicas.max(min_replicas);
-    let clamp = |n: u32| n.clamp(min_replicas, max_replicas);
+    let variants = config.variants.len();
+    let clamp = |n: &[u32]| config.clamp(n);
 
     let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
     if last_arrival_ms / (config.interval_s * 1000.0) > MAX_INTERVALS as f64 {
@@ -137,10 +187,11 @@ pub fn replay(
     let mut replicas: Vec<Replica> = Vec::new();
     let mut serving: Vec<usize> = Vec::new();
     let mut ready_queue: VecDeque<(f64, usize)> = VecDeque::new();
-    let add = |replicas: &mut Vec<Replica>, now_ms: f64, ready_ms: f64| {
+    let add = |replicas: &mut Vec<Replica>, variant: usize, now_ms: f64, ready_ms: f64| {
         let index = replicas.len();
         replicas.push(Replica {
-            engine: Engine::new(config.engine.clone()),
+            variant,
+            engine: Engine::new(config.variants[variant].engine.clone()),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_NOISE, index as u64)),
             phase: Phase::Starting,
             asked_ms: now_ms,
@@ -151,13 +202,16 @@ pub fn replay(
         });
         index
     };
-    let mut desired = clamp(controller.initial_replicas());
-    for _ in 0..desired {
-        let r = add(&mut replicas, 0.0, 0.0);
-        replicas[r].phase = Phase::Serving;
-        serving.push(r);
+    let mut desired = clamp(&controller.initial_replicas());
+    for (v, &n) in desired.iter().enumerate() {
+        for _ in 0..n {
+            let r = add(&mut replicas, v, 0.0, 0.0);
+            replicas[r].phase = Phase::Serving;
+            serving.push(r);
+        }
     }
-    let mut desired_at: Vec<u32> = vec![desired; intervals];
+    let total = |d: &[u32]| d.iter().sum::<u32>();
+    let mut desired_at: Vec<u32> = vec![total(&desired); intervals];
     let (mut actions, mut ups) = (0u32, 0u32);
 
     let mut router_rng = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_ROUTER, 0));
@@ -165,6 +219,13 @@ pub fn replay(
     let mut iteration_ends: BinaryHeap<IterationEnd> = BinaryHeap::new();
     let mut window: VecDeque<Done> = VecDeque::new();
     let mut acc = vec![IntervalAcc::default(); intervals];
+    // Per variant: requests served and of those within both targets.
+    let mut served_by = vec![(0u64, 0u64); variants];
+    // Requests held at the gateway while no replica serves (scale to zero).
+    let mut gateway: VecDeque<Request> = VecDeque::new();
+    // The gateway's arrival rate over each scrape period since the last tick.
+    let mut scrape_rates: Vec<f64> = Vec::new();
+    let mut arrivals_at_scrape = 0usize;
     let (mut all_ttft, mut all_tpot) = (Vec::new(), Vec::new());
     let (mut met_ttft, mut met_itl, mut met_both, mut rejected) = (0u64, 0u64, 0u64, 0u64);
     let mut itl_sink = Histogram::default();
@@ -178,8 +239,9 @@ pub fn replay(
     let mut last_event_ms = 0.0f64;
 
     // What to do with finished or rejected requests.
-    let mut record = |c: &Completion, window: &mut VecDeque<Done>| {
+    let mut record = |c: &Completion, variant: usize, window: &mut VecDeque<Done>| {
         let k = interval_of(c.request.arrival_ms);
+        served_by[variant].0 += 1;
         if c.rejected {
             rejected += 1;
             acc[k].rejected += 1;
@@ -198,6 +260,7 @@ pub fn replay(
         met_ttft += u64::from(ok_ttft);
         met_itl += u64::from(ok_itl);
         met_both += u64::from(ok_ttft && ok_itl);
+        served_by[variant].1 += u64::from(ok_ttft && ok_itl);
         all_ttft.push(ttft);
         if c.request.output_tokens > 1 {
             all_tpot.push(tpot);
@@ -251,6 +314,17 @@ pub fn replay(
             if replicas[r].phase == Phase::Starting {
                 replicas[r].phase = Phase::Serving;
                 serving.push(r);
+                // Requests held at the gateway go to the first replica that serves.
+                while let Some(request) = gateway.pop_front() {
+                    replicas[r].engine.enqueue(request);
+                }
+                if !replicas[r].engine.is_busy() && replicas[r].engine.outstanding() > 0 {
+                    done.clear();
+                    start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
+                    for c in &done {
+                        record(c, replicas[r].variant, &mut window);
+                    }
+                }
             }
         } else if t_scrape == now_ms {
             for &r in &serving {
@@ -263,7 +337,11 @@ pub fn replay(
                 s.waiting_max = s.waiting_max.max(waiting);
                 s.waiting_sum += waiting;
                 s.running_sum += f64::from(rep.engine.running());
+                s.waiting_last = waiting;
+                s.kv_last = kv;
             }
+            scrape_rates.push((next_arrival - arrivals_at_scrape) as f64 / config.scrape_s);
+            arrivals_at_scrape = next_arrival;
             next_scrape_ms += scrape_ms;
         } else if t_tick == now_ms {
             let from_ms = (now_ms - window_ms).max(0.0);
@@ -282,21 +360,32 @@ pub fn replay(
                     let s = replicas[r].samples;
                     let n = f64::from(s.n);
                     ReplicaGauges {
+                        variant: replicas[r].variant,
                         kv_usage_max: s.kv_max,
                         kv_usage_mean: s.kv_sum / n,
                         waiting_max: s.waiting_max,
                         waiting_mean: s.waiting_sum / n,
                         running_mean: s.running_sum / n,
+                        waiting_last: s.waiting_last,
+                        kv_usage_last: s.kv_last,
                     }
                 })
                 .collect();
             for rep in &mut replicas {
                 rep.samples = Samples::default();
             }
-            let starting = replicas
-                .iter()
-                .filter(|r| r.phase == Phase::Starting)
-                .count() as u32;
+            let mut states = vec![VariantState::default(); variants];
+            for (v, s) in states.iter_mut().enumerate() {
+                s.desired = desired[v];
+            }
+            for rep in &replicas {
+                match rep.phase {
+                    Phase::Starting => states[rep.variant].starting += 1,
+                    Phase::Serving => states[rep.variant].ready += 1,
+                    _ => {}
+                }
+            }
+            let starting = states.iter().map(|s| s.starting).sum();
             let obs = Observation {
                 tick: next_tick,
                 time_s: now_ms / 1000.0,
@@ -313,23 +402,32 @@ pub fn replay(
                         .fold((0.0, 0u32), |(s, n), t| (s + t, n + 1));
                     (n > 0).then(|| sum / f64::from(n))
                 },
-                desired,
+                desired: total(&desired),
                 ready: serving.len() as u32,
                 starting,
+                scrape_rates_rps: std::mem::take(&mut scrape_rates),
+                gateway_waiting: gateway.len() as u32,
                 replicas: gauges,
+                variants: states,
             };
-            let wanted = clamp(controller.decide(&obs));
+            let mut wanted = clamp(&controller.decide(&obs));
+            // Never to zero while requests wait at the gateway for the replica they woke.
+            if total(&wanted) == 0 && !gateway.is_empty() {
+                wanted.clone_from(&desired);
+            }
             if wanted != desired {
                 actions += 1;
-                if wanted > desired {
+                if total(&wanted) > total(&desired) {
                     ups += 1;
-                    let ready_ms = if controller.instant_start() {
-                        now_ms
-                    } else {
-                        now_ms + config.startup_s * 1000.0
-                    };
-                    for _ in desired..wanted {
-                        let r = add(&mut replicas, now_ms, ready_ms);
+                }
+                let ready_ms = if controller.instant_start() {
+                    now_ms
+                } else {
+                    now_ms + config.startup_s * 1000.0
+                };
+                for v in 0..variants {
+                    for _ in desired[v]..wanted[v] {
+                        let r = add(&mut replicas, v, now_ms, ready_ms);
                         if ready_ms <= now_ms {
                             replicas[r].phase = Phase::Serving;
                             serving.push(r);
@@ -337,62 +435,53 @@ pub fn replay(
                             ready_queue.push_back((ready_ms, r));
                         }
                     }
-                } else {
-                    let mut excess = desired - wanted;
-                    // Replicas still starting go first (newest first), then the newest serving
-                    // ones drain, as a ReplicaSet scales down.
-                    for rep in replicas.iter_mut().rev() {
-                        if excess == 0 {
-                            break;
-                        }
-                        if rep.phase == Phase::Starting {
-                            rep.phase = Phase::Stopped;
-                            rep.unready_ms = now_ms;
-                            rep.stopped_ms = now_ms;
-                            excess -= 1;
-                        }
-                    }
-                    while excess > 0 && serving.len() > 1 {
-                        let Some(r) = serving.pop() else { break };
-                        let rep = &mut replicas[r];
-                        rep.unready_ms = now_ms;
-                        if drained(&rep.engine) {
-                            rep.phase = Phase::Stopped;
-                            rep.stopped_ms = now_ms;
-                        } else {
-                            rep.phase = Phase::Draining;
-                        }
-                        excess -= 1;
-                    }
+                    let excess = desired[v].saturating_sub(wanted[v]);
+                    scale_down(&mut replicas, &mut serving, v, excess, now_ms);
                 }
                 desired = wanted;
             }
-            desired_at[next_tick] = desired;
+            desired_at[next_tick] = total(&desired);
             next_tick += 1;
         } else if t_arrival == now_ms {
             let request = requests[next_arrival];
             next_arrival += 1;
-            // Serving is never empty: scale-downs keep one serving replica.
-            let r = if serving.is_empty() {
-                replicas
-                    .iter()
-                    .position(|r| r.phase != Phase::Stopped)
-                    .unwrap_or(0)
-            } else {
-                pick(
-                    config.router,
-                    |r| replicas[r].engine.outstanding(),
-                    &serving,
-                    &mut turn,
-                    &mut router_rng,
-                )
-            };
+            if serving.is_empty() {
+                // No replica serves (scaled to zero, or every one still starting): the gateway
+                // holds the request, and an empty fleet asks for a replica of the first
+                // variant at once (the activator's cold start).
+                gateway.push_back(request);
+                if total(&desired) == 0 {
+                    let mut wake = vec![0; variants];
+                    if let Some(v) = config.variants.iter().position(|c| c.max_replicas > 0) {
+                        wake[v] = 1;
+                    }
+                    let wake = clamp(&wake);
+                    for (v, &n) in wake.iter().enumerate() {
+                        for _ in 0..n {
+                            let r =
+                                add(&mut replicas, v, now_ms, now_ms + config.startup_s * 1000.0);
+                            ready_queue.push_back((replicas[r].ready_ms, r));
+                        }
+                    }
+                    desired = wake;
+                    actions += 1;
+                    ups += 1;
+                }
+                continue;
+            }
+            let r = pick(
+                config.router,
+                |r| replicas[r].engine.outstanding(),
+                &serving,
+                &mut turn,
+                &mut router_rng,
+            );
             replicas[r].engine.enqueue(request);
             if !replicas[r].engine.is_busy() {
                 done.clear();
                 start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
                 for c in &done {
-                    record(c, &mut window);
+                    record(c, replicas[r].variant, &mut window);
                 }
             }
         } else {
@@ -405,7 +494,7 @@ pub fn replay(
                 .finish_iteration(now_ms, &mut itl_sink, &mut done);
             start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
             for c in &done {
-                record(c, &mut window);
+                record(c, replicas[r].variant, &mut window);
             }
             let rep = &mut replicas[r];
             if rep.phase == Phase::Draining && drained(&rep.engine) {
@@ -423,15 +512,20 @@ pub fn replay(
     let mut ready_ms = vec![0.0f64; intervals];
     let overlap = |a: f64, b: f64, lo: f64, hi: f64| (b.min(hi) - a.max(lo)).max(0.0);
     let mut events: Vec<(f64, i32)> = Vec::new();
+    let mut variant_events: Vec<Vec<(f64, i32)>> = vec![Vec::new(); variants];
     let mut replica_ms = 0.0;
+    let mut variant_ms = vec![0.0f64; variants];
     for rep in &replicas {
         let stop = rep.stopped_ms.min(run_end_ms);
         if stop <= rep.asked_ms {
             continue;
         }
         replica_ms += stop - rep.asked_ms;
+        variant_ms[rep.variant] += stop - rep.asked_ms;
         events.push((rep.asked_ms, 1));
         events.push((stop, -1));
+        variant_events[rep.variant].push((rep.asked_ms, 1));
+        variant_events[rep.variant].push((stop, -1));
         let unready = rep.unready_ms.min(rep.stopped_ms).min(end_ms);
         let first = interval_of(rep.asked_ms);
         let last = interval_of(stop.min(end_ms));
@@ -443,13 +537,7 @@ pub fn replay(
             }
         }
     }
-    // Stops before starts at the same instant: a replacement is not an extra replica.
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (mut live, mut peak) = (0i32, 0i32);
-    for (_, d) in events {
-        live += d;
-        peak = peak.max(live);
-    }
+    let peak = peak_of(events);
 
     let mut arrivals = vec![0u64; intervals];
     for r in requests {
@@ -519,14 +607,28 @@ pub fn replay(
             if w.is_nan() || b < w { (b, t) } else { (w, s) }
         });
     let total = requests.len() as u64;
-    let gpu_hours = replica_ms / 3_600_000.0 * f64::from(config.gpus_per_replica);
+    let per_variant: Vec<VariantRun> = config
+        .variants
+        .iter()
+        .zip(variant_events)
+        .enumerate()
+        .map(|(v, (c, events))| VariantRun {
+            variant: c.name.clone(),
+            gpu_hours: variant_ms[v] / 3_600_000.0 * f64::from(c.gpus_per_replica),
+            cost_dollars: variant_ms[v] / 3_600_000.0 * c.replica_cost_cents_per_hour / 100.0,
+            mean_replicas: variant_ms[v] / run_end_ms,
+            peak_replicas: peak_of(events),
+            requests: served_by[v].0,
+            slo_met: share(served_by[v].1, served_by[v].0),
+        })
+        .collect();
     Ok(PolicyRun {
         policy: policy.to_string(),
-        gpu_hours,
-        cost_dollars: replica_ms / 3_600_000.0 * config.replica_cost_cents_per_hour / 100.0,
+        gpu_hours: per_variant.iter().map(|v| v.gpu_hours).sum(),
+        cost_dollars: per_variant.iter().map(|v| v.cost_dollars).sum(),
         mean_replicas: replica_ms / run_end_ms,
         drain_tail_s: (run_end_ms - end_ms) / 1000.0,
-        peak_replicas: peak.max(0) as u32,
+        peak_replicas: peak,
         scaling_actions: actions,
         scale_ups: ups,
         requests: total,
@@ -544,19 +646,38 @@ pub fn replay(
         ttft_ms: summarize(&mut all_ttft),
         tpot_ms: summarize(&mut all_tpot),
         preemptions: replicas.iter().map(|r| r.engine.stats.preemptions).sum(),
+        variants: if variants > 1 {
+            per_variant
+        } else {
+            Vec::new()
+        },
         intervals: rows,
     })
 }
 
+/// Most replicas alive at once, from their (start, +1) and (stop, -1) events.
+fn peak_of(mut events: Vec<(f64, i32)>) -> u32 {
+    // Stops before starts at the same instant: a replacement is not an extra replica.
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut live, mut peak) = (0i32, 0i32);
+    for (_, d) in events {
+        live += d;
+        peak = peak.max(live);
+    }
+    peak.max(0) as u32
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::perf::{Gen2Params, PerfParams};
     use crate::queueing::Targets;
+    use crate::replay::VariantConfig;
     use crate::sim::{EngineConfig, Generator, Horizon, Router, SimConfig, Traffic, run};
     use crate::spec::{ArrivalProcess, LengthDist};
 
-    fn engine() -> EngineConfig {
+    /// A small engine whose KV cache binds under the tests' loads.
+    pub(crate) fn engine() -> EngineConfig {
         EngineConfig {
             cost: PerfParams::V2(Gen2Params {
                 alpha_ms: 6.0,
@@ -575,9 +696,13 @@ mod tests {
 
     fn config(interval_s: f64, startup_s: f64) -> ReplayConfig {
         ReplayConfig {
-            engine: engine(),
-            replica_cost_cents_per_hour: 300.0,
-            gpus_per_replica: 2,
+            variants: vec![VariantConfig {
+                name: "H100".into(),
+                engine: engine(),
+                replica_cost_cents_per_hour: 300.0,
+                gpus_per_replica: 2,
+                max_replicas: 100,
+            }],
             targets: Targets {
                 ttft_ms: Some(500.0),
                 itl_ms: Some(40.0),
@@ -614,12 +739,12 @@ mod tests {
     }
 
     impl Controller for Script {
-        fn initial_replicas(&self) -> u32 {
-            self.initial
+        fn initial_replicas(&self) -> Vec<u32> {
+            vec![self.initial]
         }
-        fn decide(&mut self, obs: &Observation) -> u32 {
+        fn decide(&mut self, obs: &Observation) -> Vec<u32> {
             let i = (obs.tick - 1).min(self.steps.len() - 1);
-            self.steps[i]
+            vec![self.steps[i]]
         }
     }
 
@@ -629,14 +754,19 @@ mod tests {
     fn a_constant_fleet_replays_as_the_simulator_runs_it() {
         let reqs = requests(30.0, 6_000);
         let mut cfg = config(20.0, 60.0);
-        cfg.engine.kv_capacity_tokens = Some(16 * 400);
+        cfg.variants[0].engine.kv_capacity_tokens = Some(16 * 400);
         let mut fixed = Script {
             initial: 3,
             steps: vec![3],
         };
         let replayed = replay(&cfg, &reqs, "static", &mut fixed).unwrap();
         let sim = run(
-            &SimConfig::one_group("w", vec![cfg.engine; 3], cfg.targets, cfg.seed),
+            &SimConfig::one_group(
+                "w",
+                vec![cfg.variants[0].engine.clone(); 3],
+                cfg.targets,
+                cfg.seed,
+            ),
             reqs.clone(),
             &mut |_| {},
         )
@@ -770,5 +900,102 @@ mod tests {
             vec![20, 20, 20]
         );
         assert_eq!(r.completed, 60);
+    }
+
+    /// A script of decisions per variant.
+    struct Plan {
+        initial: Vec<u32>,
+        steps: Vec<Vec<u32>>,
+    }
+
+    impl Controller for Plan {
+        fn initial_replicas(&self) -> Vec<u32> {
+            self.initial.clone()
+        }
+        fn decide(&mut self, obs: &Observation) -> Vec<u32> {
+            self.steps[(obs.tick - 1).min(self.steps.len() - 1)].clone()
+        }
+    }
+
+    fn two_variants() -> ReplayConfig {
+        let mut cfg = config(10.0, 30.0);
+        let mut cheap = cfg.variants[0].clone();
+        cheap.name = "L40S".into();
+        cheap.replica_cost_cents_per_hour = 100.0;
+        cheap.gpus_per_replica = 1;
+        cheap.max_replicas = 2;
+        cfg.variants.insert(0, cheap);
+        cfg
+    }
+
+    /// Each variant is billed at its own price and serves its share; the totals are the sums,
+    /// and a variant's inventory caps what a policy gets.
+    #[test]
+    fn variants_are_billed_and_served_separately() {
+        let cfg = two_variants();
+        let reqs = requests(20.0, 3_000);
+        let mut c = Plan {
+            initial: vec![1, 1],
+            // Asks for 5 of the cheap one: its inventory (2) holds.
+            steps: vec![vec![5, 1], vec![2, 0]],
+        };
+        let r = replay(&cfg, &reqs, "plan", &mut c).unwrap();
+        assert_eq!(r.variants.len(), 2);
+        let (cheap, dear) = (&r.variants[0], &r.variants[1]);
+        assert_eq!(
+            (cheap.variant.as_str(), dear.variant.as_str()),
+            ("L40S", "H100")
+        );
+        assert_eq!(cheap.peak_replicas, 2, "inventory of 2");
+        assert_eq!(dear.peak_replicas, 1);
+        assert_eq!(cheap.requests + dear.requests, reqs.len() as u64);
+        assert!(
+            cheap.requests > dear.requests,
+            "{} vs {}",
+            cheap.requests,
+            dear.requests
+        );
+        assert!((r.cost_dollars - cheap.cost_dollars - dear.cost_dollars).abs() < 1e-9);
+        assert!((r.gpu_hours - cheap.gpu_hours - dear.gpu_hours).abs() < 1e-9);
+        // One replica of each at first: the dear one ($3/h) costs three times the cheap one
+        // ($1/h) per hour; after the first tick the dear one drains and stops.
+        assert!(
+            dear.cost_dollars < cheap.cost_dollars * 1.5,
+            "{dear:?} {cheap:?}"
+        );
+        assert_eq!(r.completed + r.rejected, reqs.len() as u64);
+    }
+
+    /// With no minimum a fleet told to go to zero stops paying; the next request wakes one
+    /// replica of the first variant and waits for its start-up.
+    #[test]
+    fn scale_to_zero_and_the_cold_start() {
+        let mut cfg = config(10.0, 30.0);
+        cfg.min_replicas = 0;
+        let mut times: Vec<f64> = (0..10).map(f64::from).collect();
+        times.push(200.0);
+        let reqs = light(&times);
+        let mut c = Plan {
+            initial: vec![1],
+            steps: vec![vec![0]],
+        };
+        let r = replay(&cfg, &reqs, "zero", &mut c).unwrap();
+        assert_eq!(r.completed, reqs.len() as u64);
+        // The woken replica serves 30 s after the request that woke it.
+        // (Ten requests served at once in a few ms, one after 30 s: their TTFTs sum to 30 s.)
+        let sum_ms = r.ttft_ms.mean * 11.0;
+        assert!((30_000.0..30_500.0).contains(&sum_ms), "{:?}", r.ttft_ms);
+        // Paid: one replica from 0 to 10 s (the first tick), then from 200 s (the trace's
+        // end) to the end of the last request (30 s start-up and a few ms); 2 GPUs.
+        assert!(r.drain_tail_s >= 30.0 && r.drain_tail_s < 31.0);
+        let hours = (10.0 + r.drain_tail_s) / 3600.0 * 2.0;
+        assert!(
+            (r.gpu_hours - hours).abs() < 1e-3,
+            "{} vs {hours}",
+            r.gpu_hours
+        );
+        assert_eq!(r.scale_ups, 1, "the wake-up");
+        // The interval of the late request counts its one request.
+        assert_eq!(r.intervals.iter().map(|i| i.requests).sum::<u64>(), 11);
     }
 }

@@ -17,8 +17,8 @@ mod trace;
 pub use analysis::Analysis;
 pub use estimate::{CalibrationReport, EstimateReport, calibration_table, estimate_table};
 pub use replay::{
-    REPLAY_TIMELINE_COLUMNS, ReplayReport, StaticChoice, replay_plot, replay_table,
-    replay_timeline_csv,
+    REPLAY_TIMELINE_COLUMNS, ReplayReport, ReplayVariant, StaticChoice, pareto_front,
+    replay_pareto_plot, replay_plot, replay_table, replay_timeline_csv,
 };
 pub use simulation::{
     Ci95, ClosedLoopInfo, SimulationReport, WorkloadInfo, WorkloadReport, ci95,

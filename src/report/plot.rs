@@ -143,11 +143,93 @@ fn draw<DB: DrawingBackend>(
     root.present().map_err(|e| e.to_string())
 }
 
+/// A scatter of labelled points: one marker and label per point.
+#[derive(Clone, Debug)]
+pub struct Scatter {
+    /// Title.
+    pub title: String,
+    /// X-axis label.
+    pub x_label: String,
+    /// Y-axis label.
+    pub y_label: String,
+    /// `(label, x, y)`.
+    pub points: Vec<(String, f64, f64)>,
+}
+
+fn draw_scatter<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    plot: &Scatter,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let finite = || {
+        plot.points
+            .iter()
+            .filter(|(_, x, y)| x.is_finite() && y.is_finite())
+    };
+    let x_max = finite().fold(1e-9f64, |a, (_, x, _)| a.max(*x));
+    let y_max = finite().fold(1.0f64, |a, (_, _, y)| a.max(*y));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&plot.title, ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..x_max * 1.15, -0.5..y_max * 1.12 + 0.5)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(&plot.x_label)
+        .y_desc(&plot.y_label)
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (label, x, y)) in finite().enumerate() {
+        let color = shade(i, false);
+        // The marker, and its label beside it (offset in pixels).
+        let point = EmptyElement::at((*x, *y))
+            + Circle::new((0, 0), 6, color.filled())
+            + Text::new(
+                label.clone(),
+                (10, -16),
+                ("sans-serif", 14).into_font().color(&color),
+            );
+        chart
+            .draw_series(std::iter::once(point))
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draws a scatter of labelled points into `path` (PNG, or SVG for `.svg`), never
+/// half-written.
+pub fn scatter(path: &Path, plot: &Scatter) -> Result<(), PlotError> {
+    write(path, 540, &Figure::Scatter(plot))
+}
+
+/// What a plot file holds.
+enum Figure<'a> {
+    Panels(&'a str, &'a [Panel]),
+    Scatter(&'a Scatter),
+}
+
+fn draw_figure<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    figure: &Figure<'_>,
+) -> Result<(), String> {
+    match figure {
+        Figure::Panels(x_label, panels) => draw(root, x_label, panels),
+        Figure::Scatter(plot) => draw_scatter(root, plot),
+    }
+}
+
 /// Draws stacked panels sharing an x axis into `path` (PNG, or SVG for `.svg`). The plot is
 /// drawn into a temporary file beside `path` and renamed, so `path` is never half-written.
 pub fn panels(path: &Path, x_label: &str, panels: &[Panel]) -> Result<(), PlotError> {
-    register_font();
     let height = 260 * panels.len().max(1) as u32;
+    write(path, height, &Figure::Panels(x_label, panels))
+}
+
+fn write(path: &Path, height: u32, figure: &Figure<'_>) -> Result<(), PlotError> {
+    register_font();
     let err = |message: String| PlotError {
         path: path.display().to_string(),
         message,
@@ -173,16 +255,14 @@ pub fn panels(path: &Path, x_label: &str, panels: &[Panel]) -> Result<(), PlotEr
     let tmp = crate::tempfiles::TempPath::create(tmp, |p| std::fs::File::create(p).map(drop))
         .map_err(|e| err(e.to_string()))?;
     let drawn = if svg {
-        draw(
+        draw_figure(
             SVGBackend::new(tmp.path(), (960, height)).into_drawing_area(),
-            x_label,
-            panels,
+            figure,
         )
     } else {
-        draw(
+        draw_figure(
             BitMapBackend::new(tmp.path(), (960, height)).into_drawing_area(),
-            x_label,
-            panels,
+            figure,
         )
     }
     .and_then(|()| tmp.persist(path).map_err(|e| e.to_string()));

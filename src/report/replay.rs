@@ -1,7 +1,7 @@
 //! The report of `wva replay`: every policy side by side (cost, SLO attainment, tail TTFT,
 //! scaling actions), its per-interval timeline as CSV, and the timeline plot.
 
-use super::plot::{Panel, PlotError, Series, panels};
+use super::plot::{Panel, PlotError, Scatter, Series, panels, scatter};
 use super::table::{new_table, right};
 use crate::replay::PolicyRun;
 use comfy_table::Cell;
@@ -20,6 +20,19 @@ pub enum StaticChoice {
     Capped,
 }
 
+/// One variant of a fleet of several.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplayVariant {
+    /// Its accelerator.
+    pub accelerator: String,
+    /// Max batch of its replicas.
+    pub max_batch: u32,
+    /// Cost of one of its replicas, dollars per hour.
+    pub replica_cost_dollars_per_hour: f64,
+    /// Most replicas of it (its inventory).
+    pub max_replicas: u32,
+}
+
 /// What was replayed, and how each policy did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplayReport {
@@ -35,6 +48,10 @@ pub struct ReplayReport {
     pub max_batch: u32,
     /// Cost of one replica, dollars per hour.
     pub replica_cost_dollars_per_hour: f64,
+    /// With several variants, each (cheapest capacity first; the fields above are the
+    /// first's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<ReplayVariant>,
     /// TTFT target, ms.
     pub ttft_target_ms: Option<f64>,
     /// ITL target, ms (judged on each request's time per output token).
@@ -80,17 +97,32 @@ pub fn replay_table(r: &ReplayReport) -> String {
             }
         })
     };
+    let on = if r.variants.is_empty() {
+        format!(
+            "{} (max batch {}, ${:.2}/h per replica)",
+            r.accelerator, r.max_batch, r.replica_cost_dollars_per_hour
+        )
+    } else {
+        r.variants
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} (max batch {}, ${:.2}/h per replica, at most {})",
+                    v.accelerator, v.max_batch, v.replica_cost_dollars_per_hour, v.max_replicas
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
     let mut out = format!(
-        "{}: {} requests of `{}` ({}) over {:.1} min on {} (max batch {}, ${:.2}/h per replica)\n\
+        "{}: {} requests of `{}` ({}) over {:.1} min on {}\n\
          targets per request: TTFT {}, time per output token {}; decisions every {} s, new replicas serve after {} s\n",
         r.scenario,
         r.requests,
         r.workload,
         r.model,
         r.duration_s / 60.0,
-        r.accelerator,
-        r.max_batch,
-        r.replica_cost_dollars_per_hour,
+        on,
         target(r.ttft_target_ms, &r.ttft_target_statistic),
         target(r.itl_target_ms, &r.itl_target_statistic),
         r.interval_s,
@@ -135,6 +167,9 @@ pub fn replay_table(r: &ReplayReport) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    if !r.variants.is_empty() {
+        out.push_str(&variant_table(r));
+    }
     if let (Some(n), Some(choice)) = (r.static_replicas, r.static_choice) {
         out.push_str(&match choice {
             StaticChoice::Given => format!("static: {n} replicas (--static-replicas)\n"),
@@ -145,6 +180,12 @@ pub fn replay_table(r: &ReplayReport) -> String {
                 "static: {n} replicas, and still some interval breaks its SLO (more did not help, or --max-replicas)\n"
             ),
         });
+    }
+    if r.policies.len() > 2 {
+        out.push_str(&format!(
+            "Pareto front of cost and intervals in breach (the oracle aside): {}\n",
+            pareto_front(r).join(", ")
+        ));
     }
     out.push_str(
         "intervals in breach: the interval's TTFT or time per output token (the target's statistic over its requests) is over the target \
@@ -165,6 +206,79 @@ pub fn replay_table(r: &ReplayReport) -> String {
         ));
     }
     out
+}
+
+/// Each policy's cost, replicas and attainment per variant (fleets of several variants).
+fn variant_table(r: &ReplayReport) -> String {
+    let mut table = new_table(&[
+        "policy",
+        "variant",
+        "GPU-h",
+        "cost",
+        "replicas mean / peak",
+        "requests served",
+        "SLO met",
+    ]);
+    for p in &r.policies {
+        for v in &p.variants {
+            table.add_row(vec![
+                Cell::new(&p.policy),
+                Cell::new(&v.variant),
+                right(format!("{:.2}", v.gpu_hours)),
+                right(format!("${:.2}", v.cost_dollars)),
+                right(format!("{:.2} / {}", v.mean_replicas, v.peak_replicas)),
+                right(v.requests.to_string()),
+                right(percent(v.slo_met)),
+            ]);
+        }
+    }
+    format!("per variant:\n{table}\n")
+}
+
+/// The policies that no other policy but the oracle beats on both cost and intervals in
+/// breach (cheaper and no more often in breach, or as cheap and less often), in report order.
+pub fn pareto_front(r: &ReplayReport) -> Vec<&str> {
+    let contenders: Vec<_> = r.policies.iter().filter(|p| p.policy != "oracle").collect();
+    contenders
+        .iter()
+        .filter(|p| {
+            !contenders.iter().any(|q| {
+                let no_worse =
+                    q.cost_dollars <= p.cost_dollars && q.breach_intervals <= p.breach_intervals;
+                let better =
+                    q.cost_dollars < p.cost_dollars || q.breach_intervals < p.breach_intervals;
+                no_worse && better
+            })
+        })
+        .map(|p| p.policy.as_str())
+        .collect()
+}
+
+/// The Pareto plot: cost against intervals in breach, one labelled point per policy.
+pub fn replay_pareto_plot(path: &Path, r: &ReplayReport) -> Result<(), PlotError> {
+    scatter(
+        path,
+        &Scatter {
+            title: format!(
+                "{}: cost against intervals in breach ({} intervals)",
+                r.workload,
+                r.policies.first().map_or(0, |p| p.intervals_with_requests)
+            ),
+            x_label: "cost ($)".into(),
+            y_label: "intervals in breach".into(),
+            points: r
+                .policies
+                .iter()
+                .map(|p| {
+                    (
+                        p.policy.clone(),
+                        p.cost_dollars,
+                        f64::from(p.breach_intervals),
+                    )
+                })
+                .collect(),
+        },
+    )
 }
 
 /// Column names of the timeline CSV.
