@@ -235,6 +235,22 @@ pub fn perf_model(text: &str) -> Result<PerfModelKind, String> {
         .ok_or_else(|| format!("unknown perf model `{text}`; known: wva-v1, wva-v2, wva-v3"))
 }
 
+/// A plot file: `.png` (or no extension) for PNG, `.svg` for SVG; any other extension is
+/// refused rather than given PNG bytes under a name that says otherwise.
+pub fn plot_path(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    match path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    {
+        None => Ok(path),
+        Some(e) if e == "png" || e == "svg" => Ok(path),
+        Some(e) => Err(format!(
+            "plots are written as PNG (.png) or SVG (.svg), not `.{e}`"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

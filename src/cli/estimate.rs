@@ -167,7 +167,7 @@ pub struct EstimateArgs {
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "table")]
     pub(super) report: Option<DocFormat>,
     /// Draw measured vs fitted times and the residuals (PNG, or SVG by extension)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = args::plot_path)]
     pub(super) plot: Option<PathBuf>,
     /// The profile's accelerator name (default: --hardware, else `unknown`)
     #[arg(long)]

@@ -14,6 +14,7 @@ mod output;
 mod plan;
 pub mod plan_file;
 mod replay;
+mod shell;
 mod simulate;
 mod trace;
 mod validate;
@@ -38,11 +39,15 @@ Examples:
   wva trace stats traces/azure-conv-like-10min.csv
   wva validate --data ../shared/data
   wva analyze --alpha 12 --beta 0.05 --gamma 0.0005 --max-batch 48 \\
-      --in-tokens 128 --out-tokens 512 --rate-rps 3";
+      --in-tokens 128 --out-tokens 512 --rate-rps 3
+  wva completions bash > ~/.local/share/bash-completion/completions/wva";
+
+/// The version `--version` prints: the crate's, and the git commit when built from a checkout.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("WVA_VERSION_SUFFIX"));
 
 /// `wva`: size GPU fleets for LLM serving from a queueing model of vLLM.
 #[derive(Debug, Parser)]
-#[command(name = "wva", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "wva", version = VERSION, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,6 +80,12 @@ enum Command {
     /// write the validation report
     #[command(after_help = validate::AFTER_HELP)]
     Validate(Box<validate::ValidateArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = shell::COMPLETIONS_AFTER_HELP)]
+    Completions(shell::CompletionsArgs),
+    /// Print or write the man pages
+    #[command(after_help = shell::MAN_AFTER_HELP)]
+    Man(shell::ManArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -117,6 +128,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(*args),
         Command::Trace(args) => trace::run(args),
         Command::Validate(args) => validate::run_validate(*args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     }
 }
 

@@ -179,10 +179,10 @@ pub(super) struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
     /// Plot load, replicas, p99 TTFT and attainment per interval (PNG, or SVG for a .svg name)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = args::plot_path)]
     plot: Option<PathBuf>,
     /// Plot cost against intervals in breach, one point per policy (PNG, or SVG)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = args::plot_path)]
     pareto: Option<PathBuf>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = DocFormat::Table)]

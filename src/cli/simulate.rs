@@ -179,7 +179,7 @@ pub(super) struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
     /// Plot the timeline (PNG, or SVG for a .svg name)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = args::plot_path)]
     plot: Option<PathBuf>,
     /// Width of timeline buckets, s (at most a million buckets are kept)
     #[arg(long, value_parser = args::positive, default_value_t = 10.0)]

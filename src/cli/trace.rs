@@ -199,7 +199,7 @@ pub(super) struct StatsArgs {
     #[command(flatten)]
     records: RecordArgs,
     /// Plot the rate over time and the token histograms (PNG, or SVG for a .svg name)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = args::plot_path)]
     plot: Option<PathBuf>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = DocFormat::Table)]

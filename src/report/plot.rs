@@ -100,12 +100,14 @@ fn draw<DB: DrawingBackend>(
         let x_min = points()
             .fold(f64::INFINITY, |a, (x, _)| a.min(*x))
             .min(x_max);
+        // From zero, or below it when some values are negative (residuals).
+        let y_min = points().fold(0.0f64, |a, (_, y)| a.min(*y));
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.title, ("sans-serif", 18))
             .margin(8)
             .x_label_area_size(32)
             .y_label_area_size(56)
-            .build_cartesian_2d(x_min.min(0.0)..x_max, 0.0..y_max * 1.1)
+            .build_cartesian_2d(x_min.min(0.0)..x_max, y_min * 1.1..y_max * 1.1)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -379,4 +381,43 @@ pub fn trace_stats(path: &Path, stats: &crate::trace::stats::TraceStats) -> Resu
             },
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Negative values (residuals) get their own part of the y axis instead of a flat line at 0.
+    #[test]
+    fn negative_values_extend_the_y_axis_below_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.svg");
+        let series = Series {
+            name: "residual".into(),
+            color: 0,
+            light: false,
+            points: vec![(0.0, -40.0), (1.0, 10.0), (2.0, -5.0)],
+        };
+        panels(
+            &path,
+            "x",
+            &[Panel {
+                title: "residuals".into(),
+                y_label: "%".into(),
+                x_label: None,
+                series: vec![series],
+            }],
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let labels: Vec<&str> = svg
+            .split('>')
+            .filter_map(|t| t.split('<').next())
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        assert!(
+            labels.iter().any(|t| t.trim().starts_with('-')),
+            "no negative tick label: {labels:?}"
+        );
+    }
 }
