@@ -247,9 +247,6 @@ pub struct ReplicaGauges {
     /// Waiting requests at the last scrape.
     #[serde(skip)]
     pub waiting_last: f64,
-    /// KV usage at the last scrape (0 to 1).
-    #[serde(skip)]
-    pub kv_usage_last: f64,
 }
 
 /// Replicas of one variant at a control tick (the Deployment's spec and status).

@@ -246,20 +246,6 @@ impl Sizer {
                 .unwrap_or(crate::optimize::candidates::MAX_REPLICAS),
         )
     }
-
-    /// Replicas for an interval's load (the default shape where it has no requests).
-    pub fn replicas_for_load(&self, load: &IntervalLoad) -> Option<u32> {
-        let shape = RequestShape {
-            prompt_tokens: load
-                .prompt_tokens
-                .unwrap_or(self.default_shape.prompt_tokens),
-            output_tokens: load
-                .output_tokens
-                .unwrap_or(self.default_shape.output_tokens)
-                .max(1.0),
-        };
-        self.replicas(load.rate_rps, shape)
-    }
 }
 
 /// The variants of a fleet as the policies size them: per variant, in the config's order
@@ -808,7 +794,6 @@ pub(crate) mod tests {
                     waiting_mean: waiting,
                     running_mean: running,
                     waiting_last: waiting,
-                    kv_usage_last: kv,
                 })
                 .collect(),
             variants: vec![VariantState {

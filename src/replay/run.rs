@@ -33,7 +33,6 @@ struct Samples {
     waiting_sum: f64,
     running_sum: f64,
     waiting_last: f64,
-    kv_last: f64,
 }
 
 struct Replica {
@@ -338,7 +337,6 @@ pub fn replay(
                 s.waiting_sum += waiting;
                 s.running_sum += f64::from(rep.engine.running());
                 s.waiting_last = waiting;
-                s.kv_last = kv;
             }
             scrape_rates.push((next_arrival - arrivals_at_scrape) as f64 / config.scrape_s);
             arrivals_at_scrape = next_arrival;
@@ -367,7 +365,6 @@ pub fn replay(
                         waiting_mean: s.waiting_sum / n,
                         running_mean: s.running_sum / n,
                         waiting_last: s.waiting_last,
-                        kv_usage_last: s.kv_last,
                     }
                 })
                 .collect();
