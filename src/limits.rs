@@ -148,12 +148,21 @@ pub fn shorten(message: &str) -> String {
 /// Reads a whole document, refusing one larger than [`MAX_DOCUMENT_BYTES`] (a device such as
 /// `/dev/zero` or a huge file is refused after reading just past the cap, not loaded).
 pub fn read_document(path: &Path) -> io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a folder"));
-    }
     let mut bytes = Vec::new();
-    file.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes)?;
+    if path == Path::new("-") {
+        // `-`: standard input (`... | wva plan -`); files it names are relative to the
+        // current folder.
+        io::stdin()
+            .lock()
+            .take(MAX_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut bytes)?;
+    } else {
+        let file = std::fs::File::open(path)?;
+        if file.metadata()?.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a folder"));
+        }
+        file.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes)?;
+    }
     if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,

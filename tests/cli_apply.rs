@@ -138,9 +138,59 @@ fn variants_validate_against_upstream_and_generated_crds() {
     }
 }
 
+/// Without --schema, apply writes upstream's current schema (v0.5) and says nothing on stderr;
+/// `-o json` is the same objects as one `List`.
+#[test]
+fn default_schema_is_current_silent_and_json_is_one_list() {
+    let out = wva()
+        .args(["apply", "scenarios/quickstart.yaml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "the default path warns"
+    );
+    let docs = documents(&String::from_utf8_lossy(&out.stdout));
+    let vas = variants(&docs);
+    assert_eq!(vas.len(), 4);
+    for va in &vas {
+        assert!(va["spec"]["scaleTargetRef"].is_object(), "not v0.5: {va}");
+        assert!(va["spec"].get("modelProfile").is_none(), "not v0.5: {va}");
+    }
+    let json = wva()
+        .args(["apply", "scenarios/quickstart.yaml", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let list: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["apiVersion"], "v1");
+    assert_eq!(list["items"].as_array().unwrap(), &docs);
+    // -o is the printed format; --out-dir files are YAML.
+    let both = wva()
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "-o",
+            "json",
+            "--out-dir",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}
+
 #[test]
 fn variants_carry_the_plan() {
-    let docs = apply(&["scenarios/quickstart.yaml", "--with-status"]);
+    let docs = apply(&[
+        "scenarios/quickstart.yaml",
+        "--with-status",
+        "--schema",
+        "v0.4",
+    ]);
     let plan: Value = serde_json::from_slice(
         &wva()
             .args(["plan", "scenarios/quickstart.yaml", "-o", "json"])
@@ -204,6 +254,8 @@ fn variants_carry_the_plan() {
 fn scalers_and_scale_patches_follow_upstream() {
     let docs = apply(&[
         "scenarios/quickstart.yaml",
+        "--schema",
+        "v0.4",
         "--autoscaler",
         "hpa",
         "--actuate",
@@ -291,7 +343,13 @@ fn plan_from_cluster_of_applied_objects_is_the_same_plan() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("manifests");
     wva()
-        .args(["apply", "scenarios/quickstart.yaml", "--out-dir"])
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "--schema",
+            "v0.4",
+            "--out-dir",
+        ])
         .arg(&out)
         .assert()
         .success();
@@ -494,7 +552,7 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = kubeconfig(dir.path(), &url);
 
-    let first = push(&config, &[]);
+    let first = push(&config, &["--schema", "v0.4"]);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
         first.status.success(),
@@ -545,7 +603,7 @@ fn push_applies_server_side_and_a_second_push_changes_nothing() {
         assert_eq!(c.scales["qwen2-5-14b-instruct-premium"], 4);
     }
 
-    let second = push(&config, &[]);
+    let second = push(&config, &["--schema", "v0.4"]);
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success());
     assert!(

@@ -183,7 +183,7 @@ fn calibration_recovers_a_sweep_the_simulator_measured() {
         "H100",
         "--report",
         "json",
-        "--output",
+        "--out",
         profile.to_str().unwrap(),
     ])
         .output()

@@ -107,7 +107,7 @@ fn single_operating_point_warns_and_strict_fails() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p.yaml");
     wva()
-        .args(["estimate", &one, "--strict", "-o"])
+        .args(["estimate", &one, "--strict", "--out"])
         .arg(&out)
         .assert()
         .code(3)
@@ -134,7 +134,7 @@ fn profile_is_written_atomically_and_analyze_reads_it() {
             "L4",
             "--max-batch",
             "64",
-            "-o",
+            "--out",
         ])
         .arg(&out)
         .assert()
@@ -168,7 +168,7 @@ fn profile_is_written_atomically_and_analyze_reads_it() {
         .output()
         .unwrap();
     assert!(analysis.status.success(), "{analysis:?}");
-    // Without -o the profile goes to stdout.
+    // Without --out the profile goes to stdout.
     let stdout = wva()
         .args([
             "estimate",
@@ -297,7 +297,7 @@ fn bad_input_is_one_clear_line_with_exit_2_and_no_file() {
             .arg("estimate")
             .arg(fixture(file))
             .args(&extra)
-            .arg("-o")
+            .arg("--out")
             .arg(&out)
             .output()
             .unwrap();
@@ -468,7 +468,7 @@ fn every_readers_profile_loads_in_analyze() {
         wva()
             .arg("estimate")
             .args(&args)
-            .arg("-o")
+            .arg("--out")
             .arg(&out)
             .assert()
             .success();
@@ -508,7 +508,7 @@ fn a_symlinked_output_keeps_its_link() {
             &fixture("generic.csv"),
             "--columns",
             GENERIC_COLUMNS,
-            "-o",
+            "--out",
         ])
         .arg(&link)
         .assert()

@@ -354,7 +354,14 @@ fn a_slow_api_server_is_given_up_after_timeout_s() {
 fn mixed_dump(dir: &Path) -> (PathBuf, PathBuf) {
     let v04 = dir.join("v04.yaml");
     let out = wva()
-        .args(["apply", "scenarios/quickstart.yaml", "-n", "llm"])
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "-n",
+            "llm",
+            "--schema",
+            "v0.4",
+        ])
         .output()
         .unwrap();
     std::fs::write(&v04, &out.stdout).unwrap();
@@ -494,11 +501,18 @@ fn by_workload(plan: &Value) -> std::collections::BTreeMap<String, Value> {
 #[test]
 fn plan_from_the_live_cluster_equals_the_plan_from_its_dump() {
     let stand = Stand::new(|_| {});
-    assert_ok(&stand.push(&[]));
+    assert_ok(&stand.push(&["--schema", "v0.4"]));
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("dump.yaml");
     let out = wva()
-        .args(["apply", "scenarios/quickstart.yaml", "-n", "llm"])
+        .args([
+            "apply",
+            "scenarios/quickstart.yaml",
+            "-n",
+            "llm",
+            "--schema",
+            "v0.4",
+        ])
         .output()
         .unwrap();
     std::fs::write(&dump, &out.stdout).unwrap();

@@ -26,8 +26,6 @@ fn sections_without_data_print_the_same_report_twice() {
                 "abc1234",
                 "--data",
                 "/nonexistent/data",
-                "-o",
-                "-",
             ])
             .output()
             .unwrap();
@@ -65,7 +63,7 @@ fn every_section_on_the_shared_data_writes_the_report_and_its_plots() {
         .arg(&data)
         .arg("--reference")
         .arg(&reference)
-        .arg("-o")
+        .arg("--out")
         .arg(&out)
         .assert()
         .success();
@@ -120,7 +118,7 @@ fn strict_exits_3_when_a_target_is_missed_and_still_writes() {
     let out = dir.path().join("v.md");
     let assert = wva()
         .args(["validate", "--section", "analytic", "--quick", "--strict"])
-        .arg("-o")
+        .arg("--out")
         .arg(&out)
         .assert()
         .code(3);
@@ -159,7 +157,7 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         let assert = wva()
             .arg("validate")
             .args(args)
-            .arg("-o")
+            .arg("--out")
             .arg(&out)
             .assert()
             .code(2);

@@ -172,7 +172,7 @@ fn estimated_profile_plans() {
             "--tp",
             "4",
         ])
-        .args(["--accelerator", "H100", "-o"])
+        .args(["--accelerator", "H100", "--out"])
         .arg(&profile)
         .assert()
         .success();

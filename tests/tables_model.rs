@@ -23,7 +23,7 @@ fn estimate(tables: &Path, cluster: &Path, out: &Path) {
         .arg("llmservingsim-profile")
         .arg("--cluster-config")
         .arg(cluster)
-        .arg("-o")
+        .arg("--out")
         .arg(out)
         .assert()
         .success();

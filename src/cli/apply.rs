@@ -6,7 +6,6 @@ use super::plan_file::PlanFile;
 use crate::error::{Error, ExitCode};
 use crate::k8s::objects::{Autoscaler, Object, Options, Placement, Schema, build, to_yaml_stream};
 use crate::optimize::{PlanOptions, plan};
-use crate::spec::load_scenario;
 use crate::tempfiles::TempPath;
 use anyhow::Context;
 use clap::Args;
@@ -41,9 +40,9 @@ pub struct ApplyArgs {
     /// The plan to apply (`wva plan SCENARIO -o json`); default: plan the scenario now
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
-    /// VariantAutoscaling schema: v0.4 (perf parameters in the object) or v0.5 (scale target
-    /// and cost). Default: with --push, the schema of the CRD installed in the cluster; else
-    /// (or without one) v0.4
+    /// VariantAutoscaling schema: v0.5 (scale target and cost; upstream's current) or v0.4
+    /// (perf parameters in the object). Default: with --push, the schema of the CRD installed
+    /// in the cluster; else (or without one) v0.5
     #[arg(long, value_enum)]
     schema: Option<Schema>,
     /// Namespace of the variants, scalers and Deployments (default: the kubeconfig context's
@@ -82,6 +81,10 @@ pub struct ApplyArgs {
     /// Write status.desiredOptimizedAlloc (stamped now, or at SOURCE_DATE_EPOCH when set)
     #[arg(long)]
     with_status: bool,
+    /// Format of the printed objects: yaml (a multi-document stream) or json (one `List`, as
+    /// `kubectl get -o json` prints); --out-dir files are YAML
+    #[arg(short = 'o', long, value_enum, default_value_t = ManifestFormat::Yaml, conflicts_with = "out_dir")]
+    output: ManifestFormat,
     /// Write one file per object into this folder instead of printing
     #[arg(long, value_name = "DIR", conflicts_with = "push")]
     out_dir: Option<PathBuf>,
@@ -112,6 +115,15 @@ pub struct ApplyArgs {
     /// With --push: how long to wait for the API server on each request, s
     #[arg(long, value_parser = super::args::positive, default_value_t = 30.0)]
     timeout_s: f64,
+}
+
+/// `-o/--output` of `wva apply`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ManifestFormat {
+    /// YAML documents separated by `---`, for `kubectl apply -f -`.
+    Yaml,
+    /// One JSON `List` of the objects, for `kubectl apply -f -` and `jq`.
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -165,16 +177,7 @@ fn now_rfc3339() -> String {
                 .map_or(0, |d| d.as_secs() as i64)
         });
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::trace::time::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
@@ -274,13 +277,17 @@ fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
         })
     });
     swapped?;
-    eprintln!("wva: wrote {} files to {}", files.len(), dir.display());
+    super::say::status(format_args!(
+        "wrote {} files to {}",
+        files.len(),
+        dir.display()
+    ));
     Ok(())
 }
 
 /// Runs `wva apply`.
 pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let scenario = load_scenario(&a.scenario)?;
+    let scenario = super::read_scenario(&a.scenario)?;
     let doc = match &a.plan {
         Some(path) => super::plan_file::read(path)?,
         None => {
@@ -299,7 +306,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
             ))
             .into());
         }
-        eprintln!("wva: warning: {msg}; applying the rest");
+        super::say::warning(format_args!("{msg}; applying the rest"));
     }
     let mut names = BTreeMap::new();
     for n in &a.names {
@@ -364,7 +371,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     };
     // Every input is checked before any cluster is contacted.
     let namespace = a.namespace.clone().unwrap_or_else(|| "default".into());
-    let schema = a.schema.unwrap_or(Schema::V04);
+    let schema = a.schema.unwrap_or(Schema::V05);
     #[cfg_attr(not(feature = "push"), allow(unused_mut))]
     let mut built =
         build(&scenario, &placements, &options_in(namespace, schema)).map_err(Error::Usage)?;
@@ -382,8 +389,8 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
                     crate::k8s::push::VA_CRD
                 ))
             })? {
-                Some("v0.5") => Schema::V05,
-                _ => Schema::V04,
+                Some("v0.4") => Schema::V04,
+                _ => Schema::V05,
             },
         };
         let namespace = match (&a.namespace, c.namespace.as_str()) {
@@ -397,7 +404,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
         None
     };
     for w in &built.warnings {
-        eprintln!("wva: warning: {w}");
+        super::say::warning(format_args!("{w}"));
     }
 
     #[cfg(feature = "push")]
@@ -470,14 +477,17 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
 
     match &a.out_dir {
         Some(dir) => write_dir(dir, &built.objects)?,
-        None => emit(&to_yaml_stream(&built.objects))?,
+        None => emit(&match a.output {
+            ManifestFormat::Yaml => to_yaml_stream(&built.objects),
+            ManifestFormat::Json => crate::k8s::objects::to_json_list(&built.objects),
+        })?,
     }
     let scales = crate::k8s::objects::scale_commands(&built.objects);
     if !scales.is_empty() {
-        eprintln!(
-            "wva: note: kubectl cannot apply replica counts; run these (or use --push):\n{}",
+        super::say::note(format_args!(
+            "kubectl cannot apply replica counts; run these (or use --push):\n{}",
             scales.join("\n")
-        );
+        ));
     }
     Ok(ExitCode::Success)
 }

@@ -166,6 +166,11 @@ pub fn time_scale(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--load-scale`: a factor on every workload's arrival rate, `> 0` and at most 1000.
+pub fn load_scale(text: &str) -> Result<f64, String> {
+    crate::limits::at_most(positive(text)?, 1000.0)
+}
+
 /// An arrival rate, requests/s, `> 0` and at most [`crate::limits::MAX_RATE_RPS`].
 pub fn rate_rps(text: &str) -> Result<f64, String> {
     crate::limits::at_most(positive(text)?, crate::limits::MAX_RATE_RPS)

@@ -160,9 +160,12 @@ pub struct EstimateArgs {
     #[arg(long)]
     pub(super) keep_saturated: bool,
 
-    /// Write the profile here (YAML that `wva plan` and `wva simulate` read)
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub(super) output: Option<PathBuf>,
+    /// Write the profile to this file instead of stdout (`-`: stdout)
+    #[arg(long, value_name = "FILE")]
+    pub(super) out: Option<PathBuf>,
+    /// Format of the profile: yaml (commented) or json; `wva plan` and `wva simulate` read both
+    #[arg(short = 'o', long, value_enum, default_value_t = ProfileFormat::Yaml)]
+    pub(super) output: ProfileFormat,
     /// Print the fit report (parameters with uncertainty, fit quality, worst residuals)
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "table")]
     pub(super) report: Option<DocFormat>,
@@ -245,7 +248,75 @@ fn holdout_share(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `-o/--output`: the format of the written profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileFormat {
+    /// YAML, with comments on where the parameters came from.
+    Yaml,
+    /// JSON (the same fields; YAML readers read it too).
+    Json,
+}
+
+/// `profile_yaml` in `format`.
+pub(super) fn profile_text(profile_yaml: &str, format: ProfileFormat) -> anyhow::Result<String> {
+    match format {
+        ProfileFormat::Yaml => Ok(profile_yaml.to_string()),
+        ProfileFormat::Json => {
+            let value: serde_json::Value = serde_yaml::from_str(profile_yaml)
+                .map_err(|e| anyhow::anyhow!("converting the profile to JSON: {e}"))?;
+            Ok(crate::report::to_json(&value))
+        }
+    }
+}
+
+/// Writes the profile to `--out FILE`, or to stdout (no `--out`, or `--out -`).
+pub(super) fn write_profile(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => write_atomically(path, text.as_bytes()),
+        None => emit(text),
+    }
+}
+
+/// The profile's model and accelerator names: the flags, else what the files say, else
+/// `unknown`. The warnings for `unknown` are returned, to be shown when a profile is written or
+/// printed (a profile matches a scenario's models and accelerators by name; a report alone,
+/// or a refused fit, needs no names).
+pub(super) fn profile_names(
+    a: &EstimateArgs,
+    from_files: Option<String>,
+) -> (String, String, Vec<&'static str>) {
+    let mut warnings = Vec::new();
+    let model = a.model.clone().or(from_files).unwrap_or_else(|| {
+        warnings.push("no --model and the files do not name one: the profile's model is `unknown`; give --model NAME (a scenario finds profiles by model name)");
+        "unknown".into()
+    });
+    let accelerator = a
+        .accelerator
+        .clone()
+        .or_else(|| a.hardware.clone())
+        .unwrap_or_else(|| {
+            warnings.push("no --accelerator (or --hardware): the profile's accelerator is `unknown`; give --accelerator NAME (a scenario finds profiles by accelerator name)");
+            "unknown".into()
+        });
+    (model, accelerator, warnings)
+}
+
+/// Shows the name warnings of [`profile_names`] when the profile goes out (to `--out`, or to
+/// stdout without `--report`).
+pub(super) fn warn_names(a: &EstimateArgs, warnings: &[&str]) {
+    if a.out_file().is_some() || a.report.is_none() {
+        for w in warnings {
+            super::say::warning(w);
+        }
+    }
+}
+
 impl EstimateArgs {
+    /// `--out FILE`, with `-` (stdout) as no file.
+    pub(super) fn out_file(&self) -> Option<PathBuf> {
+        self.out.clone().filter(|p| p.as_os_str() != "-")
+    }
+
     /// What a `tables` profile takes from the arguments.
     fn tables_args(&self) -> super::estimate_tables::TablesArgs {
         super::estimate_tables::TablesArgs {
@@ -262,7 +333,8 @@ impl EstimateArgs {
             gpu_memory_utilization: self.gpu_memory_utilization,
             gpu_memory_gb: self.gpu_memory_gb,
             interconnect: self.interconnect,
-            output: self.output.clone(),
+            out: self.out_file(),
+            output: self.output,
             fit_flags: [
                 ("--report", self.report.is_some()),
                 ("--plot", self.plot.is_some()),
@@ -383,10 +455,10 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
             .map_err(Error::Usage)?;
         if !saturated.is_empty() && !kept.is_empty() {
             for (path, why) in &saturated {
-                eprintln!(
-                    "wva: note: {} looks saturated ({why}): left out of the fit and predicted as a validation file (--keep-saturated fits it, --calibrate fits through the simulator)",
+                super::say::note(format_args!(
+                    "{} looks saturated ({why}): left out of the fit and predicted as a validation file (--keep-saturated fits it, --calibrate fits through the simulator)",
                     path.display()
-                );
+                ));
                 a.validate.push(path.clone());
             }
             a.files = kept;
@@ -395,7 +467,7 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
     let files = display_names(&a.files);
     let readings = read_all(&a.files, a.format, &filters).map_err(Error::Usage)?;
     for n in &readings.notes {
-        eprintln!("wva: note: {n}");
+        super::say::note(format_args!("{n}"));
     }
     let observations = readings.observations;
     let (fitted, held) = match a.holdout {
@@ -434,12 +506,7 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         Some(evaluate(&result.params, &obs, &names))
     };
 
-    let model = a.model.clone().unwrap_or_else(|| "unknown".into());
-    let accelerator = a
-        .accelerator
-        .clone()
-        .or_else(|| a.hardware.clone())
-        .unwrap_or_else(|| "unknown".into());
+    let (model, accelerator, name_warnings) = profile_names(&a, readings.model.clone());
     // Load-test results show the concurrency the load produced, not the engine's limit: for
     // them the default is vLLM's own (`--max-num-seqs` 256); tables of batch sizes give theirs.
     let from_load_tests = readings.formats.iter().any(|f| {
@@ -467,19 +534,20 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         },
     );
     for w in &result.warnings {
-        eprintln!("wva: warning: {w}");
+        super::say::warning(format_args!("{w}"));
     }
     for n in &result.notes {
-        eprintln!("wva: note: {n}");
+        super::say::note(format_args!("{n}"));
     }
     // Under --strict, parameters the data cannot determine are not written anywhere.
     let refused = a.strict && result.unidentifiable();
     if !refused {
+        warn_names(&a, &name_warnings);
         if let Some(path) = &a.plot {
             draw(path, &fitted, &result).map_err(|e| Error::Usage(format!("{e:#}")))?;
         }
-        if let Some(path) = &a.output {
-            write_atomically(path, yaml.as_bytes())?;
+        if let Some(path) = a.out_file() {
+            write_atomically(&path, profile_text(&yaml, a.output)?.as_bytes())?;
         }
     }
     let report = EstimateReport {
@@ -491,7 +559,7 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
     };
     match a.report {
         Some(format) => emit(&render(format, &report, estimate_table))?,
-        None if a.output.is_none() && !refused => emit(&yaml)?,
+        None if a.out_file().is_none() && !refused => emit(&profile_text(&yaml, a.output)?)?,
         None => {}
     }
     if refused {

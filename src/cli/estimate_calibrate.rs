@@ -53,7 +53,7 @@ pub(super) fn run(
     )
     .map_err(Error::Usage)?;
     for n in &notes {
-        eprintln!("wva: note: {n}");
+        super::say::note(format_args!("{n}"));
     }
     let validation = held.map(|h| {
         evaluate(
@@ -68,23 +68,22 @@ pub(super) fn run(
         )
     });
     let files = display_names(&a.files);
+    let (model, accelerator, name_warnings) = super::estimate::profile_names(a, None);
+    super::estimate::warn_names(a, &name_warnings);
     let yaml = calibrated_profile_yaml(
         &calibration,
         &ProfileInfo {
-            model: a.model.clone().unwrap_or_else(|| "unknown".into()),
-            accelerator: a
-                .accelerator
-                .clone()
-                .or_else(|| a.hardware.clone())
-                .unwrap_or_else(|| "unknown".into()),
+            model,
+            accelerator,
             gpus_per_replica: a.tp.unwrap_or(1),
             max_batch: engine.max_num_seqs,
             files: files.clone(),
             selection: selection(a),
         },
     );
-    if let Some(path) = &a.output {
-        write_atomically(path, yaml.as_bytes())?;
+    let text = super::estimate::profile_text(&yaml, a.output)?;
+    if let Some(path) = a.out_file() {
+        write_atomically(&path, text.as_bytes())?;
     }
     let report = CalibrationReport {
         files,
@@ -93,7 +92,7 @@ pub(super) fn run(
     };
     match a.report {
         Some(format) => emit(&render(format, &report, calibration_table))?,
-        None if a.output.is_none() => emit(&yaml)?,
+        None if a.out_file().is_none() => emit(&text)?,
         None => {}
     }
     Ok(ExitCode::Success)

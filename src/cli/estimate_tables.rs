@@ -1,7 +1,6 @@
 //! `wva estimate --perf-model tables` (the default with `--cluster-config`): writes a profile
 //! that points at LLMServingSim's profiler tables, with the deployment from its cluster config.
 
-use super::output::{emit, write_atomically};
 use crate::error::{Error, ExitCode};
 use crate::estimate::read::SourceFormat;
 use crate::estimate::tables_profile::{TablesProfile, write};
@@ -24,7 +23,8 @@ pub(super) struct TablesArgs {
     pub gpu_memory_utilization: f64,
     pub gpu_memory_gb: Option<f64>,
     pub interconnect: Option<crate::perf::Interconnect>,
-    pub output: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub output: super::estimate::ProfileFormat,
     /// Flags of a fit given anyway (refused: nothing is fitted).
     pub fit_flags: Vec<&'static str>,
 }
@@ -166,30 +166,30 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
     };
     // Paths in the profile are relative to its file's folder (to the current one on stdout).
     let out_dir = a
-        .output
+        .out
         .as_ref()
         .and_then(|p| p.parent().map(PathBuf::from))
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let written = write(&profile, Some(&out_dir))?;
     for note in written.model.notes() {
-        eprintln!("wva: note: {note}");
+        super::say::note(format_args!("{note}"));
     }
     let largest = written.model.largest_chunk_tokens();
     if f64::from(profile.max_num_batched_tokens) > largest {
-        eprintln!(
-            "wva: note: the token budget ({}) is above the largest prefill chunk the profiler measured ({largest:.0}); longer chunks are extrapolated from the grid's last points",
+        super::say::note(format_args!(
+            "the token budget ({}) is above the largest prefill chunk the profiler measured ({largest:.0}); longer chunks are extrapolated from the grid's last points",
             profile.max_num_batched_tokens
-        );
+        ));
     }
     if written.kv.is_none() {
-        eprintln!(
-            "wva: note: the GPU's memory is not known, so the profile has no KV capacity (unlimited); give --cluster-config or --gpu-memory-gb for kv_capacity_tokens: auto"
+        super::say::note(
+            "the GPU's memory is not known, so the profile has no KV capacity (unlimited); give --cluster-config or --gpu-memory-gb for kv_capacity_tokens: auto",
         );
     }
-    match &a.output {
-        Some(path) => write_atomically(path, written.yaml.as_bytes())?,
-        None => emit(&written.yaml)?,
-    }
+    super::estimate::write_profile(
+        a.out.as_deref(),
+        &super::estimate::profile_text(&written.yaml, a.output)?,
+    )?;
     Ok(ExitCode::Success)
 }

@@ -13,7 +13,10 @@ mod load;
 mod output;
 mod plan;
 pub mod plan_file;
+mod progress;
 mod replay;
+mod say;
+mod schema;
 mod shell;
 mod simulate;
 mod trace;
@@ -51,6 +54,15 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("WVA_VERSION_SUFFI
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Say less on stderr: no notes, status lines or progress bars (warnings and errors stay)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more on stderr: what was read and how long the command took
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Tables as wide as their content (default on a terminal: cells wrap to fit its width)
+    #[arg(long, global = true)]
+    wide: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +98,10 @@ enum Command {
     /// Print or write the man pages
     #[command(after_help = shell::MAN_AFTER_HELP)]
     Man(shell::ManArgs),
+    /// Print the JSON Schema of a scenario, profiles, catalog, service classes or plan file (for
+    /// editors and CI)
+    #[command(after_help = schema::AFTER_HELP)]
+    Schema(schema::SchemaArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -109,7 +125,15 @@ pub fn main() -> std::process::ExitCode {
             "wva: warning: cannot handle interrupts ({e}); an interrupted run may leave .wva-tmp files"
         );
     }
-    match run(cli) {
+    say::set_level(cli.quiet, u8::from(cli.verbose));
+    crate::report::set_wide(cli.wide);
+    let started = std::time::Instant::now();
+    let result = run(cli);
+    say::detail(format_args!(
+        "finished in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    match result {
         Ok(code) => code.into(),
         Err(e) => {
             eprintln!("error: {}", crate::limits::shorten(&format!("{e:#}")));
@@ -130,7 +154,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run_validate(*args),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),
+        Command::Schema(args) => schema::run(&args),
     }
+}
+
+/// Reads a scenario (`-`: standard input), saying with `-v` what it holds and how long it took.
+fn read_scenario(path: &std::path::Path) -> Result<crate::spec::Scenario, Error> {
+    let started = std::time::Instant::now();
+    let scenario = crate::spec::load_scenario(path)?;
+    say::detail(format_args!(
+        "read {}: {} workloads, {} profiles, {} accelerators, {} service classes in {:.1} ms",
+        path.display(),
+        scenario.workloads.len(),
+        scenario.profiles.len(),
+        scenario.accelerators.len(),
+        scenario.service_classes.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(scenario)
 }
 
 /// The exit code of an error: that of the first library error in its chain.

@@ -14,7 +14,7 @@ use crate::report::{OutputFormat, render_plan, render_verified_plan};
 use crate::sim::verify::{VerifyOptions, verify};
 use crate::spec::cluster::{ClusterInput, DefaultLoad, load_cluster};
 use crate::spec::inferno::{InfernoOptimizer, load_inferno};
-use crate::spec::{load_profiles, load_scenario};
+use crate::spec::load_profiles;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -181,6 +181,10 @@ pub(super) struct PlanArgs {
     /// With --sizing simulate: requests per probe (10 probes per candidate)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(500..=1_000_000), default_value_t = 5000)]
     sizing_requests: u64,
+    /// What if traffic changes: plan for every workload's rate times X (2: twice the traffic;
+    /// with --trace, the trace's rate times X)
+    #[arg(long, value_name = "X", value_parser = args::load_scale, default_value_t = 1.0)]
+    load_scale: f64,
     /// Check the plan in the simulator: each workload's fleet under its own traffic, with the
     /// simulated latencies and SLO attainment beside the plan
     #[arg(long)]
@@ -367,7 +371,7 @@ fn live_cluster(a: &PlanArgs) -> anyhow::Result<ClusterInput<'static>> {
 pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
     let (scenario, defaults, source, notes) = match (&a.scenario, &a.from_inferno) {
         (Some(path), _) => (
-            load_scenario(path)?,
+            super::read_scenario(path)?,
             Defaults::default(),
             path.clone(),
             Vec::new(),
@@ -420,7 +424,7 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
         }
     };
     for note in &notes {
-        eprintln!("wva: note: {note}");
+        super::say::note(format_args!("{note}"));
     }
     let mut scenario = scenario;
     if let Some(path) = &a.trace {
@@ -431,9 +435,18 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
+    if a.load_scale != 1.0 {
+        scenario
+            .scale_load(a.load_scale)
+            .map_err(|e| Error::Usage(format!("{}: --load-scale: {e}", source.display())))?;
+    }
     let options = options(&a, &defaults)?;
+    let planning = super::progress::Progress::new(None, "planning", "");
     let plan = plan(&scenario, &options).with_context(|| source.display().to_string())?;
+    drop(planning);
     if a.verify {
+        let checking =
+            super::progress::Progress::new(None, "checking the plan in the simulator", "");
         let checks = verify(
             &scenario,
             &plan,
@@ -443,9 +456,10 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
                 ..VerifyOptions::default()
             },
         );
+        drop(checking);
         if matches!(a.output, OutputFormat::Csv | OutputFormat::InfernoJson) {
-            eprintln!(
-                "wva: note: -o csv and -o inferno-json carry the plan only; the simulated check is in -o table, json and yaml"
+            super::say::note(
+                "-o csv and -o inferno-json carry the plan only; the simulated check is in -o table, json and yaml",
             );
         }
         emit(&render_verified_plan(&plan, &checks, a.output))?;
@@ -537,12 +551,12 @@ fn load_from_trace(
         builder.add(&r);
     }
     if trace.skipped_rows() > 0 || trace.failed_requests() > 0 {
-        eprintln!(
-            "wva: note: {}: left out {} malformed rows and {} failed requests (no output tokens)",
+        super::say::note(format_args!(
+            "{}: left out {} malformed rows and {} failed requests (no output tokens)",
             path.display(),
             trace.skipped_rows(),
             trace.failed_requests()
-        );
+        ));
     }
     let stats = builder.finish();
     if stats.requests == 0 && other_models > 0 {
@@ -554,10 +568,10 @@ fn load_from_trace(
         .into());
     }
     if other_models > 0 {
-        eprintln!(
-            "wva: note: {}: {other_models} requests of other models left out",
+        super::say::note(format_args!(
+            "{}: {other_models} requests of other models left out",
             path.display()
-        );
+        ));
     }
     if stats.requests < 2 {
         return Err(Error::Usage(format!(
@@ -592,13 +606,13 @@ fn load_from_trace(
     workload.rate_rps = rate_rps;
     workload.prompt_tokens = stats.prompt_tokens.mean.max(0.0);
     workload.output_tokens = stats.output_tokens.mean.max(1.0);
-    eprintln!(
-        "wva: note: workload `{}` from {}: {:.3} req/s ({how}), prompt {:.0} and output {:.0} tokens on average",
+    super::say::note(format_args!(
+        "workload `{}` from {}: {:.3} req/s ({how}), prompt {:.0} and output {:.0} tokens on average",
         workload.name,
         path.display(),
         rate_rps,
         workload.prompt_tokens,
         workload.output_tokens
-    );
+    ));
     Ok(())
 }

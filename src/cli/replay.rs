@@ -22,7 +22,6 @@ use crate::report::{
 use crate::sim::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
 use crate::sim::setup::{EngineOverrides, engine_config};
 use crate::sim::{Router, SimError};
-use crate::spec::load_scenario;
 use clap::Args;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -255,7 +254,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let failed = records.iter().filter(|r| r.output_tokens == 0).count();
     if failed > 0 {
         records.retain(|r| r.output_tokens > 0);
-        eprintln!("wva: note: {failed} failed requests are not replayed");
+        super::say::note(format_args!("{failed} failed requests are not replayed"));
     }
     if records.is_empty() {
         return Err(usage(format!(
@@ -263,7 +262,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             a.trace.display()
         )));
     }
-    let scenario = load_scenario(&a.scenario)?;
+    let scenario = super::read_scenario(&a.scenario)?;
     let assignment = assign_workloads(&records, &scenario, a.workload.as_deref())
         .map_err(|m| usage(format!("{}: {m}", a.trace.display())))?;
     let w = assignment[0];
@@ -452,9 +451,9 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             let (n, how) = peak_replicas(&config, &requests, plan_peak, &|n| fleet.first(n))
                 .map_err(|e| usage(e.to_string()))?;
             if how == PeakSearch::Capped {
-                eprintln!(
-                    "wva: note: static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
-                );
+                super::say::note(format_args!(
+                    "static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
+                ));
             }
             (
                 Some(n),
@@ -498,13 +497,18 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             a.scale_up_threshold, a.scale_down_boundary
         )));
     }
+    let progress =
+        super::progress::Progress::new(Some(policies.len() as u64), "replaying", "policies");
     let runs: Vec<Result<PolicyRun, SimError>> = policies
         .par_iter()
         .map(|&kind| {
             let mut c = controller(kind, &settings, &fleet, &loads);
-            replay(&config, &requests, &kind.to_string(), c.as_mut())
+            let run = replay(&config, &requests, &kind.to_string(), c.as_mut());
+            progress.inc(1);
+            run
         })
         .collect();
+    drop(progress);
     let runs: Vec<PolicyRun> = runs
         .into_iter()
         .collect::<Result<_, _>>()

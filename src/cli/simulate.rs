@@ -4,6 +4,7 @@
 use super::args;
 use super::load::ShapeArgs;
 use super::output::{DocFormat, emit, render};
+use super::progress::Progress;
 use super::trace::TraceInputArgs;
 use crate::error::{Error, ExitCode};
 use crate::optimize::{PlanOptions, plan};
@@ -15,16 +16,13 @@ use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build, fleets_of_plan
 use crate::sim::{Generator, Horizon, Request, Router, SimResult, run};
 use crate::spec::{
     Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError, Statistic,
-    Workload, load_profiles, load_scenario,
+    Workload, load_profiles,
 };
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 pub(super) const AFTER_HELP: &str = "\
 The simulator runs vLLM's scheduler iteration by iteration on every replica: continuous
@@ -102,6 +100,11 @@ pub(super) struct SimulateArgs {
     /// With --profile: arrival rate, requests/min
     #[arg(long, value_parser = args::rate_rpm)]
     rate_rpm: Option<f64>,
+    /// What if traffic changes: every workload's arrivals at its rate times X (2: twice the
+    /// traffic), on the fleet planned for the unscaled load (or given by --plan/--replicas):
+    /// how today's fleet copes. `wva plan --load-scale X` sizes for the scaled load
+    #[arg(long, value_name = "X", value_parser = args::load_scale, default_value_t = 1.0, conflicts_with_all = ["trace", "concurrency"])]
+    load_scale: f64,
     /// With --profile: a fixed number of clients instead of a rate (the benchmark tools'
     /// "max concurrency" mode): each client sends its next request when its last one
     /// completes (after --think-time-s), so a slow server sees fewer requests, not a queue.
@@ -445,7 +448,7 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
             let failed = records.iter().filter(|r| r.output_tokens == 0).count();
             if failed > 0 {
                 records.retain(|r| r.output_tokens > 0);
-                eprintln!("wva: note: {failed} failed requests are not replayed");
+                super::say::note(format_args!("{failed} failed requests are not replayed"));
             }
             if let Some(d) = a.duration_s {
                 records.retain(|r| r.arrival_s <= d);
@@ -471,7 +474,7 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let (mut scenario, source) = match (&a.scenario, &a.profile) {
-        (Some(path), _) => (load_scenario(path)?, path.clone()),
+        (Some(path), _) => (super::read_scenario(path)?, path.clone()),
         (None, Some(path)) => {
             let load = records
                 .as_ref()
@@ -503,10 +506,10 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
                         workload.output_tokens = l.output_tokens;
                         keep.push(w);
                     }
-                    None => eprintln!(
-                        "wva: note: workload `{}` is not simulated: the trace has no requests for it",
+                    None => super::say::note(format_args!(
+                        "workload `{}` is not simulated: the trace has no requests for it",
                         workload.name
-                    ),
+                    )),
                 }
             }
             let new_index: Vec<Option<usize>> = (0..scenario.workloads.len())
@@ -561,7 +564,13 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     let (fleets, notes) = fleets(&a, &plan_scenario, &source)?;
     for note in &notes {
-        eprintln!("wva: note: {note}");
+        super::say::note(format_args!("{note}"));
+    }
+    // The fleet is sized; the traffic it meets may be scaled.
+    if a.load_scale != 1.0 {
+        scenario
+            .scale_load(a.load_scale)
+            .map_err(|e| Error::Usage(format!("{}: --load-scale: {e}", source.display())))?;
     }
     if fleets.is_empty() {
         return Err(Error::Usage(format!(
@@ -658,15 +667,7 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
             (traffic.iter().map(|t| t.rate_rps).sum::<f64>() * d) as u64
         }
     } * u64::from(a.replications);
-    let bar = ProgressBar::with_draw_target(Some(expected), ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating {pos}/{len} requests [{elapsed}] eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let started = Instant::now();
-    let shown = std::sync::atomic::AtomicBool::new(false);
+    let bar = Progress::new(Some(expected), "simulating", "requests");
     let done = AtomicU64::new(0);
     let results: Vec<Result<SimResult, crate::sim::SimError>> = (0..a.replications)
         .into_par_iter()
@@ -682,18 +683,11 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
             run(&cfg, requests, &mut |finished| {
                 let total = done.fetch_add(finished - last, Ordering::Relaxed) + finished - last;
                 last = finished;
-                if !shown.load(Ordering::Relaxed)
-                    && started.elapsed().as_secs_f64() > 1.0
-                    && std::io::stderr().is_terminal()
-                {
-                    shown.store(true, Ordering::Relaxed);
-                    bar.set_draw_target(ProgressDrawTarget::stderr());
-                }
                 bar.set_position(total);
             })
         })
         .collect();
-    bar.finish_and_clear();
+    drop(bar);
     let results: Vec<SimResult> = results
         .into_iter()
         .collect::<Result<_, _>>()
@@ -722,10 +716,10 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let report = simulation_report(&scenario.name, a.seed, &results, &info);
     if results[0].timeline_truncated {
-        eprintln!(
-            "wva: note: the timeline stops after {} buckets; use a wider --timeline-bucket-s",
+        super::say::note(format_args!(
+            "the timeline stops after {} buckets; use a wider --timeline-bucket-s",
             crate::sim::MAX_BUCKETS
-        );
+        ));
     }
     if let Some(path) = &a.requests_out {
         write_outcomes(path, &results[0], &config, records.as_deref())?;

@@ -124,10 +124,10 @@ impl TraceInputArgs {
             .filter(|w| w[1].arrival_s < w[0].arrival_s)
             .count();
         if unordered > 0 {
-            eprintln!(
-                "wva: note: {}: {unordered} record(s) arrive before the one above them; sorted by arrival",
+            super::say::note(format_args!(
+                "{}: {unordered} record(s) arrive before the one above them; sorted by arrival",
                 path.display()
-            );
+            ));
             records.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
         }
         if let Some(first) = records.first().map(|r| r.arrival_s)
@@ -154,12 +154,12 @@ fn no_requests(path: &Path, trace: &Trace) -> Error {
 
 fn note_left_out(path: &Path, trace: &Trace) {
     if trace.skipped_rows() > 0 || trace.failed_requests() > 0 {
-        eprintln!(
-            "wva: note: {}: left out {} malformed rows and {} failed requests (no output tokens)",
+        super::say::note(format_args!(
+            "{}: left out {} malformed rows and {} failed requests (no output tokens)",
             path.display(),
             trace.skipped_rows(),
             trace.failed_requests()
-        );
+        ));
     }
 }
 

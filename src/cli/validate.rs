@@ -2,11 +2,11 @@
 //! (`docs/validation.md` and its plots).
 
 use super::output::write_atomically;
+use super::progress::Progress;
 use crate::error::{Error, ExitCode};
 use crate::report::plot::panels;
 use crate::validate::{Options, Provenance, SectionId, markdown, run};
 use clap::Args;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,17 +33,18 @@ Sections (--section, comma-separated or repeated; default all):
 
 Every section from lmbench on reads --data (../shared/data); qwen and calibration also --reference
 (../shared/reference/wva). The
-report states the commit it was made at (from git; --commit to override); images go to
-img/ beside it. Nothing is written unless every section runs. A full run takes about 45
+report is printed, or written to --out FILE with its images in img/ beside it; it states
+the commit it was made at (from git; --commit to override). Nothing is written unless every
+section runs. A full run takes about 45
 seconds on 2 cores; --quick simulates a tenth of the requests.
 
 Exit codes: 0 written, 2 bad input (missing data, bad section name), 3 with --strict when a
 target is missed (the report is still written), 1 internal error.
 
 Examples:
-  wva validate --data ../shared/data
-  wva validate --data ../shared/data --section llmservingsim,lmbench -o /tmp/v.md
-  wva validate --section closed-forms,analytic --quick -o - ";
+  wva validate --data ../shared/data > report.md
+  wva validate --data ../shared/data --out docs/validation.md
+  wva validate --section closed-forms,analytic --quick";
 
 /// `wva validate` arguments.
 #[derive(Debug, Args)]
@@ -57,8 +58,9 @@ pub(super) struct ValidateArgs {
     /// The shipped profiles
     #[arg(long, value_name = "DIR", default_value = "profiles")]
     profiles: PathBuf,
-    /// The report (Markdown); `-` prints it and writes no plots
-    #[arg(short, long, value_name = "FILE", default_value = "docs/validation.md")]
+    /// Write the report (Markdown) to this file, and its plots to img/ beside it (default:
+    /// print the report, write no plots). The project's own report is docs/validation.md
+    #[arg(long, value_name = "FILE", default_value = "-")]
     out: PathBuf,
     /// Sections to run (see below)
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
@@ -133,21 +135,25 @@ pub(super) fn run_validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
         seed: a.seed,
     };
     let started = Instant::now();
-    let chatty = std::io::stderr().is_terminal();
+    let progress = Progress::new(Some(sections.len() as u64), "validating", "sections");
+    let mut first = true;
     let results = run(&options, &sections, &mut |id| {
-        if chatty {
-            eprintln!(
-                "wva: validating {} [{:.0} s]",
-                clap::ValueEnum::to_possible_value(&id)
-                    .map_or(String::new(), |v| v.get_name().to_string()),
-                started.elapsed().as_secs_f64()
-            );
+        // Called as each section starts: the ones before it are done.
+        if !std::mem::take(&mut first) {
+            progress.inc(1);
         }
+        super::say::detail(format_args!(
+            "validating {} [{:.0} s]",
+            clap::ValueEnum::to_possible_value(&id)
+                .map_or(String::new(), |v| v.get_name().to_string()),
+            started.elapsed().as_secs_f64()
+        ));
     })
     .map_err(|e| match e {
         crate::validate::ValidateError::Input(m) => anyhow::Error::new(Error::Usage(m)),
         crate::validate::ValidateError::Internal(m) => anyhow::anyhow!(m),
     })?;
+    drop(progress);
     let provenance = Provenance {
         commit: a.commit.clone().unwrap_or_else(git_commit),
         command: command_line(),
@@ -157,7 +163,14 @@ pub(super) fn run_validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     let checks: Vec<_> = results.iter().flat_map(|s| &s.checks).collect();
     let missed = checks.iter().filter(|c| !c.met).count();
     if a.out == Path::new("-") {
-        print!("{text}");
+        super::output::emit(&text)?;
+        // The summary goes to stderr, where it does not mix with the report.
+        super::say::status(format_args!(
+            "{} of {} targets met in {:.0} s",
+            checks.len() - missed,
+            checks.len(),
+            started.elapsed().as_secs_f64()
+        ));
     } else {
         // Plots first (each through a temporary file and a rename), then the report.
         let dir = a.out.parent().map_or_else(PathBuf::new, Path::to_path_buf);
@@ -182,14 +195,14 @@ pub(super) fn run_validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
             })?;
         }
         write_atomically(&a.out, text.as_bytes())?;
-        eprintln!(
-            "wva: wrote {} and {} plot(s) in {:.0} s: {} of {} targets met",
+        super::say::status(format_args!(
+            "wrote {} and {} plot(s) in {:.0} s: {} of {} targets met",
             a.out.display(),
             figures.len(),
             started.elapsed().as_secs_f64(),
             checks.len() - missed,
             checks.len()
-        );
+        ));
     }
     if a.strict && missed > 0 {
         eprintln!("wva: {missed} target(s) missed (--strict)");

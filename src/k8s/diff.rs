@@ -1,60 +1,31 @@
-//! A readable line diff (longest common subsequence), for `wva apply --diff`: changed lines
-//! with `-`/`+` and one line of context around them.
+//! A readable line diff for `wva apply --diff`: changed lines with `-`/`+` and one line of
+//! context around them (Myers' diff, from the `similar` crate).
 
-/// The lines of `new` against `old`: `- ` removed, `+ ` added, `  ` context; empty when equal.
+use similar::{ChangeTag, TextDiff};
+
+/// The lines of `new` against `old`: `- ` removed, `+ ` added, `  ` context, `  ...` for lines
+/// left out between changes; empty when equal.
 pub fn line_diff(old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let (n, m) = (a.len(), b.len());
-    // lcs[i][j]: longest common subsequence of a[i..] and b[j..].
-    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut ops: Vec<(char, &str)> = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            ops.push((' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', a[i]));
-            i += 1;
-        } else {
-            ops.push(('+', b[j]));
-            j += 1;
-        }
-    }
-    let changed: Vec<bool> = ops.iter().map(|(c, _)| *c != ' ').collect();
-    if !changed.iter().any(|c| *c) {
-        return String::new();
-    }
-    let near = |k: usize| {
-        changed[k.saturating_sub(1)..(k + 2).min(changed.len())]
-            .iter()
-            .any(|c| *c)
-    };
+    let diff = TextDiff::from_lines(old, new);
     let mut out = String::new();
-    let mut skipped = false;
-    for (k, (c, line)) in ops.iter().enumerate() {
-        if *c != ' ' || near(k) {
-            if skipped {
-                out.push_str("  ...\n");
-                skipped = false;
+    for (i, group) in diff.grouped_ops(1).iter().enumerate() {
+        // Lines left out before this group.
+        let starts_at_top = group
+            .first()
+            .is_some_and(|op| op.old_range().start == 0 && op.new_range().start == 0);
+        if i > 0 || !starts_at_top {
+            out.push_str("  ...\n");
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                out.push_str(match change.tag() {
+                    ChangeTag::Equal => "  ",
+                    ChangeTag::Delete => "- ",
+                    ChangeTag::Insert => "+ ",
+                });
+                out.push_str(change.value().trim_end_matches(['\n', '\r']));
+                out.push('\n');
             }
-            out.push(*c);
-            out.push(' ');
-            out.push_str(line);
-            out.push('\n');
-        } else {
-            skipped = true;
         }
     }
     out
@@ -70,5 +41,11 @@ mod tests {
         let d = line_diff("a\nb\nc\nd\ne\n", "a\nb\nX\nd\ne\n");
         assert_eq!(d, "  ...\n  b\n- c\n+ X\n  d\n");
         assert_eq!(line_diff("", "x\n"), "+ x\n");
+        // Changes far apart: two groups, the lines between left out.
+        let old = "1\n2\n3\n4\n5\n6\n7\n";
+        let d = line_diff(old, "1\nA\n3\n4\n5\n6\nB\n");
+        assert_eq!(d, "  1\n- 2\n+ A\n  3\n  ...\n  6\n- 7\n+ B\n");
+        // A last line without a newline is still one line.
+        assert_eq!(line_diff("a", "b"), "- a\n+ b\n");
     }
 }

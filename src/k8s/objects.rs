@@ -710,6 +710,18 @@ pub fn to_yaml_stream(objects: &[Object]) -> String {
         .join("---\n")
 }
 
+/// Every object but the scale patches as one `v1` `List`, pretty JSON (as `kubectl get -o
+/// json` prints several objects).
+pub fn to_json_list(objects: &[Object]) -> String {
+    let items: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| !o.is_scale())
+        .map(|o| &o.body)
+        .collect();
+    let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+    crate::report::to_json(&list)
+}
+
 /// The `kubectl scale` commands of the scale patches (for output that is not pushed).
 pub fn scale_commands(objects: &[Object]) -> Vec<String> {
     objects

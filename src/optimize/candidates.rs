@@ -21,7 +21,7 @@ pub const MAX_REPLICAS: u32 = 1_000_000;
 pub const ACCELERATOR_CHANGE_PENALTY: f64 = 0.1;
 
 /// How the max batch of each replica is chosen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BatchPolicy {
     /// The profile's max batch (scaled by `max_batch_at_output_tokens` when set): what WVA does.
@@ -46,7 +46,7 @@ impl fmt::Display for BatchPolicy {
 }
 
 /// What a solver minimises per candidate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// The cost.

@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Which solver chooses among candidates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SolverKind {
     /// Cheapest candidate per server, ignoring inventory.
@@ -92,7 +92,7 @@ impl Default for PlanOptions {
 }
 
 /// Why a server has no allocation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnallocatedReason {
     /// No accelerator has a profile for the model.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One allocation row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Allocation {
     /// Workload name (upstream's server name).
     pub workload: String,
@@ -90,7 +90,7 @@ pub struct Allocation {
 }
 
 /// A server left without an allocation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Unallocated {
     /// Workload name.
     pub workload: String,
@@ -105,7 +105,7 @@ pub struct Unallocated {
 }
 
 /// GPU usage of one GPU type.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AcceleratorUsage {
     /// GPU type.
     pub gpu_type: String,
@@ -120,7 +120,7 @@ pub struct AcceleratorUsage {
 }
 
 /// The result of planning a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     /// Scenario name.
     pub scenario: String,

@@ -91,7 +91,7 @@ impl Choice {
 }
 
 /// How good the solver's answer is known to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SolveStatus {
     /// Proven optimal (or trivially so, without inventory limits).

@@ -25,7 +25,9 @@ use serde::Serialize;
 use std::fmt;
 
 /// Which queue model gives the wait.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum QueueModel {
     /// Upstream's state-dependent M/M/1/K chain.

@@ -25,7 +25,7 @@ pub use simulation::{
     report as simulation_report, simulation_table,
 };
 pub use structured::{to_json, to_yaml};
-pub use table::{analysis_table, plan_table};
+pub use table::{analysis_table, plan_table, set_wide};
 pub use trace::{TraceReport, trace_table};
 
 use crate::optimize::Plan;

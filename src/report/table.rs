@@ -3,12 +3,27 @@
 use super::Analysis;
 use crate::optimize::Plan;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Tables as wide as their content (`--wide`), instead of fitting the terminal.
+static WIDE: AtomicBool = AtomicBool::new(false);
+
+/// Draws tables as wide as their content, even on a narrower terminal (`--wide`).
+pub fn set_wide(wide: bool) {
+    WIDE.store(wide, Ordering::Relaxed);
+}
+
+/// A table with `header`. On a terminal its cells wrap to fit the terminal's width; written
+/// to a file or a pipe (or with [`set_wide`]) it is as wide as its content.
 pub(super) fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_content_arrangement(if WIDE.load(Ordering::Relaxed) {
+            ContentArrangement::Disabled
+        } else {
+            ContentArrangement::Dynamic
+        })
         .set_header(header.iter().map(Cell::new));
     table
 }
@@ -52,7 +67,7 @@ pub fn plan_table(plan: &Plan) -> String {
         "TTFT ms / SLO",
         "ITL ms / SLO",
         "Max rps/replica",
-        "Util",
+        "Batch fill",
     ]);
     for a in &plan.allocations {
         table.add_row(vec![

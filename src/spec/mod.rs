@@ -16,6 +16,7 @@ mod load;
 pub mod numbers;
 mod raw;
 mod resolve;
+pub mod schema;
 pub mod tables;
 
 pub use deploy::GENERIC_SHAPE;
@@ -51,7 +52,7 @@ pub struct Accelerator {
 }
 
 /// Where a profile's numbers come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provenance {
     /// Fitted to measurements of a real engine.
@@ -257,7 +258,7 @@ impl Profile {
 }
 
 /// A latency statistic a target applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Statistic {
     /// The mean.
@@ -540,6 +541,29 @@ impl Scenario {
     /// Every profile of `model`, in file order.
     pub fn profiles_for<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
         self.profiles.iter().filter(move |p| p.model == model)
+    }
+
+    /// Multiplies every workload's arrival rate by `factor` (a what-if on the load: 2 is twice
+    /// the traffic). Fails, changing nothing, when a rate would leave the accepted range.
+    pub fn scale_load(&mut self, factor: f64) -> Result<(), String> {
+        let max_rps = crate::limits::MAX_RATE_RPS;
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(format!("load scale {factor}: expected a number > 0"));
+        }
+        if let Some(w) = self
+            .workloads
+            .iter()
+            .find(|w| w.rate_rps * factor > max_rps)
+        {
+            return Err(format!(
+                "workload `{}`: {} req/s x {factor} is above the limit of {max_rps:e} req/s",
+                w.name, w.rate_rps
+            ));
+        }
+        for w in &mut self.workloads {
+            w.rate_rps *= factor;
+        }
+        Ok(())
     }
 
     /// Builds a scenario from entries made in code, with the same checks as files get

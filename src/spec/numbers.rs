@@ -95,7 +95,7 @@ macro_rules! checked_int {
 }
 
 /// Integers above this are refused everywhere (no field has a meaning that large).
-const MAX_INT: u64 = 1 << 40;
+pub(super) const MAX_INT: u64 = 1 << 40;
 
 fn show(v: f64) -> String {
     if v.is_nan() {

@@ -10,7 +10,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// One accelerator type.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "an accelerator (name, cost_cents_per_hour, ...)"
@@ -35,7 +35,7 @@ pub struct AcceleratorDoc {
 
 /// The perf model block of a profile: all parameters optional here, checked against the model
 /// in `resolve` (so that "delta is not a parameter of wva-v2" can be said).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a perf block (model, alpha, beta, gamma, ...; or model: tables, tables, tp, ...)"
@@ -185,7 +185,7 @@ impl<'de> Deserialize<'de> for KvCapacityDoc {
 }
 
 /// A model's shape, with Hugging Face `config.json`'s names.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a model shape (num_hidden_layers, hidden_size, num_attention_heads, ...)"
@@ -215,7 +215,7 @@ pub struct ArchitectureDoc {
 }
 
 /// The GPU memory a replica's ranks have, for `kv_capacity_tokens: auto`.
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a memory block (gpu_memory_gb, gpu_memory_utilization, reserve_gb)"
@@ -230,7 +230,7 @@ pub struct MemoryDoc {
 }
 
 /// A model's performance profile on one accelerator type.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a profile (model, accelerator, max_batch, perf, source, ...)"
@@ -487,7 +487,7 @@ impl<'de> Deserialize<'de> for ArrivalsDoc {
 }
 
 /// SLO targets of one model in a service class.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "SLO targets (model, ttft_ms, itl_ms)"
@@ -501,7 +501,7 @@ pub struct TargetDoc {
 }
 
 /// A service class.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a service class (name, priority, targets)"
@@ -515,7 +515,7 @@ pub struct ServiceClassDoc {
 }
 
 /// One workload (a model's traffic in a service class).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a workload (model, service_class, rate_rps, prompt_tokens, output_tokens, ...)"
@@ -542,7 +542,7 @@ pub struct WorkloadDoc {
 }
 
 /// A workload's current allocation.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a current allocation (accelerator, replicas)"
@@ -557,7 +557,7 @@ pub struct CurrentDoc {
 }
 
 /// A scenario: what to plan for, and where the catalog comes from.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a scenario (a mapping with `workloads:` and the catalog)"
@@ -577,7 +577,7 @@ pub struct ScenarioDoc {
 }
 
 /// A file of accelerators.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "an accelerators file (a mapping with `accelerators:`)"
@@ -591,7 +591,7 @@ pub struct AcceleratorsFile {
 }
 
 /// A file of profiles.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a profiles file (a mapping with `profiles:`)"
@@ -605,7 +605,7 @@ pub struct ProfilesFile {
 }
 
 /// A file of service classes.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a service classes file (a mapping with `service_classes:`)"

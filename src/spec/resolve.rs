@@ -73,6 +73,7 @@ pub(super) fn load(path: &Path) -> Result<Scenario, Error> {
     let file = Arc::new(path.to_path_buf());
     let name = doc.name.clone().unwrap_or_else(|| {
         path.file_stem()
+            .filter(|_| path != Path::new("-"))
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into())
     });

@@ -12,7 +12,7 @@ mod format;
 mod read;
 pub mod stats;
 pub mod synth;
-mod time;
+pub(crate) mod time;
 mod transform;
 pub mod write;
 

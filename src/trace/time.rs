@@ -1,5 +1,9 @@
 //! Calendar timestamps (`YYYY-MM-DD HH:MM:SS[.fffffff]`, as the Azure traces write them) to
-//! seconds since the Unix epoch, without a date library and without allocating.
+//! seconds since the Unix epoch and back, without a date library and without allocating.
+//!
+//! Hand-written rather than `jiff`: on the Azure 2023 traces (28,185 timestamps) both give the
+//! same seconds to the last bit, this parser in 30 ns a timestamp against jiff's 60 ns, and
+//! jiff would add about 9 s to a clean build (measured on 2 cores; docs/architecture.md).
 
 /// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian; Howard Hinnant's
 /// algorithm).
@@ -11,6 +15,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn digits(bytes: &[u8]) -> Option<i64> {

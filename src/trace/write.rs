@@ -4,24 +4,11 @@
 
 use super::TraceRecord;
 use super::format::Format;
+use super::time::civil_from_days;
 use std::fmt::Write as _;
 
 /// The Azure writer's origin: 2023-01-01 00:00:00 UTC, s since the epoch.
 const AZURE_ORIGIN_S: i64 = 1_672_531_200;
-
-/// The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 /// `YYYY-MM-DD HH:MM:SS.fffffff` for `seconds` after the Azure origin.
 fn azure_timestamp(seconds: f64) -> String {

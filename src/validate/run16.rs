@@ -41,33 +41,35 @@ impl Row {
 
 pub(super) fn read_curve(path: &Path) -> Result<Vec<Row>, ValidateError> {
     let text = std::fs::read_to_string(path).map_err(|e| ValidateError::input(path, e))?;
+    // Comment lines (`# --- shape ... ---`) mark the shapes; fields may carry blanks.
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let bad = |what: &str| ValidateError::input(path, format!("line {}: {what}", i + 1));
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 7 {
+    for record in reader.records() {
+        let record = record.map_err(|e| ValidateError::input(path, e))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let bad = |what: &str| ValidateError::input(path, format!("line {line}: {what}"));
+        if record.len() != 7 {
             return Err(bad("expected 7 fields"));
         }
         let num = |k: usize, name: &str| -> Result<f64, ValidateError> {
-            let x: f64 = f[k].trim().parse().map_err(|_| bad(name))?;
-            Ok(x)
+            record[k].parse::<f64>().map_err(|_| bad(name))
         };
-        let (prompt, output) = f[0]
+        let (prompt, output) = record[0]
             .split_once('x')
             .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
             .filter(|(a, b)| *a >= 1 && *b >= 1)
             .ok_or_else(|| bad("shape: expected PROMPTxOUTPUT, whole token counts >= 1"))?;
-        let concurrency = f[1]
-            .trim()
+        let concurrency = record[1]
             .parse::<u32>()
             .ok()
             .filter(|c| *c >= 1)
             .ok_or_else(|| bad("concurrency: expected a whole number >= 1"))?;
         out.push(Row {
-            shape: f[0].to_string(),
+            shape: record[0].to_string(),
             prompt: f64::from(prompt),
             output: f64::from(output),
             concurrency,

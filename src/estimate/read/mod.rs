@@ -292,6 +292,8 @@ pub struct Readings {
     pub notes: Vec<String>,
     /// The format of each file.
     pub formats: Vec<SourceFormat>,
+    /// The model the files name (vLLM bench results' `model_id`), when they agree on one.
+    pub model: Option<String>,
 }
 
 /// [`read_observations`], with the formats found and notes on what was left out.
@@ -303,6 +305,7 @@ pub fn read_all(
     let mut out = Vec::new();
     let mut notes = Vec::new();
     let mut formats = Vec::new();
+    let mut models: Vec<String> = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let f = match format {
             Some(f) => f,
@@ -324,6 +327,9 @@ pub fn read_all(
             SourceFormat::Argonne => tables::argonne(path, filters)?,
             SourceFormat::LlmservingsimProfile => profiler::read(path, filters)?,
             SourceFormat::VllmBench => {
+                if let Some(m) = json::load(path)?["model_id"].as_str() {
+                    models.push(m.to_string());
+                }
                 crate::estimate::sweep::direct_observations(&[crate::estimate::sweep::vllm_bench(
                     path, i,
                 )?])?
@@ -380,10 +386,17 @@ pub fn read_all(
         }
         out.extend(obs);
     }
+    // One model named by every file that names one; otherwise none (the flag decides).
+    models.dedup();
+    let model = match models.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
     Ok(Readings {
         observations: out,
         notes,
         formats,
+        model,
     })
 }
 
