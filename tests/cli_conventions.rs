@@ -278,3 +278,24 @@ fn validate_prints_unless_told_where_to_write() {
     assert!(text.starts_with("# Validation"), "{text}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn a_negative_number_is_a_value_with_its_reason() {
+    let out = wva()
+        .args([
+            "analyze", "--alpha", "-1", "--beta", "0.05", "--gamma", "0.0005",
+        ])
+        .args([
+            "--max-batch",
+            "48",
+            "--in-tokens",
+            "128",
+            "--out-tokens",
+            "512",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be > 0, got -1"), "{stderr}");
+}

@@ -104,9 +104,29 @@ enum Command {
     Schema(schema::SchemaArgs),
 }
 
+/// The command line with every value-taking option reading a negative number as its value
+/// (`--alpha -1` is refused as "must be > 0, got -1", not as an unknown flag `-1`). No flag
+/// of wva is a digit, so nothing else changes.
+fn command() -> clap::Command {
+    fn negatives(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|arg| {
+            if arg.get_action().takes_values() {
+                arg.allow_negative_numbers(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(negatives)
+    }
+    negatives(<Cli as clap::CommandFactory>::command())
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
