@@ -299,3 +299,20 @@ fn a_negative_number_is_a_value_with_its_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("must be > 0, got -1"), "{stderr}");
 }
+
+#[test]
+fn trace_formats_take_o_and_out_dash_is_stdout() {
+    let run = |args: &[&str]| {
+        let out = wva()
+            .args(["trace", "convert", "traces/azure-conv-like-10min.csv"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        out.stdout
+    };
+    let to = run(&["--to", "vidur"]);
+    assert!(!to.is_empty());
+    assert_eq!(run(&["-o", "vidur"]), to);
+    assert_eq!(run(&["--output", "vidur", "--out", "-"]), to);
+}

@@ -269,14 +269,6 @@ pub(super) fn profile_text(profile_yaml: &str, format: ProfileFormat) -> anyhow:
     }
 }
 
-/// Writes the profile to `--out FILE`, or to stdout (no `--out`, or `--out -`).
-pub(super) fn write_profile(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
-    match out {
-        Some(path) => write_atomically(path, text.as_bytes()),
-        None => emit(text),
-    }
-}
-
 /// The profile's model and accelerator names: the flags, else what the files say, else
 /// `unknown`. The warnings for `unknown` are returned, to be shown when a profile is written or
 /// printed (a profile matches a scenario's models and accelerators by name; a report alone,

@@ -187,7 +187,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
             "the GPU's memory is not known, so the profile has no KV capacity (unlimited); give --cluster-config or --gpu-memory-gb for kv_capacity_tokens: auto",
         );
     }
-    super::estimate::write_profile(
+    super::output::write_out(
         a.out.as_deref(),
         &super::estimate::profile_text(&written.yaml, a.output)?,
     )?;

@@ -35,6 +35,14 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `text` to `--out FILE`, or to stdout without `--out` or with `--out -`.
+pub fn write_out(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    match out.filter(|p| p.as_os_str() != "-") {
+        Some(path) => write_atomically(path, text.as_bytes()),
+        None => emit(text),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so the
 /// file is either the old one or the whole new one. A symlink's target is written (the link
 /// stays); a path that is not a regular file (`/dev/null`, a pipe) is written directly.

@@ -1,7 +1,7 @@
 //! `wva schema`: the JSON Schema of a scenario, a profiles file, an accelerator catalog, a
 //! service classes file or a plan, for editors (the YAML language server validates and completes as you type) and CI.
 
-use super::output::{emit, write_atomically};
+use super::output::write_out;
 use crate::error::ExitCode;
 use crate::spec::schema::{Document, json_schema};
 use clap::{Args, ValueEnum};
@@ -55,9 +55,6 @@ pub(super) fn run(a: &SchemaArgs) -> anyhow::Result<ExitCode> {
         Kind::Plan => Document::Plan,
     };
     let text = crate::report::to_json(&json_schema(document));
-    match a.out.as_ref().filter(|p| p.as_os_str() != "-") {
-        Some(path) => write_atomically(path, text.as_bytes())?,
-        None => emit(&text)?,
-    }
+    write_out(a.out.as_deref(), &text)?;
     Ok(ExitCode::Success)
 }

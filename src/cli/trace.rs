@@ -3,7 +3,7 @@
 
 use super::args;
 use super::load::ShapeArgs;
-use super::output::{DocFormat, emit, render, write_atomically};
+use super::output::{DocFormat, emit, render, write_out};
 use crate::error::{Error, ExitCode};
 use crate::report::{TraceReport, trace_table};
 use crate::sim::{Horizon, Traffic};
@@ -240,10 +240,10 @@ pub(super) struct SynthArgs {
     /// Seed of every random choice
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Format to write
-    #[arg(long, value_enum, default_value_t = Format::Canonical)]
+    /// Format to write (-o/--output are the same flag, as in every command)
+    #[arg(long, short = 'o', visible_alias = "output", value_enum, default_value_t = Format::Canonical)]
     to: Format,
-    /// Write here (default: standard output)
+    /// Write here (default: standard output; `-`: standard output)
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -256,10 +256,10 @@ pub(super) struct ConvertArgs {
     input: TraceInputArgs,
     #[command(flatten)]
     records: RecordArgs,
-    /// Format to write
-    #[arg(long, value_enum)]
+    /// Format to write (-o/--output are the same flag, as in every command)
+    #[arg(long, short = 'o', visible_alias = "output", value_enum)]
     to: Format,
-    /// Write here (default: standard output)
+    /// Write here (default: standard output; `-`: standard output)
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -300,13 +300,6 @@ fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     let text = render(a.output, &report, trace_table);
     emit(&text)?;
     Ok(ExitCode::Success)
-}
-
-fn output(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
-    match out {
-        Some(path) => write_atomically(path, text.as_bytes()),
-        None => emit(text),
-    }
 }
 
 fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
@@ -375,9 +368,9 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
             records
         }
     };
-    output(
-        &write(&records, a.to).map_err(Error::Usage)?,
+    write_out(
         a.out.as_deref(),
+        &write(&records, a.to).map_err(Error::Usage)?,
     )?;
     Ok(ExitCode::Success)
 }
@@ -386,9 +379,9 @@ fn convert(a: ConvertArgs) -> anyhow::Result<ExitCode> {
     let records = a
         .input
         .read(&a.file, a.records.model.clone(), a.records.seed)?;
-    output(
-        &write(&records, a.to).map_err(Error::Usage)?,
+    write_out(
         a.out.as_deref(),
+        &write(&records, a.to).map_err(Error::Usage)?,
     )?;
     Ok(ExitCode::Success)
 }
