@@ -316,3 +316,22 @@ fn trace_formats_take_o_and_out_dash_is_stdout() {
     assert_eq!(run(&["-o", "vidur"]), to);
     assert_eq!(run(&["--output", "vidur", "--out", "-"]), to);
 }
+
+#[test]
+fn estimate_takes_the_model_name_the_files_give() {
+    let out = wva()
+        .args(["estimate", "--accelerator", "H100"])
+        .args([
+            "tests/fixtures/estimate/vllm-bench-1rps.json",
+            "tests/fixtures/estimate/vllm-bench-2rps.json",
+            "tests/fixtures/estimate/vllm-bench-4rps.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let profile: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert_eq!(profile["profiles"][0]["model"], "example/model");
+    assert_eq!(profile["profiles"][0]["accelerator"], "H100");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("--model NAME"), "{stderr}");
+}

@@ -215,5 +215,7 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+        // The parser main() uses: the same, with negative numbers as values.
+        command().debug_assert();
     }
 }
