@@ -21,7 +21,9 @@
 //! - [`error`]: the error kinds and the exit codes they map to.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
 //!
-//! `examples/concurrency_sweep.rs` uses the library without the command line.
+//! `examples/concurrency_sweep.rs` (a profile in a closed loop, calibrated back) and
+//! `examples/plan_what_if.rs` (a plan for today's and twice today's traffic, checked in the
+//! simulator) use the library without the command line.
 //!
 //! The core ([`perf`], [`queueing`], [`optimize`], [`sim`]) is pure: no I/O, no clocks, no global
 //! state. [`trace`] reads files, record by record.
