@@ -349,11 +349,9 @@ fn a_slow_api_server_is_given_up_after_timeout_s() {
     }
 }
 
-/// A `kubectl get -A -o yaml`-like set of files: the quickstart's v0.4 variants and
-/// ConfigMaps in `llm`, and its v0.5 variants in `next`.
-fn mixed_dump(dir: &Path) -> (PathBuf, PathBuf) {
-    let v04 = dir.join("v04.yaml");
-    let out = wva()
+/// `wva apply` of the quickstart as v0.4 objects in the namespace `llm`.
+fn quickstart_v04_in_llm() -> Output {
+    wva()
         .args([
             "apply",
             "scenarios/quickstart.yaml",
@@ -363,7 +361,14 @@ fn mixed_dump(dir: &Path) -> (PathBuf, PathBuf) {
             "v0.4",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// A `kubectl get -A -o yaml`-like set of files: the quickstart's v0.4 variants and
+/// ConfigMaps in `llm`, and its v0.5 variants in `next`.
+fn mixed_dump(dir: &Path) -> (PathBuf, PathBuf) {
+    let v04 = dir.join("v04.yaml");
+    let out = quickstart_v04_in_llm();
     std::fs::write(&v04, &out.stdout).unwrap();
     let v05 = dir.join("v05.yaml");
     let docs: Vec<String> = emitted(&[
@@ -504,17 +509,7 @@ fn plan_from_the_live_cluster_equals_the_plan_from_its_dump() {
     assert_ok(&stand.push(&["--schema", "v0.4"]));
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("dump.yaml");
-    let out = wva()
-        .args([
-            "apply",
-            "scenarios/quickstart.yaml",
-            "-n",
-            "llm",
-            "--schema",
-            "v0.4",
-        ])
-        .output()
-        .unwrap();
+    let out = quickstart_v04_in_llm();
     std::fs::write(&dump, &out.stdout).unwrap();
     let load = [
         "--rate-rps",

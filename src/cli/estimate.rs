@@ -306,7 +306,7 @@ pub(super) fn warn_names(a: &EstimateArgs, warnings: &[&str]) {
 impl EstimateArgs {
     /// `--out FILE`, with `-` (stdout) as no file.
     pub(super) fn out_file(&self) -> Option<PathBuf> {
-        self.out.clone().filter(|p| p.as_os_str() != "-")
+        super::output::out_file(self.out.as_deref()).map(PathBuf::from)
     }
 
     /// What a `tables` profile takes from the arguments.

@@ -145,7 +145,7 @@ pub fn main() -> std::process::ExitCode {
             "wva: warning: cannot handle interrupts ({e}); an interrupted run may leave .wva-tmp files"
         );
     }
-    say::set_level(cli.quiet, u8::from(cli.verbose));
+    say::set_level(cli.quiet, cli.verbose);
     crate::report::set_wide(cli.wide);
     let started = std::time::Instant::now();
     let result = run(cli);

@@ -35,9 +35,14 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The file `--out` names: none without `--out` or with `--out -` (stdout).
+pub fn out_file(out: Option<&std::path::Path>) -> Option<&std::path::Path> {
+    out.filter(|p| p.as_os_str() != "-")
+}
+
 /// Writes `text` to `--out FILE`, or to stdout without `--out` or with `--out -`.
 pub fn write_out(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
-    match out.filter(|p| p.as_os_str() != "-") {
+    match out_file(out) {
         Some(path) => write_atomically(path, text.as_bytes()),
         None => emit(text),
     }

@@ -5,12 +5,16 @@
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// How much to say: 0 with `-q`, 1 by default, 2 and more with `-v`.
+/// How much to say: 0 with `-q`, 1 by default, 2 with `-v`.
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
 /// Sets the verbosity from the global flags.
-pub fn set_level(quiet: bool, verbose: u8) {
-    let level = if quiet { 0 } else { 1 + verbose.min(1) };
+pub fn set_level(quiet: bool, verbose: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => 0,
+        (false, false) => 1,
+        (false, true) => 2,
+    };
     LEVEL.store(level, Ordering::Relaxed);
 }
 

@@ -34,31 +34,22 @@ pub enum Document {
 
 /// The JSON Schema (draft 2020-12) of `document`.
 pub fn json_schema(document: Document) -> serde_json::Value {
+    fn root<T: JsonSchema>(settings: SchemaSettings) -> Schema {
+        settings.into_generator().into_root_schema_for::<T>()
+    }
     let settings = SchemaSettings::draft2020_12();
-    let mut schema = match document {
-        Document::Scenario => settings
-            .into_generator()
-            .into_root_schema_for::<ScenarioDoc>(),
-        Document::Profiles => settings
-            .into_generator()
-            .into_root_schema_for::<ProfilesFile>(),
-        Document::Catalog => settings
-            .into_generator()
-            .into_root_schema_for::<AcceleratorsFile>(),
-        Document::ServiceClasses => settings
-            .into_generator()
-            .into_root_schema_for::<ServiceClassesFile>(),
-        Document::Plan => settings
-            .for_serialize()
-            .into_generator()
-            .into_root_schema_for::<crate::optimize::Plan>(),
-    };
-    let title = match document {
-        Document::Scenario => "wva scenario",
-        Document::Profiles => "wva profiles",
-        Document::Catalog => "wva accelerator catalog",
-        Document::ServiceClasses => "wva service classes",
-        Document::Plan => "wva plan (wva plan -o json)",
+    let (mut schema, title) = match document {
+        Document::Scenario => (root::<ScenarioDoc>(settings), "wva scenario"),
+        Document::Profiles => (root::<ProfilesFile>(settings), "wva profiles"),
+        Document::Catalog => (
+            root::<AcceleratorsFile>(settings),
+            "wva accelerator catalog",
+        ),
+        Document::ServiceClasses => (root::<ServiceClassesFile>(settings), "wva service classes"),
+        Document::Plan => (
+            root::<crate::optimize::Plan>(settings.for_serialize()),
+            "wva plan (wva plan -o json)",
+        ),
     };
     schema.insert("title".into(), title.into());
     schema.to_value()
