@@ -14,6 +14,8 @@
 //! - [`replay`]: the autoscaler in the loop over a trace, policy against policy.
 //! - [`k8s`]: the VariantAutoscaling objects, ConfigMaps and replica counts `wva apply` writes
 //!   or pushes.
+//! - [`observe`]: the vLLM metrics in a cluster's Prometheus as scenarios, traces and
+//!   observations (`wva observe`), and the simulator's twin that serves them.
 //! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
 //! - [`limits`]: the largest value each count, file and line may have (one policy).
@@ -33,6 +35,7 @@ pub mod error;
 pub mod estimate;
 pub mod k8s;
 pub mod limits;
+pub mod observe;
 pub mod optimize;
 pub mod perf;
 pub mod queueing;

@@ -641,6 +641,10 @@ fn estimate_inputs() {
             single(&fixtures.join("sweep.csv")),
             Some(SourceFormat::Sweep),
         ),
+        (
+            single(&root.join("examples/observed/observations.csv")),
+            Some(SourceFormat::Prometheus),
+        ),
     ];
     for (relative, format) in [
         (
@@ -677,6 +681,7 @@ fn estimate_inputs() {
             None => |p| read_estimate(p, None),
             Some(SourceFormat::Csv) => |p| read_estimate(p, Some(SourceFormat::Csv)),
             Some(SourceFormat::Sweep) => |p| read_estimate(p, Some(SourceFormat::Sweep)),
+            Some(SourceFormat::Prometheus) => |p| read_estimate(p, Some(SourceFormat::Prometheus)),
             Some(SourceFormat::Lmbench) => |p| read_estimate(p, Some(SourceFormat::Lmbench)),
             Some(SourceFormat::Splitwise) => |p| read_estimate(p, Some(SourceFormat::Splitwise)),
             Some(SourceFormat::Argonne) => |p| read_estimate(p, Some(SourceFormat::Argonne)),
@@ -694,7 +699,7 @@ fn read_estimate(path: &Path, format: Option<SourceFormat>) -> Result<(), String
         max_num_batched_tokens: 8192,
         ..Filters::default()
     };
-    if format == Some(SourceFormat::Sweep) {
+    if matches!(format, Some(SourceFormat::Sweep | SourceFormat::Prometheus)) {
         // The rows calibration reruns, as well as the direct observations.
         wva::estimate::load_tests::evidence(&[path.to_path_buf()], format, &filters)?;
     }

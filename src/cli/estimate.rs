@@ -26,11 +26,14 @@ Formats (detected from the file name, header or JSON keys; or --format):
   sweep                   a load sweep's summary, one row per run: concurrency or rate_rps,
                           prompt_tokens, output_tokens (or shape 1024x512), ttft_ms (or
                           ttft_p50_ms, ...), tpot_ms or itl_ms (--columns concurrency=clients,...)
+  prometheus              `wva observe --observations-out`: a variant's steps in production,
+                          grouped into load levels (docs/observe.md)
 
-Per-request logs (lmbench) and sweep tables are calibrated through the simulator by default:
-every log is replayed and every row rerun as its benchmark ran, and the parameters (with the
-token budget, unless --max-num-batched-tokens gives it, and the KV capacity where a run fills
-it) are searched to match TTFT and TPOT; the profile is wva-v3, which carries the budget.
+Per-request logs (lmbench), sweep tables and observations are calibrated through the simulator
+by default: every log is replayed and every row rerun as its benchmark ran, and the parameters
+(with the token budget, unless --max-num-batched-tokens gives it, and the KV capacity where a
+run fills it) are searched to match TTFT and TPOT; the profile is wva-v3, which carries the
+budget.
 --direct fits decode times instead (runs that look saturated are then left to validation).
 
 Without -o the profile YAML goes to stdout; --report prints the fit table instead.
@@ -276,6 +279,7 @@ pub(super) fn profile_text(profile_yaml: &str, format: ProfileFormat) -> anyhow:
 pub(super) fn profile_names(
     a: &EstimateArgs,
     from_files: Option<String>,
+    accelerator_from_files: Option<String>,
 ) -> (String, String, Vec<&'static str>) {
     let mut warnings = Vec::new();
     let model = a.model.clone().or(from_files).unwrap_or_else(|| {
@@ -286,11 +290,26 @@ pub(super) fn profile_names(
         .accelerator
         .clone()
         .or_else(|| a.hardware.clone())
+        .or(accelerator_from_files)
         .unwrap_or_else(|| {
             warnings.push("no --accelerator (or --hardware): the profile's accelerator is `unknown`; give --accelerator NAME (a scenario finds profiles by accelerator name)");
             "unknown".into()
         });
     (model, accelerator, warnings)
+}
+
+/// The model and accelerator the `prometheus` files among `files` name (when they name one).
+pub(super) fn observed_names(
+    files: &[PathBuf],
+    formats: &[SourceFormat],
+    filters: &Filters,
+) -> (Option<String>, Option<String>) {
+    files
+        .iter()
+        .zip(formats)
+        .filter(|(_, f)| **f == SourceFormat::Prometheus)
+        .find_map(|(p, _)| crate::estimate::prometheus::identity(p, filters).ok())
+        .map_or((None, None), |(m, a)| (Some(m), a))
 }
 
 /// Shows the name warnings of [`profile_names`] when the profile goes out (to `--out`, or to
@@ -406,9 +425,12 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<_, _>>()
         .map_err(Error::Usage)?;
     // Load tests that record TTFT are calibrated through the simulator by default.
-    let load_tests = formats
-        .iter()
-        .all(|f| matches!(f, SourceFormat::Sweep | SourceFormat::Lmbench));
+    let load_tests = formats.iter().all(|f| {
+        matches!(
+            f,
+            SourceFormat::Sweep | SourceFormat::Lmbench | SourceFormat::Prometheus
+        )
+    });
     if a.direct && !load_tests {
         return Err(Error::Usage(
             "--direct applies to per-request logs and sweep tables (the other formats are fitted directly already)".into(),
@@ -498,13 +520,21 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         Some(evaluate(&result.params, &obs, &names))
     };
 
-    let (model, accelerator, name_warnings) = profile_names(&a, readings.model.clone());
+    let (observed_model, observed_accelerator) = observed_names(&a.files, &formats, &filters);
+    let (model, accelerator, name_warnings) = profile_names(
+        &a,
+        readings.model.clone().or(observed_model),
+        observed_accelerator,
+    );
     // Load-test results show the concurrency the load produced, not the engine's limit: for
     // them the default is vLLM's own (`--max-num-seqs` 256); tables of batch sizes give theirs.
     let from_load_tests = readings.formats.iter().any(|f| {
         matches!(
             f,
-            SourceFormat::Lmbench | SourceFormat::VllmBench | SourceFormat::Guidellm
+            SourceFormat::Lmbench
+                | SourceFormat::VllmBench
+                | SourceFormat::Guidellm
+                | SourceFormat::Prometheus
         )
     });
     let max_batch = a.max_batch.unwrap_or_else(|| {

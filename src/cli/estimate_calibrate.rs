@@ -8,7 +8,7 @@ use crate::error::{Error, ExitCode};
 use crate::estimate::calibrate::{Engine, Search, evaluate};
 use crate::estimate::load_tests::{DEFAULT_MAX_NUM_SEQS, calibrate_files, evidence};
 use crate::estimate::profile::{ProfileInfo, calibrated_profile_yaml};
-use crate::estimate::read::Filters;
+use crate::estimate::read::{Filters, SourceFormat};
 use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfModelKind};
 use crate::report::{CalibrationReport, calibration_table};
 
@@ -68,7 +68,16 @@ pub(super) fn run(
         )
     });
     let files = display_names(&a.files);
-    let (model, accelerator, name_warnings) = super::estimate::profile_names(a, None);
+    let formats: Vec<SourceFormat> = a
+        .files
+        .iter()
+        .map(|p| a.format.map_or_else(|| SourceFormat::detect(p), Ok))
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    let (observed_model, observed_accelerator) =
+        super::estimate::observed_names(&a.files, &formats, filters);
+    let (model, accelerator, name_warnings) =
+        super::estimate::profile_names(a, observed_model, observed_accelerator);
     super::estimate::warn_names(a, &name_warnings);
     let yaml = calibrated_profile_yaml(
         &calibration,

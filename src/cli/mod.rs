@@ -10,6 +10,7 @@ mod estimate;
 mod estimate_calibrate;
 mod estimate_tables;
 mod load;
+mod observe;
 mod output;
 mod plan;
 pub mod plan_file;
@@ -19,6 +20,7 @@ mod say;
 mod schema;
 mod shell;
 mod simulate;
+mod simulate_twin;
 mod trace;
 mod validate;
 
@@ -31,7 +33,8 @@ const ABOUT: &str =
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 infeasible (an SLO cannot be met
-or a workload is left unallocated), 4 cluster error (wva apply --push).
+or a workload is left unallocated), 4 cluster error (wva apply --push, wva observe: a server
+that cannot be reached or refuses).
 
 Examples:
   wva plan scenarios/quickstart.yaml
@@ -85,6 +88,10 @@ enum Command {
     /// Replay a trace with autoscaling policies in the loop: cost and SLO attainment of each
     #[command(after_help = replay::AFTER_HELP)]
     Replay(Box<replay::ReplayArgs>),
+    /// Read what a cluster's Prometheus recorded of its vLLM servers: the load as a scenario
+    /// and a trace, and observations to fit a profile from
+    #[command(after_help = observe::AFTER_HELP)]
+    Observe(Box<observe::ObserveArgs>),
     /// Characterise, synthesise and convert request traces
     #[command(after_help = trace::AFTER_HELP)]
     Trace(trace::TraceArgs),
@@ -170,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(*args),
         Command::Estimate(args) => estimate::run(*args),
         Command::Replay(args) => replay::run(*args),
+        Command::Observe(args) => observe::run(*args),
         Command::Trace(args) => trace::run(args),
         Command::Validate(args) => validate::run_validate(*args),
         Command::Completions(args) => shell::completions(&args),

@@ -190,6 +190,8 @@ pub(super) struct SimulateArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = DocFormat::Table)]
     output: DocFormat,
+    #[command(flatten)]
+    twin: super::simulate_twin::TwinArgs,
 }
 
 /// A one-workload scenario for `--profile` (not validated as a file would be: its parts come
@@ -635,7 +637,12 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
         .warmup
         .unwrap_or(if records.is_some() { 0.0 } else { 0.1 });
     let mut config = config;
-    config.record_requests = a.requests_out.is_some();
+    config.record_requests = a.requests_out.is_some() || a.twin.serve_metrics.is_some();
+    if a.twin.serve_metrics.is_some() && a.replications > 1 {
+        return Err(
+            Error::Usage("--serve-metrics serves one run: drop --replications".into()).into(),
+        );
+    }
     let replay: Option<Vec<Request>> = match (&records, &assignment) {
         (Some(records), Some(assignment)) => {
             let mut group_of = vec![None; scenario.workloads.len()];
@@ -730,6 +737,9 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &a.plot {
         crate::report::plot::timeline(path, &results[0].timeline)
             .map_err(|e| Error::Usage(e.to_string()))?;
+    }
+    if let Some(addr) = a.twin.serve_metrics {
+        super::simulate_twin::run(&a.twin, addr, &config, &info, &results[0])?;
     }
     let text = render(a.output, &report, simulation_table);
     emit(&text)?;

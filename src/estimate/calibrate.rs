@@ -338,13 +338,22 @@ fn predict(
                         itl_mean_ms: r.itl_ms.mean,
                     })
                 }
-                Drive::RateRps(rate) => {
-                    let per_replica = rate / f64::from(replicas);
-                    // 400 requests, fewer for long outputs (the row's iteration budget, if
-                    // each ran alone), at least 40.
-                    let n = ((ROW_ITERATIONS / row.output_tokens.max(1.0)) as u64).clamp(40, 400);
-                    let requests = open_loop(per_replica, &prompt, &output, n, seed)?;
-                    let sim = SimConfig::one_group("row", vec![config], Targets::default(), seed);
+                Drive::RateRps(rate) | Drive::FleetRateRps(rate) => {
+                    // 400 requests per simulated replica, fewer for long outputs (the row's
+                    // iteration budget, if each ran alone), at least 40. A benchmark's rate
+                    // is split evenly (one replica at its share, Poisson); a fleet's is
+                    // simulated whole, behind a round-robin router.
+                    let per_replica =
+                        ((ROW_ITERATIONS / row.output_tokens.max(1.0)) as u64).clamp(40, 400);
+                    let (engines, rate, n) = match row.drive {
+                        Drive::FleetRateRps(_) => {
+                            (replicas, rate, per_replica * u64::from(replicas))
+                        }
+                        _ => (1, rate / f64::from(replicas), per_replica),
+                    };
+                    let requests = open_loop(rate, &prompt, &output, n, seed)?;
+                    let engines = vec![config; engines as usize];
+                    let sim = SimConfig::one_group("row", engines, Targets::default(), seed);
                     let g = run(&sim, requests, &mut |_| {}).ok()?.groups.remove(0);
                     (g.completed > 0).then_some(Predicted {
                         ttft: g.ttft_ms,

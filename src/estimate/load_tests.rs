@@ -88,13 +88,18 @@ pub fn evidence(
                     .into_iter()
                     .map(Evidence::Row),
             ),
+            SourceFormat::Prometheus => out.extend(
+                super::prometheus::read(path, filters, i)?
+                    .into_iter()
+                    .map(Evidence::Row),
+            ),
             SourceFormat::VllmBench => out.push(Evidence::Row(sweep::vllm_bench(path, i)?)),
             SourceFormat::Guidellm => {
                 out.extend(sweep::guidellm(path, i)?.into_iter().map(Evidence::Row));
             }
             other => {
                 return Err(format!(
-                    "{}: calibration reruns load tests (lmbench, sweep, vllm-bench, guidellm); this is {}",
+                    "{}: calibration reruns load tests (lmbench, sweep, vllm-bench, guidellm, prometheus); this is {}",
                     path.display(),
                     serde_json::to_value(other)
                         .ok()

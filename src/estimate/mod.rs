@@ -16,6 +16,7 @@ pub mod check;
 pub mod fit;
 pub mod load_tests;
 pub mod profile;
+pub mod prometheus;
 pub mod read;
 pub mod sweep;
 pub mod tables_profile;

@@ -51,6 +51,10 @@ pub enum Drive {
     Concurrency(u32),
     /// Arrivals at a rate, requests/s (Poisson).
     RateRps(f64),
+    /// Arrivals at a rate, requests/s (Poisson), over all the row's replicas behind a
+    /// round-robin router: what a variant served in production (`wva observe`), where each
+    /// replica sees every `replicas`-th request, a steadier stream than Poisson.
+    FleetRateRps(f64),
 }
 
 impl Drive {
@@ -59,6 +63,7 @@ impl Drive {
         match self {
             Drive::Concurrency(c) => format!("concurrency {c}"),
             Drive::RateRps(r) => format!("{r:.2} req/s"),
+            Drive::FleetRateRps(r) => format!("{r:.2} req/s over the fleet"),
         }
     }
 }
@@ -342,7 +347,7 @@ pub fn direct_observations(rows: &[SweepRow]) -> Result<Vec<super::Observation>,
         };
         let decode_ms = (r.output_tokens - 1.0) * token_ms;
         let rate_rps = match (r.throughput_rps, r.drive) {
-            (Some(x), _) | (None, Drive::RateRps(x)) => x,
+            (Some(x), _) | (None, Drive::RateRps(x) | Drive::FleetRateRps(x)) => x,
             (None, Drive::Concurrency(c)) => {
                 let ttft_ms = r.ttft_ms.map_or(0.0, |t| t.1);
                 f64::from(c) * 1000.0 / (ttft_ms + decode_ms)

@@ -7,6 +7,7 @@ mod analysis;
 mod csv;
 mod estimate;
 mod inferno;
+mod observe;
 pub mod plot;
 mod replay;
 mod simulation;
@@ -16,6 +17,7 @@ mod trace;
 
 pub use analysis::Analysis;
 pub use estimate::{CalibrationReport, EstimateReport, calibration_table, estimate_table};
+pub use observe::observe_table;
 pub use replay::{
     REPLAY_TIMELINE_COLUMNS, ReplayReport, ReplayVariant, StaticChoice, pareto_front,
     replay_pareto_plot, replay_plot, replay_table, replay_timeline_csv,

@@ -32,6 +32,20 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for `unix_s` seconds since the epoch, rounded down to the
+/// second.
+pub fn rfc3339(unix_s: f64) -> String {
+    let whole = unix_s.floor() as i64;
+    let (y, m, d) = civil_from_days(whole.div_euclid(86_400));
+    let s = whole.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 fn digits(bytes: &[u8]) -> Option<i64> {
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
@@ -105,6 +119,8 @@ mod tests {
         assert!((t - 1_700_158_546.680_59).abs() < 1e-6, "{t}");
         assert_eq!(parse_datetime("2000-03-01T00:00:00Z"), Some(951_868_800.0));
         assert_eq!(parse_datetime("2024-02-29 12:00:00"), Some(1_709_208_000.0));
+        assert_eq!(rfc3339(1_709_208_000.9), "2024-02-29T12:00:00Z");
+        assert_eq!(parse_datetime(&rfc3339(951_868_800.0)), Some(951_868_800.0));
     }
 
     #[test]

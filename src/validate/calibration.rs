@@ -142,7 +142,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
     }
     let clients = |r: &crate::estimate::sweep::SweepRow| match r.drive {
         Drive::Concurrency(c) => c,
-        Drive::RateRps(_) => 0,
+        Drive::RateRps(_) | Drive::FleetRateRps(_) => 0,
     };
     let fit_rows: Vec<Evidence> = rows
         .iter()

@@ -40,6 +40,9 @@ pub enum SourceFormat {
     /// A summary of a load sweep: one row per run (concurrency or rate, token lengths, TTFT,
     /// TPOT), columns named or mapped with --columns.
     Sweep,
+    /// Per-step observations of a variant in production (`wva observe --observations-out`):
+    /// grouped into load levels and calibrated as rates over the variant's replicas.
+    Prometheus,
 }
 
 impl SourceFormat {
@@ -91,19 +94,20 @@ impl SourceFormat {
             .find(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let has = |c: &str| header.split(',').any(|h| h.trim().trim_matches('"') == c);
+        let columns: Vec<String> = header
+            .split(',')
+            .map(|h| h.trim().trim_matches('"').to_string())
+            .collect();
+        let has = |c: &str| columns.iter().any(|h| h == c);
         Ok(if has("launch_time") && has("generation_tokens") {
             SourceFormat::Lmbench
         } else if has("prompt_size") && has("token_time") {
             SourceFormat::Splitwise
         } else if has("hardware") && has("num of hardware") && has("latency") {
             SourceFormat::Argonne
-        } else if crate::estimate::sweep::looks_like_sweep(
-            &header
-                .split(',')
-                .map(|h| h.trim().trim_matches('"').to_string())
-                .collect::<Vec<_>>(),
-        ) {
+        } else if crate::estimate::prometheus::looks_like_observations(&columns) {
+            SourceFormat::Prometheus
+        } else if crate::estimate::sweep::looks_like_sweep(&columns) {
             SourceFormat::Sweep
         } else {
             SourceFormat::Csv
@@ -340,6 +344,10 @@ pub fn read_all(
             SourceFormat::Csv => generic::read(path, &filters.columns)?,
             SourceFormat::Sweep => {
                 let rows = crate::estimate::sweep::read_csv(path, &filters.columns, i)?;
+                crate::estimate::sweep::direct_observations(&rows)?
+            }
+            SourceFormat::Prometheus => {
+                let rows = crate::estimate::prometheus::read(path, filters, i)?;
                 crate::estimate::sweep::direct_observations(&rows)?
             }
         };
