@@ -2,7 +2,7 @@
 //! --serve-metrics`) serves vLLM's metrics for half an hour of traffic at 60x, Prometheus
 //! scrapes it on loopback, and `wva observe` must recover what the twin simulated (rate and
 //! token means within 2%), a profile fitted from its observations must give back the twin's
-//! alpha and beta within 10%, and the scenario and trace it writes must be read by `wva plan`
+//! alpha and beta within 10% (and its KV capacity within 5%), and the scenario and trace it writes must be read by `wva plan`
 //! and `wva simulate`.
 
 mod common;
@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The tests of this file run one at a time: the twin runs in real time, and a second
-/// Prometheus starting beside it on two cores delays its scrapes.
+/// Prometheus starting beside it on two cores would delay its scrapes.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The twin's clock: simulated seconds per real second.
@@ -30,6 +30,7 @@ const LEVEL_S: f64 = 300.0;
 /// The profile the twin runs (profiles/llama-3.1-8b-instruct.yaml, H100).
 const ALPHA_MS: f64 = 6.49;
 const BETA_MS: f64 = 0.0219;
+const KV_TOKENS: f64 = 400_000.0;
 
 /// Poisson arrivals at each level, prompts uniform in 800..1200 and outputs in 150..250.
 fn write_trace(path: &Path) -> (usize, f64, f64) {
@@ -224,6 +225,13 @@ fn observe_recovers_what_the_twin_served() {
     );
     common::assert_close("alpha", alpha, ALPHA_MS, 0.10);
     common::assert_close("beta", beta, BETA_MS, 0.10);
+    // The KV capacity from the KV usage gauge: the profile's 400,000 tokens within 5%.
+    let kv = param("kv_capacity_tokens");
+    eprintln!(
+        "KV capacity {kv} tokens ({:+.2}%)",
+        100.0 * (kv / KV_TOKENS - 1.0)
+    );
+    common::assert_close("KV capacity", kv, KV_TOKENS, 0.05);
     assert!(
         text.contains("model: meta-llama/Llama-3.1-8B-Instruct"),
         "{text}"

@@ -298,18 +298,18 @@ pub(super) fn profile_names(
     (model, accelerator, warnings)
 }
 
-/// The model and accelerator the `prometheus` files among `files` name (when they name one).
-pub(super) fn observed_names(
+/// What the first readable `prometheus` file among `files` says of the deployment: its model,
+/// accelerator and KV capacity.
+pub(super) fn observed(
     files: &[PathBuf],
     formats: &[SourceFormat],
     filters: &Filters,
-) -> (Option<String>, Option<String>) {
+) -> Option<crate::estimate::prometheus::Observations> {
     files
         .iter()
         .zip(formats)
         .filter(|(_, f)| **f == SourceFormat::Prometheus)
-        .find_map(|(p, _)| crate::estimate::prometheus::identity(p, filters).ok())
-        .map_or((None, None), |(m, a)| (Some(m), a))
+        .find_map(|(p, _)| crate::estimate::prometheus::observations(p, filters, 0).ok())
 }
 
 /// Shows the name warnings of [`profile_names`] when the profile goes out (to `--out`, or to
@@ -520,11 +520,14 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
         Some(evaluate(&result.params, &obs, &names))
     };
 
-    let (observed_model, observed_accelerator) = observed_names(&a.files, &formats, &filters);
+    let seen = observed(&a.files, &formats, &filters);
     let (model, accelerator, name_warnings) = profile_names(
         &a,
-        readings.model.clone().or(observed_model),
-        observed_accelerator,
+        readings
+            .model
+            .clone()
+            .or(seen.as_ref().map(|o| o.model.clone())),
+        seen.and_then(|o| o.accelerator),
     );
     // Load-test results show the concurrency the load produced, not the engine's limit: for
     // them the default is vLLM's own (`--max-num-seqs` 256); tables of batch sizes give theirs.

@@ -27,11 +27,25 @@ pub(super) fn run(
     let budget = a
         .max_num_batched_tokens
         .unwrap_or(DEFAULT_MAX_NUM_BATCHED_TOKENS);
+    // Observations from production carry the KV usage, which gives the capacity.
+    let formats: Vec<SourceFormat> = a
+        .files
+        .iter()
+        .map(|p| a.format.map_or_else(|| SourceFormat::detect(p), Ok))
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    let seen = super::estimate::observed(&a.files, &formats, filters);
+    let observed_kv = seen.as_ref().and_then(|o| o.kv_capacity);
+    if let (None, Some((tokens, steps))) = (a.kv_capacity_tokens, observed_kv) {
+        super::say::note(format_args!(
+            "KV capacity {tokens} tokens per replica, from the observations' KV usage (median of {steps} steps); --kv-capacity-tokens overrides it"
+        ));
+    }
     let engine = Engine {
         max_num_seqs: a.max_batch.unwrap_or(DEFAULT_MAX_NUM_SEQS),
         max_num_batched_tokens: budget,
         block_size: crate::sim::DEFAULT_BLOCK_SIZE,
-        kv_capacity_tokens: a.kv_capacity_tokens,
+        kv_capacity_tokens: a.kv_capacity_tokens.or(observed_kv.map(|(t, _)| t)),
     };
     let held = if a.validate.is_empty() {
         None
@@ -68,16 +82,11 @@ pub(super) fn run(
         )
     });
     let files = display_names(&a.files);
-    let formats: Vec<SourceFormat> = a
-        .files
-        .iter()
-        .map(|p| a.format.map_or_else(|| SourceFormat::detect(p), Ok))
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    let (observed_model, observed_accelerator) =
-        super::estimate::observed_names(&a.files, &formats, filters);
-    let (model, accelerator, name_warnings) =
-        super::estimate::profile_names(a, observed_model, observed_accelerator);
+    let (model, accelerator, name_warnings) = super::estimate::profile_names(
+        a,
+        seen.as_ref().map(|o| o.model.clone()),
+        seen.as_ref().and_then(|o| o.accelerator.clone()),
+    );
     super::estimate::warn_names(a, &name_warnings);
     let yaml = calibrated_profile_yaml(
         &calibration,

@@ -135,7 +135,17 @@ pub fn start(
             .ok()
         });
     match fitted.map(|f| f.params) {
-        Some(PerfParams::V2(p)) if p.alpha_ms > 0.0 && p.beta_ms_per_token > 0.0 => p,
+        // A gamma held at 0 says the direct fit could not see it (decode times alone at one
+        // context length), not that it is 0: the search, in log space and within a factor of
+        // 10 of its start, would never leave the floor. Start it from the generic guess.
+        Some(PerfParams::V2(p)) if p.alpha_ms > 0.0 && p.beta_ms_per_token > 0.0 => Gen2Params {
+            gamma_ms_per_kv_token: if p.gamma_ms_per_kv_token > 0.0 {
+                p.gamma_ms_per_kv_token
+            } else {
+                GENERIC_START.gamma_ms_per_kv_token
+            },
+            ..p
+        },
         _ => GENERIC_START,
     }
 }

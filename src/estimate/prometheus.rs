@@ -6,8 +6,10 @@
 //! over its replicas ([`Drive::FleetRateRps`]), which calibration runs through the simulator.
 //!
 //! Left out: each variant's first step (its counters may cover time before the range), steps
-//! where the replica count changed (a replica starting or stopping mid-step), and steps with
-//! fewer than [`MIN_REQUESTS`] completions.
+//! where the replica count changed (a replica starting or stopping mid-step) or the load did
+//! (completions differing from a neighbouring step's by more than three standard deviations of
+//! Poisson noise: a transition, not a steady state), and steps with fewer than
+//! [`MIN_REQUESTS`] completions.
 
 use super::read::Filters;
 use super::sweep::{Drive, SweepRow, TokenStat, TtftStat};
@@ -29,10 +31,28 @@ pub fn looks_like_observations(header: &[String]) -> bool {
     .all(|c| header.iter().any(|h| h == c))
 }
 
-/// The model and accelerator (when the file names one) the rows `filters` keep are of.
-pub fn identity(path: &Path, filters: &Filters) -> Result<(String, Option<String>), String> {
-    let (model, accelerator, _) = read_with_identity(path, filters, 0)?;
-    Ok((model, accelerator))
+/// An observations file, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observations {
+    /// The model of the rows kept.
+    pub model: String,
+    /// Their accelerator, when the file names one.
+    pub accelerator: Option<String>,
+    /// The load levels, as sweep rows.
+    pub rows: Vec<SweepRow>,
+    /// The KV capacity per replica the KV usage implies (tokens), and from how many steps:
+    /// the median over steps at least [`MIN_KV_USAGE`] full of `running x (prompt + output/2)
+    /// / kv_usage` (a running request holds its prompt and, on average, half its output).
+    pub kv_capacity: Option<(u64, usize)>,
+}
+
+/// The least KV usage (0-1) a step needs for the capacity estimate (below it, block rounding
+/// and prefills in flight weigh too much).
+pub const MIN_KV_USAGE: f64 = 0.01;
+
+/// Reads an observations file: [`read`] with the model, accelerator and KV capacity.
+pub fn observations(path: &Path, filters: &Filters, file: usize) -> Result<Observations, String> {
+    read_with_identity(path, filters, file)
 }
 
 /// One usable step.
@@ -46,20 +66,18 @@ struct StepRow {
     output: f64,
     ttft_ms: Option<f64>,
     itl_ms: Option<f64>,
+    running: Option<f64>,
+    kv_usage: Option<f64>,
 }
 
 /// Reads an observations file into sweep rows (file index `file`), keeping the model and
 /// accelerator `filters` choose; several models or accelerators without a filter are refused.
 pub fn read(path: &Path, filters: &Filters, file: usize) -> Result<Vec<SweepRow>, String> {
-    read_with_identity(path, filters, file).map(|(_, _, rows)| rows)
+    read_with_identity(path, filters, file).map(|o| o.rows)
 }
 
 /// [`read`], with the model and accelerator of the rows.
-fn read_with_identity(
-    path: &Path,
-    filters: &Filters,
-    file: usize,
-) -> Result<(String, Option<String>, Vec<SweepRow>), String> {
+fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Observations, String> {
     let name = path.display().to_string();
     let handle = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -85,6 +103,7 @@ fn read_with_identity(
         (need("replicas")?, need("requests")?, need("rate_rps")?);
     let (prompt_c, output_c) = (need("prompt_tokens")?, need("output_tokens")?);
     let (ttft_c, itl_c) = (col("ttft_ms"), need("itl_ms")?);
+    let (running_c, kv_c) = (col("running"), col("kv_usage"));
 
     // (model, accelerator) -> variant -> steps in file order.
     let mut groups: BTreeMap<(String, String), BTreeMap<String, Vec<StepRow>>> = BTreeMap::new();
@@ -145,6 +164,14 @@ fn read_with_identity(
                 None => None,
             },
             itl_ms: number(itl_c, "itl_ms")?,
+            running: match running_c {
+                Some(i) => number(i, "running")?,
+                None => None,
+            },
+            kv_usage: match kv_c {
+                Some(i) => number(i, "kv_usage")?.filter(|v| *v <= 1.0),
+                None => None,
+            },
         };
         groups
             .entry((model, accelerator))
@@ -184,7 +211,14 @@ fn read_with_identity(
     let mut by_replicas: BTreeMap<u32, Vec<StepRow>> = BTreeMap::new();
     for steps in variants.into_values() {
         for (k, s) in steps.iter().enumerate() {
-            let steady = k > 0 && steps[k - 1].replicas == s.replicas;
+            // The load did not change within the step: its completions differ from each
+            // neighbour's by no more than Poisson noise (three standard deviations), so the
+            // step is a steady state a Poisson level can stand for, not a transition.
+            let like = |o: &StepRow| {
+                o.replicas == s.replicas
+                    && (s.requests - o.requests).abs() <= 3.0 * (s.requests + o.requests).sqrt()
+            };
+            let steady = k > 0 && like(&steps[k - 1]) && steps.get(k + 1).is_none_or(like);
             if steady
                 && s.requests >= MIN_REQUESTS
                 && s.rate_rps > 0.0
@@ -197,7 +231,8 @@ fn read_with_identity(
         }
     }
     let mut rows = Vec::new();
-    for (replicas, mut steps) in by_replicas {
+    for (&replicas, steps) in &by_replicas {
+        let mut steps = steps.clone();
         steps.sort_by(|a, b| a.rate_rps.total_cmp(&b.rate_rps));
         let levels = MAX_LEVELS.min(steps.len());
         for level in 0..levels {
@@ -207,10 +242,29 @@ fn read_with_identity(
     }
     if rows.is_empty() {
         return Err(format!(
-            "{name}: no step with at least {MIN_REQUESTS} completions, token means and an inter-token latency, after the first step of each variant and steps where the replica count changed"
+            "{name}: no step with at least {MIN_REQUESTS} completions, token means and an inter-token latency, after the first step of each variant and steps where the replica count or the load changed"
         ));
     }
-    Ok((model, Some(accelerator).filter(|a| !a.is_empty()), rows))
+    let mut capacities: Vec<f64> = by_replicas
+        .values()
+        .flatten()
+        .filter_map(|s| {
+            let (running, kv) = (s.running?, s.kv_usage?);
+            (kv >= MIN_KV_USAGE && running > 0.0)
+                .then(|| running * (s.prompt + s.output / 2.0) / kv)
+        })
+        .collect();
+    capacities.sort_by(f64::total_cmp);
+    let kv_capacity = (!capacities.is_empty()).then(|| {
+        let median = capacities[capacities.len() / 2];
+        (median.round().max(1.0) as u64, capacities.len())
+    });
+    Ok(Observations {
+        model,
+        accelerator: Some(accelerator).filter(|a| !a.is_empty()),
+        rows,
+        kv_capacity,
+    })
 }
 
 /// The steps of one level as one sweep row.
@@ -285,6 +339,12 @@ mod tests {
         assert_eq!(rows[0].drive, Drive::FleetRateRps(1.0));
         assert_eq!(rows.last().unwrap().drive, Drive::FleetRateRps(4.0));
         assert_eq!(rows.last().unwrap().token_ms, Some((TokenStat::Itl, 14.0)));
+        // 3 running x (1000 + 100) tokens at 10% of the cache: 33,000 tokens; from the 30
+        // steps less the first and the two either side of the jump from 60 to 240 requests.
+        let o = observations(f.path(), &Filters::default(), 0).unwrap();
+        assert_eq!(o.kv_capacity, Some((33_000, 27)));
+        assert_eq!(o.model, "m");
+        assert_eq!(o.accelerator.as_deref(), Some("H100"));
     }
 
     #[test]
