@@ -24,17 +24,7 @@ const SCRAPE_S: i64 = 30;
 fn openmetrics(end_s: i64) -> String {
     let start_s = end_s - DAY_S;
     let mut families: Vec<(String, String)> = Vec::new(); // (name, samples)
-    let counters = [
-        "vllm:request_success_total",
-        "vllm:request_prompt_tokens_sum",
-        "vllm:request_prompt_tokens_count",
-        "vllm:request_generation_tokens_sum",
-        "vllm:request_generation_tokens_count",
-        "vllm:time_to_first_token_seconds_sum",
-        "vllm:time_to_first_token_seconds_count",
-        "vllm:time_per_output_token_seconds_sum",
-        "vllm:time_per_output_token_seconds_count",
-    ];
+    let counters = wva::observe::series::COUNTERS;
     let gauges = [
         "vllm:num_requests_running",
         "vllm:num_requests_waiting",

@@ -261,6 +261,20 @@ fn observe_recovers_what_the_twin_served() {
         v["requests"].as_f64().unwrap(),
         0.001,
     );
+    wva()
+        .arg("replay")
+        .arg(&scenario)
+        .arg("--trace")
+        .arg(&look_alike)
+        .args([
+            "--workload",
+            "chat-standard",
+            "--policy",
+            "oracle,static",
+            "-q",
+        ])
+        .assert()
+        .success();
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub struct ObserveArgs {
     /// More label matchers, PromQL syntax without braces: 'model_name=~"llama.*",env="prod"'
     #[arg(long, value_parser = matchers)]
     selector: Option<String>,
-    /// How far back from --end: 30m, 24h, 7d, 1h30m
+    /// How far back from --end: 30m, 24h, 7d, 1h30m (default 1h)
     #[arg(long, value_parser = duration_s, conflicts_with = "start")]
     since: Option<f64>,
     /// Start of the range: RFC 3339 UTC (2026-12-01T00:00:00Z) or unix seconds
@@ -232,7 +232,7 @@ pub fn run(a: ObserveArgs) -> anyhow::Result<ExitCode> {
     }
     let token = match &a.bearer_token_file {
         Some(path) => Some(
-            std::fs::read_to_string(path)
+            crate::limits::read_document_text(path)
                 .map_err(|cause| Error::Read {
                     path: path.clone(),
                     cause,

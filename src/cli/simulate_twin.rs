@@ -27,24 +27,6 @@ pub(super) struct TwinArgs {
     pub twin_namespace: String,
 }
 
-/// `name` in lowercase `[a-z0-9-]`.
-fn dns_label(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while s.contains("--") {
-        s = s.replace("--", "-");
-    }
-    s.trim_matches('-').to_string()
-}
-
 /// Serves the twin of `result` (outcomes recorded) until its traffic is over.
 pub(super) fn run(
     a: &TwinArgs,
@@ -57,7 +39,8 @@ pub(super) fn run(
     for (group, workload) in config.groups.iter().zip(info) {
         for (i, engine) in group.engines.iter().enumerate() {
             let accelerator = workload.accelerators.get(i).cloned().unwrap_or_default();
-            let deployment = dns_label(&format!("{}-{}", group.name, accelerator));
+            let deployment =
+                crate::k8s::names::sanitize(&format!("{}-{}", group.name, accelerator));
             replicas.push(TwinReplica {
                 pod: pod_name(&deployment, i),
                 model: workload.model.clone(),

@@ -153,28 +153,9 @@ pub fn model_loads(variants: &[VariantSteps]) -> Vec<ModelLoad> {
         .collect()
 }
 
-/// A workload name from a model name: its last path segment, lowercase, `[a-z0-9-]` only.
+/// A workload name from a model name: its last path segment as a DNS-1123 label.
 pub fn workload_name(model: &str) -> String {
-    let tail = model.rsplit('/').next().unwrap_or(model);
-    let mut name: String = tail
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
-    }
-    let name = name.trim_matches('-').to_string();
-    if name.is_empty() {
-        "observed".into()
-    } else {
-        name
-    }
+    crate::k8s::names::sanitize(model.rsplit('/').next().unwrap_or(model))
 }
 
 /// How to write the scenario.
@@ -459,6 +440,6 @@ mod tests {
             workload_name("meta-llama/Llama-3.1-8B-Instruct"),
             "llama-3-1-8b-instruct"
         );
-        assert_eq!(workload_name("///"), "observed");
+        assert_eq!(workload_name("///"), "variant");
     }
 }

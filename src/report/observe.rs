@@ -1,4 +1,5 @@
-//! The table `wva observe` prints: one row per variant of what Prometheus recorded.
+//! The table `wva observe` prints: one row per variant of what Prometheus recorded (the
+//! notes on partial ranges go to stderr as warnings, and into the JSON and YAML reports).
 
 use super::table::{new_table, right};
 use crate::observe::ObserveReport;
@@ -8,7 +9,7 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".to_string(), |x| format!("{x:.decimals$}"))
 }
 
-/// The observed variants as a table, with the range above and the notes below.
+/// The observed variants as a table, with the range above.
 pub fn observe_table(r: &ObserveReport) -> String {
     let mut out = format!(
         "{}: {} to {}, steps of {} s of traffic\n",
@@ -57,8 +58,5 @@ pub fn observe_table(r: &ObserveReport) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
-    for n in &r.notes {
-        out.push_str(&format!("note: {n}\n"));
-    }
     out
 }
