@@ -719,7 +719,11 @@ pub fn to_json_list(objects: &[Object]) -> String {
         .map(|o| &o.body)
         .collect();
     let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
-    crate::report::to_json(&list)
+    // A JSON value always serialises; rendered here rather than through `report`, which
+    // sits above `k8s`.
+    let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// The `kubectl scale` commands of the scale patches (for output that is not pushed).
