@@ -325,8 +325,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             let profile = &scenario.profiles[p];
             let batch = a
                 .max_batch
-                .or(workload.max_batch)
-                .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
+                .unwrap_or_else(|| workload.max_batch_on(profile));
             chosen.push((p, batch));
         }
         chosen

@@ -416,9 +416,7 @@ fn fleets(
                 }
             };
             let profile = &scenario.profiles[p];
-            let max_batch = workload
-                .max_batch
-                .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
+            let max_batch = workload.max_batch_on(profile);
             out.push(Fleet {
                 workload: w,
                 parts: vec![FleetPart {

@@ -259,9 +259,7 @@ pub fn size_candidate(
         prompt_tokens: workload.prompt_tokens,
         output_tokens: workload.output_tokens,
     };
-    let compute_limit = workload
-        .max_batch
-        .unwrap_or_else(|| profile.max_batch_for(workload.output_tokens));
+    let compute_limit = workload.max_batch_on(profile);
     // The KV cache caps the batch where it holds fewer requests of this shape.
     let kv_limit = profile.kv_batch_limit(
         workload.prompt_tokens,

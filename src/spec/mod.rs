@@ -466,6 +466,13 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// The max batch this workload runs with on `profile`: its own `max_batch` when it sets
+    /// one, else the profile's for its output length.
+    pub fn max_batch_on(&self, profile: &Profile) -> u32 {
+        self.max_batch
+            .unwrap_or_else(|| profile.max_batch_for(self.output_tokens))
+    }
+
     /// A workload of `rate_rps` Poisson arrivals of fixed-length requests, no minimum replicas
     /// and no current allocation (for loads given on the command line).
     pub fn from_load(
