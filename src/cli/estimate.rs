@@ -458,7 +458,7 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
             None => PerfModelKind::V3,
             Some(_) => perf_model,
         };
-        return super::estimate_calibrate::run(&a, model, &filters);
+        return super::estimate_calibrate::run(&a, model, &filters, &formats);
     }
     if a.kv_capacity_tokens.is_some() {
         return Err(Error::Usage("--kv-capacity-tokens applies with --calibrate".into()).into());

@@ -17,6 +17,7 @@ pub(super) fn run(
     a: &EstimateArgs,
     model: PerfModelKind,
     filters: &Filters,
+    formats: &[SourceFormat],
 ) -> anyhow::Result<ExitCode> {
     if model == PerfModelKind::V1 {
         return Err(Error::Usage(
@@ -28,13 +29,7 @@ pub(super) fn run(
         .max_num_batched_tokens
         .unwrap_or(DEFAULT_MAX_NUM_BATCHED_TOKENS);
     // Observations from production carry the KV usage, which gives the capacity.
-    let formats: Vec<SourceFormat> = a
-        .files
-        .iter()
-        .map(|p| a.format.map_or_else(|| SourceFormat::detect(p), Ok))
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    let seen = super::estimate::observed(&a.files, &formats, filters);
+    let seen = super::estimate::observed(&a.files, formats, filters);
     let observed_kv = seen.as_ref().and_then(|o| o.kv_capacity);
     if let (None, Some((tokens, steps))) = (a.kv_capacity_tokens, observed_kv) {
         super::say::note(format_args!(

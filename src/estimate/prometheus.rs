@@ -78,18 +78,7 @@ pub fn read(path: &Path, filters: &Filters, file: usize) -> Result<Vec<SweepRow>
 
 /// [`read`], with the model and accelerator of the rows.
 fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Observations, String> {
-    let name = path.display().to_string();
-    let handle = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(crate::limits::LineCapped::new(handle));
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("{name}:1: unreadable header: {e}"))?
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
+    let (name, mut reader, header) = super::sweep::open_csv(path)?;
     if !looks_like_observations(&header) {
         return Err(format!(
             "{name}: not a `wva observe --observations-out` file (needs model, variant, replicas, requests, rate_rps, itl_ms); the header has: {}",

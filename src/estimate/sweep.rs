@@ -152,8 +152,16 @@ pub fn looks_like_sweep(header: &[String]) -> bool {
     load && latency
 }
 
-/// Reads a sweep CSV.
-pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRow>, String> {
+/// A summary CSV opened for reading: its name for messages, the reader (cells trimmed, `#`
+/// lines comments, rows of any length, lines capped) and its header in lowercase.
+pub(crate) type SummaryCsv = (
+    String,
+    csv::Reader<crate::limits::LineCapped<std::fs::File>>,
+    Vec<String>,
+);
+
+/// Opens a summary CSV (a sweep table, `wva observe`'s observations).
+pub(crate) fn open_csv(path: &Path) -> Result<SummaryCsv, String> {
     let name = path.display().to_string();
     let handle = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -167,6 +175,12 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
+    Ok((name, reader, header))
+}
+
+/// Reads a sweep CSV.
+pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRow>, String> {
+    let (name, mut reader, header) = open_csv(path)?;
     let column = |field: &str| -> Option<usize> {
         let wanted = map.column_of(field);
         header.iter().position(|h| *h == wanted)

@@ -35,11 +35,15 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for `unix_s` seconds since the epoch, rounded down to the
 /// second.
 pub fn rfc3339(unix_s: f64) -> String {
-    let whole = unix_s.floor() as i64;
+    format!("{}Z", date_time(unix_s.floor() as i64, 'T'))
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS` (UTC) for `whole` seconds since the epoch.
+pub(crate) fn date_time(whole: i64, sep: char) -> String {
     let (y, m, d) = civil_from_days(whole.div_euclid(86_400));
     let s = whole.rem_euclid(86_400);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}",
         s / 3600,
         s / 60 % 60,
         s % 60

@@ -4,7 +4,7 @@
 
 use super::TraceRecord;
 use super::format::Format;
-use super::time::civil_from_days;
+use super::time::date_time;
 use std::fmt::Write as _;
 
 /// The Azure writer's origin: 2023-01-01 00:00:00 UTC, s since the epoch.
@@ -15,14 +15,7 @@ fn azure_timestamp(seconds: f64) -> String {
     let ticks = (seconds * 1e7).round() as i64; // 100 ns, as the Azure traces
     let whole = AZURE_ORIGIN_S + ticks.div_euclid(10_000_000);
     let frac = ticks.rem_euclid(10_000_000);
-    let (y, m, d) = civil_from_days(whole.div_euclid(86_400));
-    let s = whole.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{frac:07}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    format!("{}.{frac:07}", date_time(whole, ' '))
 }
 
 fn opt(v: Option<f64>) -> String {
