@@ -7,6 +7,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
+use wva::load::from_trace::requests;
 use wva::perf::RequestShape;
 use wva::queueing::Targets;
 use wva::replay::policy::controller;
@@ -14,7 +15,6 @@ use wva::replay::{
     Fleet, PolicyKind, PolicySettings, ReplayConfig, Sizer, VariantConfig, interval_loads,
     peak_replicas, replay,
 };
-use wva::sim::from_trace::requests;
 use wva::sim::setup::{EngineOverrides, engine_config};
 use wva::sim::{Request, Router};
 use wva::spec::load_profiles;

@@ -5,7 +5,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use wva::perf::{Gen2Params, Gen3Params, PerfParams, RequestShape};
-use wva::queueing::{ReplicaModel, Stat, Targets, size};
+use wva::queueing::{ReplicaModel, Targets, size};
+use wva::slo::Statistic;
 
 fn bench(c: &mut Criterion) {
     let iteration = Gen2Params {
@@ -61,8 +62,8 @@ fn bench(c: &mut Criterion) {
     let tail = Targets {
         ttft_ms: Some(150.0),
         itl_ms: Some(30.0),
-        ttft_stat: Stat::Quantile(0.99),
-        itl_stat: Stat::Quantile(0.9),
+        ttft_stat: Statistic::P99,
+        itl_stat: Statistic::P90,
     };
     c.bench_function("size/percentiles gen2 N=128 p99 TTFT p90 ITL", |b| {
         b.iter(|| {

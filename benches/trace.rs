@@ -6,13 +6,13 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use wva::load::from_trace::requests;
+use wva::load::synth::from_distributions;
 use wva::queueing::Targets;
-use wva::sim::from_trace::requests;
 use wva::sim::setup::{EngineOverrides, engine_config};
 use wva::sim::{GroupConfig, Horizon, Router, SimConfig, Traffic, run};
 use wva::spec::{ArrivalProcess, LengthDist, load_profiles};
 use wva::trace::stats::StatsBuilder;
-use wva::trace::synth::from_distributions;
 use wva::trace::write::write;
 use wva::trace::{Format, Trace, Transforms, read_all};
 

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 use wva::optimize::{PlanOptions, plan};
-use wva::sim::verify::{VerifyOptions, verify};
 use wva::spec::load_scenario;
+use wva::verify::{VerifyOptions, verify};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let today = load_scenario(Path::new("scenarios/quickstart.yaml"))?;

@@ -2,13 +2,22 @@
 //!
 //! The library is the whole product; the `wva` binary is a thin command line over it.
 //!
-//! - [`spec`]: reads and validates the YAML inputs (accelerators, profiles, service classes,
-//!   scenarios) into domain types whose invariants hold.
+//! Top-level modules, from the bottom layer up (a module uses only modules above it in this
+//! list; `tests/module_graph.rs` fails on an import cycle):
+//!
+//! - [`error`]: the error kinds and the exit codes they map to; [`limits`]: the largest value
+//!   each count, file and line may have (one policy); [`rng`]: seeds and random streams;
+//!   [`slo`]: latency statistics and targets.
 //! - [`perf`]: the cost model of a vLLM engine iteration and its mean-field service curves.
 //! - [`queueing`]: the analytic model of one replica (state-dependent M/M/1/K) and sizing.
-//! - [`optimize`]: candidates per server and the allocation solvers behind `wva plan`.
+//! - [`spec`]: reads and validates the YAML inputs (accelerators, profiles, service classes,
+//!   scenarios) into domain types whose invariants hold.
+//! - [`trace`]: reads, characterises, transforms and writes request traces.
+//! - [`load`]: requests, synthetic workloads, a trace's load on a scenario's workloads, and
+//!   synthetic traces.
 //! - [`sim`]: the discrete-event simulator of vLLM engines behind routers.
-//! - [`trace`]: reads, characterises, transforms, synthesises and writes request traces.
+//! - [`optimize`]: candidates per server and the allocation solvers behind `wva plan`.
+//! - [`verify`]: a plan checked in the simulator (`wva plan --verify`).
 //! - [`estimate`]: fits profiles from benchmarks: the direct fit of engine iterations, and the
 //!   calibration of load tests through the simulator.
 //! - [`replay`]: the autoscaler in the loop over a trace, policy against policy.
@@ -16,11 +25,9 @@
 //!   or pushes.
 //! - [`observe`]: the vLLM metrics in a cluster's Prometheus as scenarios, traces and
 //!   observations (`wva observe`), and the simulator's twin that serves them.
-//! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
-//! - [`limits`]: the largest value each count, file and line may have (one policy).
+//! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
 //! - [`tempfiles`]: temporaries removed on drop and on SIGINT/SIGTERM.
-//! - [`error`]: the error kinds and the exit codes they map to.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
 //!
 //! `examples/concurrency_sweep.rs` (a profile in a closed loop, calibrated back) and
@@ -35,16 +42,20 @@ pub mod error;
 pub mod estimate;
 pub mod k8s;
 pub mod limits;
+pub mod load;
 pub mod observe;
 pub mod optimize;
 pub mod perf;
 pub mod queueing;
 pub mod replay;
 pub mod report;
+pub mod rng;
 pub mod sim;
+pub mod slo;
 pub mod spec;
 pub mod tempfiles;
 pub mod trace;
 pub mod validate;
+pub mod verify;
 
 pub use error::{Error, ExitCode};

@@ -11,10 +11,10 @@ use crate::optimize::{
 };
 use crate::queueing::QueueModel;
 use crate::report::{OutputFormat, render_plan, render_verified_plan};
-use crate::sim::verify::{VerifyOptions, verify};
 use crate::spec::cluster::{ClusterInput, DefaultLoad, load_cluster};
 use crate::spec::inferno::{InfernoOptimizer, load_inferno};
 use crate::spec::load_profiles;
+use crate::verify::{VerifyOptions, verify};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use super::args;
 use super::output::{DocFormat, emit, render, write_atomically};
 use super::trace::TraceInputArgs;
 use crate::error::{Error, ExitCode};
-use crate::optimize::candidates::slo_targets;
+use crate::load::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
 use crate::optimize::{PlanOptions, plan};
 use crate::perf::RequestShape;
 use crate::replay::policy::{RateSource, controller};
@@ -19,7 +19,6 @@ use crate::report::{
     ReplayReport, ReplayVariant, StaticChoice, replay_pareto_plot, replay_plot, replay_table,
     replay_timeline_csv,
 };
-use crate::sim::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
 use crate::sim::setup::{EngineOverrides, engine_config};
 use crate::sim::{Router, SimError};
 use clap::Args;
@@ -278,7 +277,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     workload.rate_rps = load.busy_rate_rps;
     workload.prompt_tokens = load.prompt_tokens;
     workload.output_tokens = load.output_tokens;
-    let targets = slo_targets(&scenario, &workload);
+    let targets = scenario.slo_targets(&workload);
 
     // The accelerators and max batch: given, or the plan's for the busy minutes.
     let chosen: Vec<(usize, u32)> = if a.accelerator.is_empty() {

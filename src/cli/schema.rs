@@ -47,14 +47,14 @@ pub(super) struct SchemaArgs {
 }
 
 pub(super) fn run(a: &SchemaArgs) -> anyhow::Result<ExitCode> {
-    let document = match a.kind {
-        Kind::Scenario => Document::Scenario,
-        Kind::Profile => Document::Profiles,
-        Kind::Catalog => Document::Catalog,
-        Kind::ServiceClasses => Document::ServiceClasses,
-        Kind::Plan => Document::Plan,
+    let schema = match a.kind {
+        Kind::Scenario => json_schema(Document::Scenario),
+        Kind::Profile => json_schema(Document::Profiles),
+        Kind::Catalog => json_schema(Document::Catalog),
+        Kind::ServiceClasses => json_schema(Document::ServiceClasses),
+        Kind::Plan => crate::optimize::Plan::json_schema(),
     };
-    let text = crate::report::to_json(&json_schema(document));
+    let text = crate::report::to_json(&schema);
     write_out(a.out.as_deref(), &text)?;
     Ok(ExitCode::Success)
 }

@@ -7,17 +7,18 @@ use super::output::{DocFormat, emit, render};
 use super::progress::Progress;
 use super::trace::TraceInputArgs;
 use crate::error::{Error, ExitCode};
-use crate::optimize::{PlanOptions, plan};
-use crate::report::{WorkloadInfo, simulation_report, simulation_table};
-use crate::sim::from_trace::{
+use crate::load::from_trace::{
     TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
 };
-use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build, fleets_of_plan};
+use crate::optimize::{PlanOptions, plan};
+use crate::report::{WorkloadInfo, simulation_report, simulation_table};
+use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build};
 use crate::sim::{Generator, Horizon, Request, Router, SimResult, run};
 use crate::spec::{
     Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError, Statistic,
     Workload, load_profiles,
 };
+use crate::verify::fleets_of_plan;
 use anyhow::Context;
 use clap::Args;
 use rayon::prelude::*;
@@ -677,7 +678,7 @@ pub(super) fn run_simulate(mut a: SimulateArgs) -> anyhow::Result<ExitCode> {
     let results: Vec<Result<SimResult, crate::sim::SimError>> = (0..a.replications)
         .into_par_iter()
         .map(|k| {
-            let seed = a.seed.wrapping_add(u64::from(k));
+            let seed = crate::rng::replication_seed(a.seed, u64::from(k));
             let mut cfg = config.clone();
             cfg.seed = seed;
             let requests: Box<dyn Iterator<Item = Request>> = match &replay {
@@ -790,8 +791,12 @@ fn run_closed_loop(
     let results: Vec<SimResult> = (0..a.replications)
         .into_par_iter()
         .map(|k| {
-            closed_loop(engine.clone(), &load, a.seed.wrapping_add(u64::from(k)))
-                .map(|r| r.into_sim_result(&name))
+            closed_loop(
+                engine.clone(),
+                &load,
+                crate::rng::replication_seed(a.seed, u64::from(k)),
+            )
+            .map(|r| r.into_sim_result(&name))
         })
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Usage(e.to_string()))?;

@@ -6,10 +6,10 @@ use crate::perf::RequestShape;
 use crate::queueing::batch::{fewest_replicas, highest_rate_batch};
 use crate::queueing::concurrency::{ConcurrencySearch, onset_search};
 use crate::queueing::{
-    Binding, InvalidModel, Metrics, QueueModel, ReplicaModel, SizingError, Stat, Targets,
-    Variability, size,
+    Binding, InvalidModel, Metrics, QueueModel, ReplicaModel, SizingError, Targets, Variability,
+    size,
 };
-use crate::spec::{Accelerator, Profile, Scenario, Statistic, Workload};
+use crate::spec::{Accelerator, Profile, Scenario, Workload};
 use serde::Serialize;
 use std::fmt;
 
@@ -201,27 +201,6 @@ pub enum CandidateError {
     },
 }
 
-/// The latency targets of a workload's class for its model, each with the statistic it bounds
-/// (mean, or a percentile).
-pub fn slo_targets(scenario: &Scenario, workload: &Workload) -> Targets {
-    let slo = scenario
-        .service_class(&workload.service_class)
-        .and_then(|c| c.targets_for(&workload.model));
-    let stat = |t: Option<crate::spec::LatencyTarget>| match t.map(|t| t.statistic) {
-        Some(Statistic::P50) => Stat::Quantile(0.50),
-        Some(Statistic::P90) => Stat::Quantile(0.90),
-        Some(Statistic::P95) => Stat::Quantile(0.95),
-        Some(Statistic::P99) => Stat::Quantile(0.99),
-        Some(Statistic::Mean) | None => Stat::Mean,
-    };
-    Targets {
-        ttft_ms: slo.and_then(|s| s.ttft.map(|t| t.ms)),
-        itl_ms: slo.and_then(|s| s.itl.map(|t| t.ms)),
-        ttft_stat: stat(slo.and_then(|s| s.ttft)),
-        itl_stat: stat(slo.and_then(|s| s.itl)),
-    }
-}
-
 /// Replicas for `rate_rps` at `max_rate_rps` per replica (upstream's ceiling, with a hair of
 /// tolerance so that 3.0000000001 replicas' worth of load needs 3), at least `min_replicas`.
 pub(crate) fn replicas_for(
@@ -288,7 +267,7 @@ pub fn size_candidate(
     let at_limit = size(&full, targets)?;
     // A workload's own max batch is forced (upstream's per-server maxBatchSize); percentile
     // targets keep the profile's max batch too (the batch searches judge means).
-    let percentile = targets.ttft_stat != Stat::Mean || targets.itl_stat != Stat::Mean;
+    let percentile = targets.has_percentile();
     let batch = if workload.max_batch.is_some() || percentile {
         BatchPolicy::Fixed
     } else {
@@ -434,7 +413,6 @@ fn simulated_slo_rate(
     seed: u64,
 ) -> Result<f64, CandidateError> {
     use crate::sim::setup::{EngineOverrides, engine_config};
-    use crate::sim::verify::statistic;
     use crate::sim::{Generator, Horizon, SimConfig, Traffic, queue_grows, run};
     let config = SimConfig::one_group(
         workload.name.clone(),
@@ -473,10 +451,8 @@ fn simulated_slo_rate(
             return f64::INFINITY;
         }
         let ratio = |target: Option<f64>, value: f64| target.map_or(0.0, |t| value / t);
-        let r = ratio(targets.ttft_ms, statistic(&g.ttft_ms, targets.ttft_stat)).max(ratio(
-            targets.itl_ms,
-            statistic(&g.itl_ms, targets.itl_stat),
-        ));
+        let r = ratio(targets.ttft_ms, g.ttft_ms.at(targets.ttft_stat))
+            .max(ratio(targets.itl_ms, g.itl_ms.at(targets.itl_stat)));
         if r.is_nan() { f64::INFINITY } else { r }
     };
     let (lo, hi) = range;
@@ -545,7 +521,7 @@ pub fn server_candidates<'a>(
     workload: &'a Workload,
     options: &CandidateOptions,
 ) -> ServerCandidates<'a> {
-    let targets = slo_targets(scenario, workload);
+    let targets = scenario.slo_targets(workload);
     let priority = scenario
         .service_class(&workload.service_class)
         .map_or(u32::MAX, |c| c.priority);

@@ -5,7 +5,7 @@ use super::candidates::{BatchPolicy, Candidate, Objective};
 use super::problem::{Choice, Problem, Solution, SolveStatus};
 use super::{PlanOptions, SolverKind, UnallocatedReason};
 use crate::queueing::Binding;
-use crate::queueing::Stat;
+use crate::slo::Statistic;
 use crate::spec::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -162,6 +162,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The JSON Schema of a plan as `wva plan -o json` writes it (`wva schema plan`).
+    pub fn json_schema() -> serde_json::Value {
+        crate::spec::schema::output_schema::<Plan>("wva plan (wva plan -o json)")
+    }
+
     /// True when every server is fully allocated.
     pub fn is_complete(&self) -> bool {
         self.unallocated.is_empty() && self.allocations.iter().all(|a| !a.partial)
@@ -191,12 +196,15 @@ fn row(
     } else {
         0.0
     };
-    let at_stat = |stat: Stat, mean: f64, quantile: &dyn Fn(f64, f64) -> Option<f64>| match stat {
-        Stat::Mean => mean,
-        Stat::Quantile(q) => {
-            quantile(per_replica.max(cand.model.rate_range_rps().0), q).unwrap_or(f64::NAN)
-        }
-    };
+    let at_stat =
+        |stat: Statistic, mean: f64, quantile: &dyn Fn(f64, f64) -> Option<f64>| match stat
+            .quantile()
+        {
+            None => mean,
+            Some(q) => {
+                quantile(per_replica.max(cand.model.rate_range_rps().0), q).unwrap_or(f64::NAN)
+            }
+        };
     let targets = &server.targets;
     let ttft_at_stat = at_stat(targets.ttft_stat, ttft_ms, &|r, q| {
         cand.model.ttft_quantile_ms(r, q)

@@ -41,6 +41,9 @@ pub use tables::{Parallelism, TableData, TablesModel};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// vLLM's KV-cache block size, tokens (the engine's and the memory model's).
+pub const DEFAULT_BLOCK_SIZE: u32 = 16;
+
 /// vLLM's default `max_num_batched_tokens` assumed by upstream's gen-3 model.
 pub const DEFAULT_MAX_NUM_BATCHED_TOKENS: u32 = 8192;
 

@@ -13,8 +13,9 @@ mod sizing;
 pub mod tail;
 pub mod waiting;
 
+pub use crate::slo::Targets;
 pub use replica::{InvalidModel, Metrics, ReplicaModel};
-pub use sizing::{Binding, Sizing, SizingError, Stat, Targets, size};
+pub use sizing::{Binding, Sizing, SizingError, size};
 pub use waiting::{QueueModel, Variability};
 
 /// Upstream's `Epsilon`: the valid rate range is `[EPS*mu(1), (1-EPS)*mu(N)]`.

@@ -3,53 +3,9 @@
 
 use super::replica::{Metrics, ReplicaModel};
 use super::{BISECTION_MAX_STEPS, BISECTION_TOLERANCE};
+use crate::slo::{Statistic, Targets};
 use serde::Serialize;
 use std::fmt;
-
-/// Which statistic of a latency a target bounds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stat {
-    /// The mean.
-    #[default]
-    Mean,
-    /// A quantile (0.99 for p99).
-    Quantile(f64),
-}
-
-impl fmt::Display for Stat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stat::Mean => f.write_str("mean"),
-            Stat::Quantile(q) => write!(f, "p{}", (q * 100.0).round()),
-        }
-    }
-}
-
-/// Latency targets for sizing, ms. `None` = no target on that metric.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Targets {
-    /// Time-to-first-token target, ms.
-    pub ttft_ms: Option<f64>,
-    /// Inter-token latency target, ms.
-    pub itl_ms: Option<f64>,
-    /// The statistic the TTFT target bounds (mean by default).
-    pub ttft_stat: Stat,
-    /// The statistic the ITL target bounds.
-    pub itl_stat: Stat,
-}
-
-impl Targets {
-    /// Whether one request with this TTFT and time per output token meets the TTFT and the
-    /// ITL target (a missing target is met). Simulated attainment applies the targets per
-    /// request.
-    pub fn met_by(&self, ttft_ms: f64, tpot_ms: f64) -> (bool, bool) {
-        (
-            self.ttft_ms.is_none_or(|t| ttft_ms <= t),
-            self.itl_ms.is_none_or(|t| tpot_ms <= t),
-        )
-    }
-}
 
 /// What limits the sized rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -183,13 +139,13 @@ fn bisect(lo: f64, hi: f64, target: f64, metric: impl Fn(f64) -> f64) -> Result<
 pub fn size(model: &ReplicaModel, targets: &Targets) -> Result<Sizing, SizingError> {
     let (lo, hi) = model.rate_range_rps();
     // A target's metric at a rate: the model's mean, or its quantile.
-    let metric = |stat: Stat,
+    let metric = |stat: Statistic,
                   mean: fn(&Metrics) -> f64,
                   quantile: fn(&ReplicaModel, f64, f64) -> Option<f64>| {
         move |rate: f64| -> f64 {
-            match stat {
-                Stat::Mean => model.analyze(rate).map(|m| mean(&m)),
-                Stat::Quantile(q) => quantile(model, rate, q),
+            match stat.quantile() {
+                None => model.analyze(rate).map(|m| mean(&m)),
+                Some(q) => quantile(model, rate, q),
             }
             .unwrap_or(f64::INFINITY)
         }
@@ -215,12 +171,8 @@ pub fn size(model: &ReplicaModel, targets: &Targets) -> Result<Sizing, SizingErr
                 })
             }
         };
-    let name = |stat: Stat, mean: &'static str, p: [&'static str; 4]| match stat {
-        Stat::Mean => mean,
-        Stat::Quantile(q) if q <= 0.5 => p[0],
-        Stat::Quantile(q) if q <= 0.9 => p[1],
-        Stat::Quantile(q) if q <= 0.95 => p[2],
-        Stat::Quantile(_) => p[3],
+    let name = |stat: Statistic, mean: &'static str, [p50, p90, p95, p99]: [&'static str; 4]| {
+        stat.pick([mean, p50, p90, p95, p99])
     };
     let rate_ttft_rps = solve_for(
         targets.ttft_ms,

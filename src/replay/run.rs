@@ -5,11 +5,11 @@ use super::{
     Attainment, Controller, IntervalRow, Intervals, MAX_INTERVALS, Observation, PolicyRun,
     ReplayConfig, ReplicaGauges, VariantRun, VariantState,
 };
-use crate::queueing::Stat;
-use crate::sim::fleet::{STREAM_NOISE, STREAM_ROUTER, derive_seed, pick};
+use crate::rng::Stream;
+use crate::sim::fleet::pick;
 use crate::sim::metrics::{Histogram, quantile, summarize};
 use crate::sim::{Completion, Engine, Request, SimError};
-use rand::SeedableRng;
+use crate::slo::Statistic;
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -191,7 +191,7 @@ pub fn replay(
         replicas.push(Replica {
             variant,
             engine: Engine::new(config.variants[variant].engine.clone()),
-            rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_NOISE, index as u64)),
+            rng: crate::rng::stream(config.seed, Stream::Noise, index as u64),
             phase: Phase::Starting,
             asked_ms: now_ms,
             ready_ms,
@@ -213,7 +213,7 @@ pub fn replay(
     let mut desired_at: Vec<u32> = vec![total(&desired); intervals];
     let (mut actions, mut ups) = (0u32, 0u32);
 
-    let mut router_rng = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_ROUTER, 0));
+    let mut router_rng = crate::rng::stream(config.seed, Stream::Router, 0);
     let mut turn = 0usize;
     let mut iteration_ends: BinaryHeap<IterationEnd> = BinaryHeap::new();
     let mut window: VecDeque<Done> = VecDeque::new();
@@ -567,9 +567,9 @@ pub fn replay(
         };
         // The target's statistic over the interval's requests (a percentile ITL target is
         // judged on the requests' time per output token).
-        let at = |sorted: &[f64], mean: f64, stat: Stat| match stat {
-            Stat::Mean => mean,
-            Stat::Quantile(q) => quantile(sorted, q),
+        let at = |sorted: &[f64], mean: f64, stat: Statistic| match stat.quantile() {
+            None => mean,
+            Some(q) => quantile(sorted, q),
         };
         let ttft_stat = at(&a.ttft_ms, mean_ttft, config.targets.ttft_stat);
         let tpot_stat = at(&a.tpot_ms, mean_tpot, config.targets.itl_stat);

@@ -53,14 +53,14 @@ pub enum OutputFormat {
 struct VerifiedPlan<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
-    verification: &'a [crate::sim::verify::Verification],
+    verification: &'a [crate::verify::Verification],
 }
 
 /// Renders a plan and its simulated check in `format` (CSV and inferno JSON carry the plan
 /// only).
 pub fn render_verified_plan(
     plan: &Plan,
-    verification: &[crate::sim::verify::Verification],
+    verification: &[crate::verify::Verification],
     format: OutputFormat,
 ) -> String {
     let both = VerifiedPlan { plan, verification };

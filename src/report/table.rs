@@ -275,7 +275,7 @@ pub fn analysis_table(a: &Analysis) -> String {
 }
 
 /// The simulated check of a plan: one row per workload.
-pub(super) fn verification_table(rows: &[crate::sim::verify::Verification]) -> String {
+pub(super) fn verification_table(rows: &[crate::verify::Verification]) -> String {
     let mut table = new_table(&[
         "Workload",
         "Replicas",

@@ -7,8 +7,8 @@
 use super::engine::EngineConfig;
 use super::metrics::Summary;
 use super::setup::{EngineOverrides, engine_config};
-use super::workload::{Generator, Horizon, Traffic};
 use super::{GroupConfig, Router, SimConfig, SimError, run};
+use crate::load::{Generator, Horizon, Traffic};
 use crate::perf::RequestShape;
 use crate::queueing::{InvalidModel, Metrics, ReplicaModel, Targets};
 use crate::spec::{ArrivalProcess, LengthDist, Profile};

@@ -9,14 +9,12 @@
 //! not count.
 
 use super::engine::{Completion, Engine, EngineConfig};
-use super::fleet::{STREAM_ARRIVALS, STREAM_NOISE, derive_seed};
 use super::metrics::{Histogram, Summary, summarize};
-use super::workload::{Lengths, Request};
 use super::{GroupResult, SimError, SimResult, SloAttainment};
+use crate::load::{Lengths, Request};
 use crate::queueing::Targets;
+use crate::rng::Stream;
 use crate::spec::LengthDist;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -157,8 +155,8 @@ pub fn run_closed_loop(
             load.think_ms
         )));
     }
-    let mut lengths_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, STREAM_ARRIVALS, 0));
-    let mut noise_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, STREAM_NOISE, 0));
+    let mut lengths_rng = crate::rng::stream(seed, Stream::Arrivals, 0);
+    let mut noise_rng = crate::rng::stream(seed, Stream::Noise, 0);
     let (prompt, output) = (Lengths::new(&load.prompt), Lengths::new(&load.output));
     let warmup = (load.warmup_fraction.clamp(0.0, 0.99) * load.requests as f64) as u64;
 

@@ -11,12 +11,11 @@
 
 use super::metrics::Histogram;
 use super::rank::{Rank, RankLimits};
-use super::workload::Request;
+use crate::load::Request;
 use crate::perf::{BatchShape, CostModel};
 use rand::RngExt;
 
-/// vLLM's KV-cache block size, tokens.
-pub const DEFAULT_BLOCK_SIZE: u32 = 16;
+pub use crate::perf::DEFAULT_BLOCK_SIZE;
 
 /// Settings of one engine (one replica).
 #[derive(Clone, Debug, PartialEq)]

@@ -4,10 +4,10 @@
 use super::engine::{Completion, Engine};
 use super::metrics::{Histogram, summarize};
 use super::timeline::{Occupancy, Timeline};
-use super::workload::Request;
 use super::{GroupResult, RequestOutcome, SimConfig, SimError, SimResult, SloAttainment};
+use crate::load::Request;
 use clap::ValueEnum;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::cmp::{Ordering, Reverse};
@@ -42,23 +42,6 @@ impl fmt::Display for Router {
         })
     }
 }
-
-/// A seed for stream `index` of kind `stream` derived from the run's `seed` (SplitMix64
-/// finaliser over the three), so that streams of different runs, kinds and replicas never
-/// coincide the way `seed + index` would.
-pub fn derive_seed(seed: u64, stream: u64, index: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(index.wrapping_mul(0xD1B5_4A32_D192_ED03));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Kinds of random streams.
-pub(super) const STREAM_ARRIVALS: u64 = 1;
-pub(crate) const STREAM_ROUTER: u64 = 2;
-pub(crate) const STREAM_NOISE: u64 = 3;
 
 /// An iteration end in the event queue (earliest first; ties by replica index).
 #[derive(PartialEq)]
@@ -236,9 +219,9 @@ pub fn run(
                 .collect(),
         )
     });
-    let mut router_rng = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_ROUTER, 0));
+    let mut router_rng = crate::rng::stream(config.seed, crate::rng::Stream::Router, 0);
     let mut noise_rngs: Vec<ChaCha8Rng> = (0..engines.len())
-        .map(|r| ChaCha8Rng::seed_from_u64(derive_seed(config.seed, STREAM_NOISE, r as u64)))
+        .map(|r| crate::rng::stream(config.seed, crate::rng::Stream::Noise, r as u64))
         .collect();
     let mut accs: Vec<GroupAcc> = config
         .groups

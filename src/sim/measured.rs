@@ -66,7 +66,8 @@ pub fn replay(
     records: &[TraceRecord],
     seed: u64,
 ) -> Result<RunStats, String> {
-    let requests = super::from_trace::requests(records, &vec![0; records.len()], &[Some(0)], 0.0);
+    let requests =
+        crate::load::from_trace::requests(records, &vec![0; records.len()], &[Some(0)], 0.0);
     let mut config = SimConfig::one_group("replay", engines, Targets::default(), seed);
     config.record_requests = true;
     let result = run(&config, requests, &mut |_| {}).map_err(|e| format!("replay: {e}"))?;

@@ -27,6 +27,13 @@ pub struct Summary {
     pub p99: f64,
 }
 
+impl Summary {
+    /// The statistic `stat` of this latency.
+    pub fn at(&self, stat: crate::slo::Statistic) -> f64 {
+        stat.pick([self.mean, self.p50, self.p90, self.p95, self.p99])
+    }
+}
+
 /// The `q`-quantile of sorted values (nearest rank on `(n-1) q`, interpolated).
 pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

@@ -11,20 +11,17 @@ pub mod agreement;
 pub mod closed_loop;
 pub mod engine;
 pub(crate) mod fleet;
-pub mod from_trace;
 pub mod measured;
 pub mod metrics;
 mod rank;
 pub mod setup;
 mod timeline;
-pub mod verify;
-pub mod workload;
 
+pub use crate::load::{Generator, Horizon, Request, Traffic};
 pub use engine::{Completion, DEFAULT_BLOCK_SIZE, Engine, EngineConfig};
 pub use fleet::{Router, run};
 pub use metrics::{Histogram, Summary};
 pub use timeline::{MAX_BUCKETS, TIMELINE_COLUMNS, TimelineRow};
-pub use workload::{Generator, Horizon, Request, Traffic};
 
 use crate::queueing::Targets;
 use serde::Serialize;

@@ -32,7 +32,7 @@
 
 use super::engine::Completion;
 use super::metrics::Histogram;
-use super::workload::Request;
+use crate::load::Request;
 use crate::perf::BatchShape;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};

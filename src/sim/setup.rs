@@ -4,10 +4,8 @@
 
 use super::engine::{DEFAULT_BLOCK_SIZE, EngineConfig};
 use super::fleet::Router;
-use super::workload::Traffic;
 use super::{GroupConfig, SimConfig};
-use crate::optimize::Plan;
-use crate::optimize::candidates::slo_targets;
+use crate::load::Traffic;
 use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfParams, RequestShape};
 use crate::queueing::ReplicaModel;
 use crate::spec::{Profile, Scenario};
@@ -69,56 +67,6 @@ pub struct Analytic {
     pub max_rate_rps: f64,
 }
 
-/// The fleets of a plan: one per workload with replicas (a mixed allocation gives several
-/// parts), and a note for each workload left without one.
-pub fn fleets_of_plan(scenario: &Scenario, planned: &Plan) -> (Vec<Fleet>, Vec<String>) {
-    let mut notes = Vec::new();
-    for u in &planned.unallocated {
-        notes.push(format!(
-            "workload `{}` is not simulated: the plan leaves it out ({}: {})",
-            u.workload, u.reason, u.detail
-        ));
-    }
-    let mut out: Vec<Fleet> = Vec::new();
-    for alloc in &planned.allocations {
-        let Some(w) = scenario
-            .workloads
-            .iter()
-            .position(|w| w.name == alloc.workload)
-        else {
-            continue;
-        };
-        let model = &scenario.workloads[w].model;
-        let Some(profile) = scenario
-            .profiles
-            .iter()
-            .position(|p| &p.model == model && p.accelerator == alloc.accelerator)
-        else {
-            continue;
-        };
-        if alloc.replicas == 0 {
-            notes.push(format!(
-                "workload `{}` is not simulated: the plan gives it no replicas",
-                alloc.workload
-            ));
-            continue;
-        }
-        let part = FleetPart {
-            profile,
-            replicas: alloc.replicas,
-            max_batch: alloc.max_batch,
-        };
-        match out.iter_mut().find(|f| f.workload == w) {
-            Some(f) => f.parts.push(part),
-            None => out.push(Fleet {
-                workload: w,
-                parts: vec![part],
-            }),
-        }
-    }
-    (out, notes)
-}
-
 /// The engine settings of a replica of `profile` with max batch `max_batch`.
 pub fn engine_config(profile: &Profile, max_batch: u32, o: &EngineOverrides) -> EngineConfig {
     // A replica of lockstep ranks: each rank runs its share of the replica's batch.
@@ -172,7 +120,7 @@ pub fn build(
             name: w.name.clone(),
             engines,
             router,
-            targets: slo_targets(scenario, w),
+            targets: scenario.slo_targets(w),
         });
         traffic.push(Traffic {
             rate_rps: w.rate_rps,

@@ -281,7 +281,7 @@ pub(super) fn kv_capacity_tokens(
                     ep: parallel.ep,
                     max_num_batched_tokens,
                     max_num_seqs,
-                    block_size: crate::sim::DEFAULT_BLOCK_SIZE,
+                    block_size: crate::perf::DEFAULT_BLOCK_SIZE,
                 },
             )
             .map_err(|e| origin.error("kv_capacity_tokens", format!("auto: {e}")))?;

@@ -28,7 +28,7 @@ impl Origin {
 
     /// An error about `field` of this entry (`field` may be empty for the entry itself).
     pub fn error(&self, field: &str, message: impl Into<String>) -> SpecError {
-        SpecError::at(&self.file, super::error::join(&self.path, field), message)
+        SpecError::at(&self.file, crate::error::join(&self.path, field), message)
     }
 }
 

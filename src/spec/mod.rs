@@ -10,7 +10,6 @@
 
 pub mod cluster;
 mod deploy;
-mod error;
 pub mod inferno;
 mod load;
 pub mod numbers;
@@ -19,8 +18,9 @@ mod resolve;
 pub mod schema;
 pub mod tables;
 
+pub use crate::error::SpecError;
+pub use crate::slo::Statistic;
 pub use deploy::GENERIC_SHAPE;
-pub use error::SpecError;
 pub use load::{Located, Origin, load_yaml, parse_yaml, read_text};
 pub use resolve::{MAX_TOKENS, ScenarioParts};
 
@@ -201,7 +201,7 @@ impl Profile {
         output_tokens: f64,
         output_variance: f64,
     ) -> Option<u32> {
-        const BLOCK_TOKENS: f64 = crate::sim::DEFAULT_BLOCK_SIZE as f64;
+        const BLOCK_TOKENS: f64 = crate::perf::DEFAULT_BLOCK_SIZE as f64;
         // Every engine rank of the replica has its own cache.
         let capacity = self.kv_capacity_tokens? as f64 * f64::from(self.cost.ranks());
         let blocks = (capacity / BLOCK_TOKENS).floor();
@@ -254,47 +254,6 @@ impl Profile {
     pub fn queue_for(&self, max_batch: u32) -> u32 {
         self.max_queue
             .unwrap_or_else(|| max_batch.saturating_mul(crate::queueing::DEFAULT_QUEUE_PER_BATCH))
-    }
-}
-
-/// A latency statistic a target applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Statistic {
-    /// The mean.
-    Mean,
-    /// Median.
-    P50,
-    /// 90th percentile.
-    P90,
-    /// 95th percentile.
-    P95,
-    /// 99th percentile.
-    P99,
-}
-
-impl Statistic {
-    /// Parses `mean`, `p50`, `p90`, `p95`, `p99`.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "mean" => Some(Statistic::Mean),
-            "p50" => Some(Statistic::P50),
-            "p90" => Some(Statistic::P90),
-            "p95" => Some(Statistic::P95),
-            "p99" => Some(Statistic::P99),
-            _ => None,
-        }
-    }
-
-    /// The name as written in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Statistic::Mean => "mean",
-            Statistic::P50 => "p50",
-            Statistic::P90 => "p90",
-            Statistic::P95 => "p95",
-            Statistic::P99 => "p99",
-        }
     }
 }
 
@@ -543,6 +502,21 @@ impl Scenario {
     /// The service class called `name`.
     pub fn service_class(&self, name: &str) -> Option<&ServiceClass> {
         self.service_classes.iter().find(|c| c.name == name)
+    }
+
+    /// The latency targets of `workload`'s class for its model, each with the statistic it
+    /// bounds (no class or no target: no target).
+    pub fn slo_targets(&self, workload: &Workload) -> crate::slo::Targets {
+        let slo = self
+            .service_class(&workload.service_class)
+            .and_then(|c| c.targets_for(&workload.model));
+        let stat = |t: Option<LatencyTarget>| t.map_or(Statistic::Mean, |t| t.statistic);
+        crate::slo::Targets {
+            ttft_ms: slo.and_then(|s| s.ttft.map(|t| t.ms)),
+            itl_ms: slo.and_then(|s| s.itl.map(|t| t.ms)),
+            ttft_stat: stat(slo.and_then(|s| s.ttft)),
+            itl_stat: stat(slo.and_then(|s| s.itl)),
+        }
     }
 
     /// Every profile of `model`, in file order.

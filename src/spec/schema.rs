@@ -1,7 +1,7 @@
 //! JSON Schemas of the files `wva` reads (scenario, profiles, accelerator catalog, service
-//! classes) and of the
-//! plan it writes, generated from the same types the readers use (`wva schema`), so an editor
-//! with a YAML language server flags a bad field as it is typed.
+//! classes), generated from the same types the readers use (`wva schema`), so an editor with a
+//! YAML language server flags a bad field as it is typed; [`output_schema`] gives the schema of
+//! a document `wva` writes (the plan's is [`crate::optimize::Plan::json_schema`]).
 //!
 //! The derived parts come from the serde structs of `spec::raw`; the values those read
 //! with hand-written visitors (checked numbers, latency targets, token distributions, ...)
@@ -28,15 +28,10 @@ pub enum Document {
     Catalog,
     /// A file of service classes (`service_classes: [...]`).
     ServiceClasses,
-    /// The plan `wva plan -o json` writes.
-    Plan,
 }
 
 /// The JSON Schema (draft 2020-12) of `document`.
 pub fn json_schema(document: Document) -> serde_json::Value {
-    fn root<T: JsonSchema>(settings: SchemaSettings) -> Schema {
-        settings.into_generator().into_root_schema_for::<T>()
-    }
     let settings = SchemaSettings::draft2020_12();
     let (mut schema, title) = match document {
         Document::Scenario => (root::<ScenarioDoc>(settings), "wva scenario"),
@@ -46,13 +41,20 @@ pub fn json_schema(document: Document) -> serde_json::Value {
             "wva accelerator catalog",
         ),
         Document::ServiceClasses => (root::<ServiceClassesFile>(settings), "wva service classes"),
-        Document::Plan => (
-            root::<crate::optimize::Plan>(settings.for_serialize()),
-            "wva plan (wva plan -o json)",
-        ),
     };
     schema.insert("title".into(), title.into());
     schema.to_value()
+}
+
+/// The JSON Schema (draft 2020-12) of a document `wva` writes as `T` serializes, titled `title`.
+pub fn output_schema<T: JsonSchema>(title: &str) -> serde_json::Value {
+    let mut schema = root::<T>(SchemaSettings::draft2020_12().for_serialize());
+    schema.insert("title".into(), title.into());
+    schema.to_value()
+}
+
+fn root<T: JsonSchema>(settings: SchemaSettings) -> Schema {
+    settings.into_generator().into_root_schema_for::<T>()
 }
 
 /// A schema written in place (no `$defs` entry): the value types below are small.

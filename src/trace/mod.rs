@@ -1,6 +1,6 @@
 //! Request traces: reading the public formats of LLM serving traffic (streaming, one record at a
 //! time), transforming them (time and rate scaling, windows, model names), characterising them,
-//! synthesising look-alikes, and writing them back out.
+//! and writing them back out (look-alike traces are drawn in [`crate::load::synth`]).
 //!
 //! Every reader yields [`TraceRecord`]s in file order: an arrival time in seconds (each format's
 //! own origin: epoch seconds, or seconds from the trace's start), prompt and output tokens, an
@@ -11,7 +11,6 @@
 mod format;
 mod read;
 pub mod stats;
-pub mod synth;
 pub(crate) mod time;
 mod transform;
 pub mod write;

@@ -41,7 +41,7 @@ fn simulate(prompt: LengthDist, options: &Options) -> Result<[f64; 3], ValidateE
     let runs: Vec<[f64; 3]> = (0..RUNS)
         .into_par_iter()
         .map(|k| {
-            let seed = options.seed.wrapping_add(k);
+            let seed = crate::rng::replication_seed(options.seed, k);
             let config =
                 SimConfig::one_group("queue", vec![engine.clone()], Targets::default(), seed);
             let g = run(

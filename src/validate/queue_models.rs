@@ -86,7 +86,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
             };
             let mut sum = 0.0;
             for k in 0..RUNS {
-                let seed = options.seed.wrapping_add(k);
+                let seed = crate::rng::replication_seed(options.seed, k);
                 let cfg = SimConfig::one_group("w", vec![engine.clone()], Targets::default(), seed);
                 let g = run(
                     &cfg,

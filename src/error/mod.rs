@@ -1,9 +1,13 @@
-//! The library's error type and the exit codes of the `wva` binary.
+//! The library's error types and the exit codes of the `wva` binary: the bottom layer, which
+//! every module may use and which uses none of them (but [`crate::limits`]).
 //!
 //! Library code returns [`Error`]; the command line adds context with `anyhow` and maps the
 //! root cause to an [`ExitCode`] (see `docs/cli.md`).
 
-use crate::spec::SpecError;
+mod document;
+
+pub use document::SpecError;
+pub(crate) use document::join;
 use std::path::PathBuf;
 
 /// Exit codes of the `wva` binary. Stable: CI pipelines gate on them.

@@ -3,7 +3,7 @@
 //! [`Request`]s, so traces plug in the same way.
 
 use crate::spec::{ArrivalProcess, LengthDist};
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal};
 use std::cmp::Ordering;
@@ -178,11 +178,7 @@ impl Generator {
             .iter()
             .enumerate()
             .map(|(g, t)| {
-                let mut rng = ChaCha8Rng::seed_from_u64(super::fleet::derive_seed(
-                    seed,
-                    super::fleet::STREAM_ARRIVALS,
-                    g as u64,
-                ));
+                let mut rng = crate::rng::stream(seed, crate::rng::Stream::Arrivals, g as u64);
                 let gaps = Gaps::new(t.rate_rps, &t.arrivals);
                 let first = gaps.sample(&mut rng);
                 if first.is_finite() {

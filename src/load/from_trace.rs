@@ -2,7 +2,7 @@
 //! workload then carries (for the plan and the analytic comparison), and the requests
 //! themselves.
 
-use super::workload::Request;
+use super::Request;
 use crate::spec::Scenario;
 use crate::trace::TraceRecord;
 

@@ -2,14 +2,15 @@
 //! the simulator under the workload's own traffic (its arrival process and length
 //! distributions; Poisson unless the scenario says otherwise), and the simulated latencies are
 //! held against the service class's targets.
+//!
+//! It sits above both the optimizer ([`crate::optimize`], which makes plans) and the simulator
+//! ([`crate::sim`], which runs fleets): [`fleets_of_plan`] is where a plan becomes fleets.
 
-use super::fleet::run;
-use super::metrics::Summary;
-use super::setup::{EngineOverrides, build, fleets_of_plan};
-use super::workload::{Generator, Horizon};
-use super::{Router, SloAttainment};
+use crate::load::{Generator, Horizon};
 use crate::optimize::Plan;
-use crate::queueing::Stat;
+use crate::sim::metrics::Summary;
+use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build};
+use crate::sim::{Router, SloAttainment, run};
 use crate::spec::Scenario;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -74,6 +75,56 @@ pub struct Verification {
     pub misses: Vec<String>,
 }
 
+/// The fleets of a plan: one per workload with replicas (a mixed allocation gives several
+/// parts), and a note for each workload left without one.
+pub fn fleets_of_plan(scenario: &Scenario, planned: &Plan) -> (Vec<Fleet>, Vec<String>) {
+    let mut notes = Vec::new();
+    for u in &planned.unallocated {
+        notes.push(format!(
+            "workload `{}` is not simulated: the plan leaves it out ({}: {})",
+            u.workload, u.reason, u.detail
+        ));
+    }
+    let mut out: Vec<Fleet> = Vec::new();
+    for alloc in &planned.allocations {
+        let Some(w) = scenario
+            .workloads
+            .iter()
+            .position(|w| w.name == alloc.workload)
+        else {
+            continue;
+        };
+        let model = &scenario.workloads[w].model;
+        let Some(profile) = scenario
+            .profiles
+            .iter()
+            .position(|p| &p.model == model && p.accelerator == alloc.accelerator)
+        else {
+            continue;
+        };
+        if alloc.replicas == 0 {
+            notes.push(format!(
+                "workload `{}` is not simulated: the plan gives it no replicas",
+                alloc.workload
+            ));
+            continue;
+        }
+        let part = FleetPart {
+            profile,
+            replicas: alloc.replicas,
+            max_batch: alloc.max_batch,
+        };
+        match out.iter_mut().find(|f| f.workload == w) {
+            Some(f) => f.parts.push(part),
+            None => out.push(Fleet {
+                workload: w,
+                parts: vec![part],
+            }),
+        }
+    }
+    (out, notes)
+}
+
 /// Simulates every workload of `plan` (in parallel), `options.requests` requests each.
 pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<Verification> {
     let (fleets, _) = fleets_of_plan(scenario, plan);
@@ -118,7 +169,7 @@ pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<
             };
             let targets = config.groups[0].targets;
             let offered = traffic[0].rate_rps;
-            let overloaded = super::queue_grows(
+            let overloaded = crate::sim::queue_grows(
                 g.throughput_rps,
                 offered,
                 g.waiting_at_end as f64 - g.waiting_at_start as f64,
@@ -132,8 +183,8 @@ pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<
                 ));
             }
             let over = |value: f64, target: f64| value > target || value.is_nan();
-            let ttft = statistic(&g.ttft_ms, targets.ttft_stat);
-            let itl = statistic(&g.itl_ms, targets.itl_stat);
+            let ttft = g.ttft_ms.at(targets.ttft_stat);
+            let itl = g.itl_ms.at(targets.itl_stat);
             if let Some(t) = targets.ttft_ms
                 && over(ttft, t)
             {
@@ -165,16 +216,4 @@ pub fn verify(scenario: &Scenario, plan: &Plan, options: &VerifyOptions) -> Vec<
             })
         })
         .collect()
-}
-
-/// The statistic `stat` of a latency summary (percentiles the summary keeps: p50, p90, p95,
-/// p99; others round to the nearest of those).
-pub fn statistic(summary: &Summary, stat: Stat) -> f64 {
-    match stat {
-        Stat::Mean => summary.mean,
-        Stat::Quantile(q) if q <= 0.7 => summary.p50,
-        Stat::Quantile(q) if q <= 0.925 => summary.p90,
-        Stat::Quantile(q) if q <= 0.97 => summary.p95,
-        Stat::Quantile(_) => summary.p99,
-    }
 }

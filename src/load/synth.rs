@@ -2,8 +2,8 @@
 //! the same per-minute rate curve and the same empirical joint distribution of prompt and output
 //! tokens (and model).
 
-use super::{TraceError, TraceRecord};
-use crate::sim::{Generator, Horizon, Traffic};
+use super::{Generator, Horizon, Traffic};
+use crate::trace::{TraceError, TraceRecord};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
@@ -155,8 +155,8 @@ mod tests {
         }
         let shape = Shape::of(records.iter().cloned().map(Ok), 1).unwrap();
         let synth = like(&shape, false, 2);
-        let source = super::super::stats::stats(&records);
-        let copy = super::super::stats::stats(&synth);
+        let source = crate::trace::stats::stats(&records);
+        let copy = crate::trace::stats::stats(&synth);
         assert_eq!(copy.per_minute, source.per_minute);
         assert!((copy.prompt_tokens.mean / source.prompt_tokens.mean - 1.0).abs() < 0.05);
         assert!((copy.output_tokens.mean / source.output_tokens.mean - 1.0).abs() < 0.05);
