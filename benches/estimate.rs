@@ -5,7 +5,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{RngExt, SeedableRng};
 use std::hint::black_box;
 use wva::estimate::read::{ColumnMap, Filters, SourceFormat, read_observations};
-use wva::estimate::{FitOptions, Kind, Observation, Work, fit};
+use wva::estimate::{FitOptions, Kind, Loss, Observation, Work, fit};
 use wva::perf::PerfModelKind;
 
 /// 100,000 decode and prefill iterations of a known model with 5% multiplicative noise.
@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
     ] {
         let options = FitOptions {
             model,
-            robust,
+            loss: if robust { Loss::Huber } else { Loss::Squares },
             ..FitOptions::default()
         };
         group.bench_function(name, |b| {

@@ -95,11 +95,7 @@ pub fn fleets_of_plan(scenario: &Scenario, planned: &Plan) -> (Vec<Fleet>, Vec<S
             continue;
         };
         let model = &scenario.workloads[w].model;
-        let Some(profile) = scenario
-            .profiles
-            .iter()
-            .position(|p| &p.model == model && p.accelerator == alloc.accelerator)
-        else {
+        let Some(profile) = scenario.profile_index(model, &alloc.accelerator) else {
             continue;
         };
         if alloc.replicas == 0 {

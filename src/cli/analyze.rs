@@ -4,10 +4,8 @@
 use super::args;
 use super::output::emit;
 use crate::error::{Error, ExitCode};
-use crate::perf::{
-    DEFAULT_MAX_NUM_BATCHED_TOKENS, Gen1Params, Gen2Params, Gen3Params, PerfModelKind, PerfParams,
-    RequestShape,
-};
+use crate::perf::NamedParams;
+use crate::perf::{PerfModelKind, PerfParams, RequestShape};
 use crate::queueing::concurrency::{ConcurrencySearch, optimal_max_batch};
 use crate::queueing::{DEFAULT_QUEUE_PER_BATCH, ReplicaModel, SizingError, Targets, size};
 use crate::report::{Analysis, analysis_table, to_json, to_yaml};
@@ -132,36 +130,28 @@ fn perf_from_flags(a: &AnalyzeArgs) -> Result<PerfParams, Error> {
             Ok(())
         }
     };
-    let iteration = Gen2Params {
-        alpha_ms: need(a.alpha, "alpha")?,
-        beta_ms_per_token: need(a.beta, "beta")?,
-        gamma_ms_per_kv_token: need(a.gamma, "gamma")?,
-    };
-    Ok(match kind {
+    let mut named = NamedParams::new(
+        need(a.alpha, "alpha")?,
+        need(a.beta, "beta")?,
+        need(a.gamma, "gamma")?,
+    );
+    match kind {
         PerfModelKind::V1 => {
             refuse(a.max_num_batched_tokens.is_some(), "max-num-batched-tokens")?;
-            PerfParams::V1(Gen1Params {
-                alpha_ms: iteration.alpha_ms,
-                beta_ms_per_request: iteration.beta_ms_per_token,
-                gamma_ms: iteration.gamma_ms_per_kv_token,
-                delta_ms_per_token_request: need(a.delta, "delta")?,
-            })
+            named.delta = need(a.delta, "delta")?;
         }
         PerfModelKind::V2 => {
             refuse(a.delta.is_some(), "delta")?;
             refuse(a.max_num_batched_tokens.is_some(), "max-num-batched-tokens")?;
-            PerfParams::V2(iteration)
         }
         PerfModelKind::V3 => {
             refuse(a.delta.is_some(), "delta")?;
-            PerfParams::V3(Gen3Params {
-                iteration,
-                max_num_batched_tokens: a
-                    .max_num_batched_tokens
-                    .unwrap_or(DEFAULT_MAX_NUM_BATCHED_TOKENS),
-            })
+            if let Some(budget) = a.max_num_batched_tokens {
+                named.max_num_batched_tokens = budget;
+            }
         }
-    })
+    }
+    Ok(PerfParams::from_named(kind, named))
 }
 
 fn pick_profile(a: &AnalyzeArgs, path: &std::path::Path) -> anyhow::Result<Profile> {

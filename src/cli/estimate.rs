@@ -7,7 +7,7 @@ use crate::error::{Error, ExitCode};
 use crate::estimate::check::{evaluate, split};
 use crate::estimate::profile::{ProfileInfo, profile_yaml};
 use crate::estimate::read::{ColumnMap, Filters, MAX_BATCH, SourceFormat, read_all};
-use crate::estimate::{Fit, FitOptions, Kind, Observation, fit};
+use crate::estimate::{Errors, Fit, FitOptions, Kind, KindWeights, Loss, Observation, fit};
 use crate::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfModelKind};
 use crate::report::{EstimateReport, estimate_table};
 use clap::Args;
@@ -500,9 +500,17 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<ExitCode> {
     };
     let options = FitOptions {
         model: perf_model,
-        robust: a.robust,
-        relative: !a.absolute,
-        balance_kinds: !a.unbalanced,
+        loss: if a.robust { Loss::Huber } else { Loss::Squares },
+        errors: if a.absolute {
+            Errors::Absolute
+        } else {
+            Errors::Relative
+        },
+        kinds: if a.unbalanced {
+            KindWeights::AsMeasured
+        } else {
+            KindWeights::Balanced
+        },
         max_num_batched_tokens: a
             .max_num_batched_tokens
             .unwrap_or(DEFAULT_MAX_NUM_BATCHED_TOKENS),

@@ -6,8 +6,8 @@ use super::output::emit;
 use crate::error::{Error, ExitCode};
 use crate::optimize::candidates::SizingMode;
 use crate::optimize::{
-    Backend, BatchPolicy, CandidateOptions, Objective, PlanOptions, SaturationPolicy, SolverKind,
-    plan,
+    Backend, BatchPolicy, BestEffort, CandidateOptions, Mixing, Objective, PlanOptions,
+    SaturationPolicy, SolverKind, plan,
 };
 use crate::queueing::QueueModel;
 use crate::report::{OutputFormat, render_plan, render_verified_plan};
@@ -300,10 +300,19 @@ fn options(a: &PlanArgs, d: &Defaults) -> Result<PlanOptions, Error> {
             },
         },
         saturation: a.saturation_policy.or(d.saturation).unwrap_or_default(),
-        delayed_best_effort: a.delayed_best_effort || d.delayed_best_effort,
+        best_effort: if a.delayed_best_effort || d.delayed_best_effort {
+            BestEffort::Delayed
+        } else {
+            BestEffort::InOrder
+        },
         // Upstream's `heterogeneous` only applies when the solver is left to upstream's choice.
-        allow_mixed: a.allow_mixed
-            || (d.allow_mixed && a.solver.is_none_or(|s| s == SolverKind::Exact)),
+        mixing: if a.allow_mixed
+            || (d.allow_mixed && a.solver.is_none_or(|s| s == SolverKind::Exact))
+        {
+            Mixing::Mixed
+        } else {
+            Mixing::OneType
+        },
         time_limit_s: a.time_limit_s,
         backend: backend(a.milp_backend)?,
     })

@@ -299,18 +299,14 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             .into());
         };
         let p = scenario
-            .profiles
-            .iter()
-            .position(|p| p.model == workload.model && p.accelerator == alloc.accelerator)
+            .profile_index(&workload.model, &alloc.accelerator)
             .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
         vec![(p, a.max_batch.unwrap_or(alloc.max_batch))]
     } else {
         let mut chosen = Vec::new();
         for acc in &a.accelerator {
             let p = scenario
-                .profiles
-                .iter()
-                .position(|p| p.model == workload.model && &p.accelerator == acc)
+                .profile_index(&workload.model, acc)
                 .ok_or_else(|| {
                     usage(format!(
                         "{}: no profile of `{}` on `{acc}`",

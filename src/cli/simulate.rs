@@ -327,11 +327,7 @@ fn fleets_from_plan_file(scenario: &Scenario, path: &Path) -> anyhow::Result<Vec
             .into());
         };
         let model = &scenario.workloads[w].model;
-        let Some(p) = scenario
-            .profiles
-            .iter()
-            .position(|p| &p.model == model && p.accelerator == row.accelerator)
-        else {
+        let Some(p) = scenario.profile_index(model, &row.accelerator) else {
             return Err(SpecError::at(
                 path,
                 field("accelerator"),

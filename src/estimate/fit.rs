@@ -9,24 +9,55 @@
 //! NNLS converges to, without its iteration.
 
 use super::{Observation, Work};
-use crate::perf::{Gen1Params, Gen2Params, Gen3Params, PerfModelKind, PerfParams};
+use crate::perf::NamedParams;
+use crate::perf::{PerfModelKind, PerfParams};
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// The loss on a fit's residuals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Loss {
+    /// Least squares.
+    #[default]
+    Squares,
+    /// Huber weights against outliers (`--robust`).
+    Huber,
+}
+
+/// Which errors a fit minimises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Errors {
+    /// Relative errors: a 10% miss counts the same on a 5 ms and a 500 ms iteration.
+    #[default]
+    Relative,
+    /// Absolute errors, ms (`--absolute`).
+    Absolute,
+}
+
+/// How observations of different kinds (decode, prefill, mixed iterations, decode spans,
+/// batches) are weighted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KindWeights {
+    /// Each kind the same total weight, so that how many of each a benchmark happened to
+    /// measure does not decide the fit (a profiler grid of 98% mixed iterations would
+    /// otherwise fit mixed iterations and miss pure decode).
+    #[default]
+    Balanced,
+    /// Each observation the same weight (`--unbalanced`).
+    AsMeasured,
+}
 
 /// How to fit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FitOptions {
     /// The perf model.
     pub model: PerfModelKind,
-    /// Huber weights against outliers.
-    pub robust: bool,
-    /// Minimise relative (not absolute) errors.
-    pub relative: bool,
-    /// Give each kind of observation (decode, prefill, mixed iterations, decode spans,
-    /// batches) the same total weight, so that how many of each a benchmark happened to
-    /// measure does not decide the fit (a profiler grid of 98% mixed iterations would
-    /// otherwise fit mixed iterations and miss pure decode).
-    pub balance_kinds: bool,
+    /// The loss on residuals.
+    pub loss: Loss,
+    /// Relative or absolute errors.
+    pub errors: Errors,
+    /// The weight of each kind of observation.
+    pub kinds: KindWeights,
     /// For wva-v3: the token budget to write.
     pub max_num_batched_tokens: u32,
 }
@@ -35,9 +66,9 @@ impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
             model: PerfModelKind::V2,
-            robust: false,
-            relative: true,
-            balance_kinds: true,
+            loss: Loss::Squares,
+            errors: Errors::Relative,
+            kinds: KindWeights::Balanced,
             max_num_batched_tokens: crate::perf::DEFAULT_MAX_NUM_BATCHED_TOKENS,
         }
     }
@@ -190,27 +221,14 @@ pub fn predict(params: &PerfParams, w: &Work) -> f64 {
 }
 
 fn params_of(model: PerfModelKind, c: &[f64], budget: u32) -> PerfParams {
-    match model {
-        PerfModelKind::V1 => PerfParams::V1(Gen1Params {
-            alpha_ms: c[0],
-            beta_ms_per_request: c[1],
-            gamma_ms: c[2],
-            delta_ms_per_token_request: c[3],
-        }),
-        PerfModelKind::V2 => PerfParams::V2(Gen2Params {
-            alpha_ms: c[0],
-            beta_ms_per_token: c[1],
-            gamma_ms_per_kv_token: c[2],
-        }),
-        PerfModelKind::V3 => PerfParams::V3(Gen3Params {
-            iteration: Gen2Params {
-                alpha_ms: c[0],
-                beta_ms_per_token: c[1],
-                gamma_ms_per_kv_token: c[2],
-            },
+    PerfParams::from_named(
+        model,
+        NamedParams {
+            delta: c.get(3).copied().unwrap_or(0.0),
             max_num_batched_tokens: budget,
-        }),
-    }
+            ..NamedParams::new(c[0], c[1], c[2])
+        },
+    )
 }
 
 /// Solves the symmetric positive-definite `a x = b` (Cholesky); `None` when singular.
@@ -358,8 +376,8 @@ fn nnls(rows: &[Vec<f64>], y: &[f64], w: &[f64], p: usize) -> (Vec<f64>, Vec<boo
 
 /// Each observation's weight for its kind: with `balance`, `n / (kinds x n_kind)`, so every
 /// kind present carries the same total weight and the weights still sum to `n`; else 1.
-fn kind_weights(observations: &[Observation], balance: bool) -> Vec<f64> {
-    if !balance {
+fn kind_weights(observations: &[Observation], kinds: KindWeights) -> Vec<f64> {
+    if kinds == KindWeights::AsMeasured {
         return vec![1.0; observations.len()];
     }
     let mut counts: Vec<(super::Kind, usize)> = Vec::new();
@@ -402,15 +420,21 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
         .map(|o| features(model, &o.work))
         .collect();
     let y: Vec<f64> = observations.iter().map(|o| o.time_ms).collect();
-    let kind_weight = kind_weights(observations, options.balance_kinds);
+    let kind_weight = kind_weights(observations, options.kinds);
     let base: Vec<f64> = y
         .iter()
         .zip(&kind_weight)
-        .map(|(t, k)| k * if options.relative { 1.0 / (t * t) } else { 1.0 })
+        .map(|(t, k)| {
+            k * if options.errors == Errors::Relative {
+                1.0 / (t * t)
+            } else {
+                1.0
+            }
+        })
         .collect();
     let mut w = base.clone();
     let (mut coef, mut free) = nnls(&rows, &y, &w, p);
-    if options.robust {
+    if options.loss == Loss::Huber {
         // Huber (k = 1.345) on the standardised residuals, scale from the median absolute
         // deviation.
         for _ in 0..50 {
@@ -601,8 +625,8 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
 
     Ok(Fit {
         model,
-        relative: options.relative,
-        robust: options.robust,
+        relative: options.errors == Errors::Relative,
+        robust: options.loss == Loss::Huber,
         params: params_of(model, &coef, options.max_num_batched_tokens),
         parameters,
         observations: n,
@@ -700,7 +724,7 @@ mod tests {
         };
         let balanced = decode_error(&FitOptions::default());
         let counted = decode_error(&FitOptions {
-            balance_kinds: false,
+            kinds: KindWeights::AsMeasured,
             ..FitOptions::default()
         });
         assert!(balanced < counted / 2.0, "{balanced} vs {counted}");
@@ -710,7 +734,7 @@ mod tests {
         let b = fit(
             &decode,
             &FitOptions {
-                balance_kinds: false,
+                kinds: KindWeights::AsMeasured,
                 ..FitOptions::default()
             },
         )
@@ -756,7 +780,7 @@ mod tests {
         let robust = fit(
             &data,
             &FitOptions {
-                robust: true,
+                loss: Loss::Huber,
                 ..FitOptions::default()
             },
         )

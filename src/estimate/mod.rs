@@ -21,7 +21,7 @@ pub mod read;
 pub mod sweep;
 pub mod tables_profile;
 
-pub use fit::{Fit, FitOptions, Parameter, fit};
+pub use fit::{Errors, Fit, FitOptions, KindWeights, Loss, Parameter, fit};
 pub use read::{Filters, SourceFormat, read_observations};
 
 use serde::Serialize;

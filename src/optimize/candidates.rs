@@ -572,9 +572,7 @@ pub fn server_candidates<'a>(
     {
         let current_cost = current.cost_cents_per_hour.unwrap_or_else(|| {
             scenario
-                .profiles
-                .iter()
-                .find(|p| p.model == workload.model && p.accelerator == current.accelerator)
+                .profile(&workload.model, &current.accelerator)
                 .zip(scenario.accelerator(&current.accelerator))
                 .map_or(0.0, |(p, a)| {
                     a.cost_cents_per_hour

@@ -21,6 +21,7 @@
 //! the program before it is used; a solve that ends at the time limit keeps the best answer and
 //! says so, with the gap to the LP bound.
 
+use super::Mixing;
 use super::candidates::ServerCandidates;
 use super::greedy::Greedy;
 use super::problem::{
@@ -66,8 +67,8 @@ pub enum Backend {
 /// The exact solver.
 #[derive(Clone, Copy, Debug)]
 pub struct Exact {
-    /// Allow several accelerator types per server.
-    pub allow_mixed: bool,
+    /// One accelerator type per server, or several.
+    pub mixing: Mixing,
     /// Time limit per MILP solve, seconds.
     pub time_limit_s: f64,
     /// What to do with servers left unserved.
@@ -79,7 +80,7 @@ pub struct Exact {
 impl Default for Exact {
     fn default() -> Self {
         Exact {
-            allow_mixed: false,
+            mixing: Mixing::OneType,
             time_limit_s: DEFAULT_TIME_LIMIT_S,
             saturation: SaturationPolicy::None,
             backend: Backend::default(),
@@ -277,7 +278,7 @@ impl Exact {
             .iter()
             .enumerate()
             .map(|(k, slot)| {
-                let top = match (self.allow_mixed, slot.candidate) {
+                let top = match (self.mixing == Mixing::Mixed, slot.candidate) {
                     (true, Some(c)) => {
                         let server = &problem.servers[slot.server];
                         f64::from(
@@ -355,7 +356,7 @@ impl Exact {
             (None, _) | (Some(_), Goal::Unserved(_)) => 0.0,
             (Some(c), Goal::Value) => {
                 let cand = &server.candidates[c];
-                if self.allow_mixed {
+                if self.mixing == Mixing::Mixed {
                     cand.replica_cost()
                 } else {
                     cand.value
@@ -381,7 +382,7 @@ impl Exact {
                 && v > 0.5
             {
                 let cand = &problem.servers[slot.server].candidates[c];
-                let gpus = if self.allow_mixed {
+                let gpus = if self.mixing == Mixing::Mixed {
                     v.round() as u64 * u64::from(cand.gpus_per_replica)
                 } else {
                     cand.gpus()
@@ -407,7 +408,7 @@ impl Exact {
             if phase.serve_all && unserved {
                 return false;
             }
-            if !self.allow_mixed {
+            if self.mixing == Mixing::OneType {
                 return range.filter(|&k| values[k] > 0.5).count() == 1;
             }
             if unserved {
@@ -451,7 +452,7 @@ impl Exact {
             let priority = problem.servers[i].priority;
             let range = model.slots_of(i);
             let unserved = model.unserved_slot(i);
-            if level.is_some_and(|l| priority > l) && !self.allow_mixed {
+            if level.is_some_and(|l| priority > l) && self.mixing == Mixing::OneType {
                 for k in range {
                     fixed[k] = Some(match model.slots[k].candidate {
                         None => true,
@@ -530,7 +531,7 @@ impl Exact {
         let gap = |value: f64, bound: Option<f64>| {
             bound.map(|b| ((value - b) / value.abs().max(1e-9)).max(0.0))
         };
-        if self.allow_mixed {
+        if self.mixing == Mixing::Mixed {
             let outcome = self.run(problem, model, phase)?;
             let proven = matches!(outcome.status, SolutionStatus::Optimal);
             return Ok((outcome, (!proven).then_some(None)));
@@ -656,7 +657,7 @@ impl Exact {
         for &i in &model.free {
             let server = &problem.servers[i];
             let range = model.slots_of(i);
-            if self.allow_mixed {
+            if self.mixing == Mixing::Mixed {
                 let rate = server.workload.rate_rps;
                 let mut capacity = Expression::from(0.0);
                 let mut count = Expression::from(0.0);
@@ -684,7 +685,7 @@ impl Exact {
             if let Some(c) = slot.candidate {
                 let cand = &problem.servers[slot.server].candidates[c];
                 if problem.available(&cand.gpu_type).is_some() {
-                    let gpus = if self.allow_mixed {
+                    let gpus = if self.mixing == Mixing::Mixed {
                         f64::from(cand.gpus_per_replica)
                     } else {
                         cand.gpus() as f64
@@ -729,10 +730,10 @@ impl Exact {
             for k in model.slots_of(i) {
                 let v = values[k];
                 match model.slots[k].candidate {
-                    Some(c) if self.allow_mixed && v.round() >= 1.0 => {
+                    Some(c) if self.mixing == Mixing::Mixed && v.round() >= 1.0 => {
                         parts.push((c, v.round() as u32))
                     }
-                    Some(c) if !self.allow_mixed && v > 0.5 => {
+                    Some(c) if self.mixing == Mixing::OneType && v > 0.5 => {
                         parts.push((c, server.candidates[c].replicas))
                     }
                     None if v > 0.5 => unserved = true,
@@ -758,7 +759,7 @@ impl Exact {
 
     /// The greedy answer as slot values (single assignment only).
     fn warm_start(&self, model: &Model, greedy: &Solution) -> Option<Vec<f64>> {
-        if self.allow_mixed {
+        if self.mixing == Mixing::Mixed {
             return None;
         }
         let mut values = vec![0.0; model.slots.len()];
@@ -806,7 +807,7 @@ impl Exact {
         problem: &Problem,
         greedy: &Solution,
     ) -> Result<(Vec<Choice>, Vec<Unproven>), RunError> {
-        let model = reduce(problem, self.allow_mixed);
+        let model = reduce(problem, self.mixing == Mixing::Mixed);
         if model.free.is_empty() {
             return Ok((self.choices(problem, &model, &[]), Vec::new()));
         }
@@ -898,7 +899,7 @@ impl Exact {
 
 impl Solver for Exact {
     fn solve(&self, problem: &Problem) -> Solution {
-        if !problem.is_limited() && !self.allow_mixed {
+        if !problem.is_limited() && self.mixing == Mixing::OneType {
             return Unlimited.solve(problem);
         }
         let greedy = Greedy::default().solve(problem);
@@ -1079,7 +1080,7 @@ mod tests {
             let scenario = synthetic_limited_scenario(servers, types, seed, (0.5, 1.2));
             let problem = problem(&scenario, &CandidateOptions::default());
             let single = Exact::default().solve(&problem);
-            let mixed = Exact { allow_mixed: true, ..Exact::default() }.solve(&problem);
+            let mixed = Exact { mixing: Mixing::Mixed, ..Exact::default() }.solve(&problem);
             prop_assert!(mixed.fits(&problem));
             let (ks, km) = (single.objective(&problem), mixed.objective(&problem));
             let levels = ks.len() - 1;

@@ -5,13 +5,14 @@
 //! regret (largest first), then value (largest first); a server whose candidate does not fit
 //! moves to its next candidate, with a new regret, and is re-inserted in order. Priority levels
 //! are processed one after another, each level's leftovers getting best-effort capacity
-//! ([`super::saturation`]) before the next level, unless `delayed_best_effort`.
+//! ([`super::saturation`]) before the next level, unless best effort is [`super::BestEffort::Delayed`].
 //!
 //! Upstream breaks ties by Go's map order and an unstable sort (random); `wva` starts from
 //! scenario order (candidates by value, then GPUs), so it is deterministic. A server moved to its
 //! next candidate is re-inserted before the entries that compare equal to it, as upstream's
 //! binary search does.
 
+use super::BestEffort;
 use super::problem::{
     Choice, Problem, Solution, SolveStatus, Solver, by_value, mark_unplaced,
     unplaced_without_candidates,
@@ -24,8 +25,8 @@ use std::cmp::Ordering;
 pub struct Greedy {
     /// What to do with servers that do not fit.
     pub saturation: SaturationPolicy,
-    /// Give best-effort capacity only after every priority level is allocated.
-    pub delayed_best_effort: bool,
+    /// When best-effort servers are served.
+    pub best_effort: BestEffort,
 }
 
 #[derive(Clone, Debug)]
@@ -90,7 +91,7 @@ impl Solver for Greedy {
         let mut leftovers: Vec<Entry> = Vec::new();
         let mut start = 0;
         while start < entries.len() {
-            let end = if self.delayed_best_effort {
+            let end = if self.best_effort == BestEffort::Delayed {
                 entries.len()
             } else {
                 start
@@ -105,7 +106,7 @@ impl Solver for Greedy {
                 &mut available,
                 &mut choices,
             );
-            if self.delayed_best_effort {
+            if self.best_effort == BestEffort::Delayed {
                 leftovers = unplaced;
             } else {
                 best_effort(
@@ -118,7 +119,7 @@ impl Solver for Greedy {
             }
             start = end;
         }
-        if self.delayed_best_effort {
+        if self.best_effort == BestEffort::Delayed {
             best_effort(
                 self.saturation,
                 problem,

@@ -58,6 +58,26 @@ impl fmt::Display for SolverKind {
     }
 }
 
+/// When the greedy solver serves best-effort servers (priority levels below the first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BestEffort {
+    /// In priority order with everything else (upstream's default).
+    #[default]
+    InOrder,
+    /// Only after every priority level is allocated (upstream's `delayedBestEffort`).
+    Delayed,
+}
+
+/// How many accelerator types one server may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mixing {
+    /// One type per server.
+    #[default]
+    OneType,
+    /// Several types per server (the exact solver only; upstream's `heterogeneous`).
+    Mixed,
+}
+
 /// Options of [`plan`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanOptions {
@@ -67,10 +87,10 @@ pub struct PlanOptions {
     pub candidates: CandidateOptions,
     /// What to do with servers that do not fit.
     pub saturation: SaturationPolicy,
-    /// Greedy: give best-effort capacity only after all priority levels.
-    pub delayed_best_effort: bool,
-    /// Exact: allow several accelerator types per server.
-    pub allow_mixed: bool,
+    /// Greedy: when best-effort servers are served.
+    pub best_effort: BestEffort,
+    /// Exact: one accelerator type per server, or several.
+    pub mixing: Mixing,
     /// Exact: time limit per MILP solve, seconds.
     pub time_limit_s: f64,
     /// Exact: the MILP backend.
@@ -83,8 +103,8 @@ impl Default for PlanOptions {
             solver: None,
             candidates: CandidateOptions::default(),
             saturation: SaturationPolicy::None,
-            delayed_best_effort: false,
-            allow_mixed: false,
+            best_effort: BestEffort::InOrder,
+            mixing: Mixing::OneType,
             time_limit_s: exact::DEFAULT_TIME_LIMIT_S,
             backend: Backend::default(),
         }
@@ -162,7 +182,7 @@ pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
     } else {
         SolverKind::Unlimited
     });
-    if options.allow_mixed && solver != SolverKind::Exact {
+    if options.mixing == Mixing::Mixed && solver != SolverKind::Exact {
         return Err(Error::Usage(
             "--allow-mixed needs the exact solver (--solver exact)".into(),
         ));
@@ -171,11 +191,11 @@ pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
         SolverKind::Unlimited => Unlimited.solve(&problem),
         SolverKind::Greedy => Greedy {
             saturation: options.saturation,
-            delayed_best_effort: options.delayed_best_effort,
+            best_effort: options.best_effort,
         }
         .solve(&problem),
         SolverKind::Exact => Exact {
-            allow_mixed: options.allow_mixed,
+            mixing: options.mixing,
             time_limit_s: options.time_limit_s,
             saturation: options.saturation,
             backend: options.backend,

@@ -341,7 +341,9 @@ pub(super) fn build(
     }
     let total_cost = allocations.iter().map(|a| a.cost).sum();
     let total_gpus = allocations.iter().map(|a| a.gpus).sum();
-    if options.allow_mixed && options.candidates.objective == Objective::Transition {
+    if options.mixing == super::Mixing::Mixed
+        && options.candidates.objective == Objective::Transition
+    {
         notes.push("mixed allocations minimise cost; the transition objective applies to single assignments".into());
     }
     let first = allocations

@@ -133,6 +133,35 @@ pub struct Gen3Params {
     pub max_num_batched_tokens: u32,
 }
 
+/// The published models' parameters by the names files and flags give them: what a reader has
+/// before it knows which model they belong to. Names a model does not have are ignored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NamedParams {
+    /// `alpha`, ms (gen 1: decode intercept; gen 2-3: iteration intercept).
+    pub alpha: f64,
+    /// `beta` (gen 1: ms per running request; gen 2-3: ms per batched token).
+    pub beta: f64,
+    /// `gamma` (gen 1: prefill intercept, ms; gen 2-3: ms per KV token read).
+    pub gamma: f64,
+    /// `delta`, gen 1 only: prefill ms per prompt token and request.
+    pub delta: f64,
+    /// `max_num_batched_tokens`, gen 3 only: the token budget of an iteration.
+    pub max_num_batched_tokens: u32,
+}
+
+impl NamedParams {
+    /// `alpha`, `beta`, `gamma`; no `delta`; vLLM's default token budget.
+    pub fn new(alpha: f64, beta: f64, gamma: f64) -> Self {
+        NamedParams {
+            alpha,
+            beta,
+            gamma,
+            delta: 0.0,
+            max_num_batched_tokens: DEFAULT_MAX_NUM_BATCHED_TOKENS,
+        }
+    }
+}
+
 /// A performance parameter set of one of the published models.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum PerfParams {
@@ -145,6 +174,28 @@ pub enum PerfParams {
 }
 
 impl PerfParams {
+    /// The parameters of model `kind` from their names (the one place a name becomes a field).
+    pub fn from_named(kind: PerfModelKind, p: NamedParams) -> PerfParams {
+        let iteration = Gen2Params {
+            alpha_ms: p.alpha,
+            beta_ms_per_token: p.beta,
+            gamma_ms_per_kv_token: p.gamma,
+        };
+        match kind {
+            PerfModelKind::V1 => PerfParams::V1(Gen1Params {
+                alpha_ms: p.alpha,
+                beta_ms_per_request: p.beta,
+                gamma_ms: p.gamma,
+                delta_ms_per_token_request: p.delta,
+            }),
+            PerfModelKind::V2 => PerfParams::V2(iteration),
+            PerfModelKind::V3 => PerfParams::V3(Gen3Params {
+                iteration,
+                max_num_batched_tokens: p.max_num_batched_tokens,
+            }),
+        }
+    }
+
     /// Which model these parameters belong to.
     pub fn kind(&self) -> PerfModelKind {
         match self {

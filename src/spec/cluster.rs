@@ -23,7 +23,7 @@ use super::{
     Scenario, ScenarioParts, ServiceClass, SloTarget, SpecError, Statistic, Workload,
 };
 use crate::error::Error;
-use crate::perf::{Gen1Params, Gen2Params, Gen3Params, PerfParams};
+use crate::perf::{NamedParams, PerfModelKind, PerfParams};
 use serde::Deserialize;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -414,20 +414,25 @@ fn variant(
         let perf_model =
             text(e, &["perfParms", "prefillParms", "perfModel"]).and_then(Value::as_str);
         let perf = match perf_model {
-            None => PerfParams::V1(Gen1Params {
-                alpha_ms: param("decodeParms", "alpha")?,
-                beta_ms_per_request: param("decodeParms", "beta")?,
-                gamma_ms: param("prefillParms", "gamma")?,
-                delta_ms_per_token_request: param("prefillParms", "delta")?,
-            }),
+            None => PerfParams::from_named(
+                PerfModelKind::V1,
+                NamedParams {
+                    delta: param("prefillParms", "delta")?,
+                    ..NamedParams::new(
+                        param("decodeParms", "alpha")?,
+                        param("decodeParms", "beta")?,
+                        param("prefillParms", "gamma")?,
+                    )
+                },
+            ),
             Some(m @ ("wva-v2" | "wva-v3")) => {
-                let iteration = Gen2Params {
-                    alpha_ms: param("decodeParms", "alpha")?,
-                    beta_ms_per_token: param("decodeParms", "beta")?,
-                    gamma_ms_per_kv_token: param("decodeParms", "gamma")?,
-                };
+                let named = NamedParams::new(
+                    param("decodeParms", "alpha")?,
+                    param("decodeParms", "beta")?,
+                    param("decodeParms", "gamma")?,
+                );
                 if m == "wva-v2" {
-                    PerfParams::V2(iteration)
+                    PerfParams::from_named(PerfModelKind::V2, named)
                 } else {
                     let budget = param("prefillParms", "maxNumBatchedTokens")?;
                     if !(budget >= 1.0 && budget <= f64::from(u32::MAX) && budget.fract() == 0.0) {
@@ -438,10 +443,13 @@ fn variant(
                             )
                             .into());
                     }
-                    PerfParams::V3(Gen3Params {
-                        iteration,
-                        max_num_batched_tokens: budget as u32,
-                    })
+                    PerfParams::from_named(
+                        PerfModelKind::V3,
+                        NamedParams {
+                            max_num_batched_tokens: budget as u32,
+                            ..named
+                        },
+                    )
                 }
             }
             Some(other) => {

@@ -21,7 +21,7 @@ use super::{
     ScenarioParts, ServiceClass, SloTarget, SpecError, Statistic, Workload,
 };
 use crate::error::Error;
-use crate::perf::{Gen1Params, Gen2Params, PerfParams};
+use crate::perf::{NamedParams, PerfModelKind, PerfParams};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -363,17 +363,17 @@ pub fn load_inferno(path: &Path) -> Result<InfernoProblem, Error> {
     let mut profiles = Vec::new();
     for (i, m) in models.models.iter().enumerate() {
         let perf = match (&m.perf, &m.decode, &m.prefill) {
-            (Some(p), _, _) => PerfParams::V2(Gen2Params {
-                alpha_ms: p.alpha,
-                beta_ms_per_token: p.beta,
-                gamma_ms_per_kv_token: p.gamma,
-            }),
-            (None, Some(d), Some(p)) => PerfParams::V1(Gen1Params {
-                alpha_ms: d.alpha,
-                beta_ms_per_request: d.beta,
-                gamma_ms: p.gamma,
-                delta_ms_per_token_request: p.delta,
-            }),
+            (Some(p), _, _) => PerfParams::from_named(
+                PerfModelKind::V2,
+                NamedParams::new(p.alpha, p.beta, p.gamma),
+            ),
+            (None, Some(d), Some(p)) => PerfParams::from_named(
+                PerfModelKind::V1,
+                NamedParams {
+                    delta: p.delta,
+                    ..NamedParams::new(d.alpha, d.beta, p.gamma)
+                },
+            ),
             _ => {
                 notes.push(format!(
                     "{}: models[{i}] ({} on {}) has no performance parameters; skipped",

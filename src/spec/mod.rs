@@ -519,6 +519,19 @@ impl Scenario {
         }
     }
 
+    /// The index in [`Scenario::profiles`] of the profile of `model` on `accelerator`.
+    pub fn profile_index(&self, model: &str, accelerator: &str) -> Option<usize> {
+        self.profiles
+            .iter()
+            .position(|p| p.model == model && p.accelerator == accelerator)
+    }
+
+    /// The profile of `model` on `accelerator`.
+    pub fn profile(&self, model: &str, accelerator: &str) -> Option<&Profile> {
+        self.profile_index(model, accelerator)
+            .map(|i| &self.profiles[i])
+    }
+
     /// Every profile of `model`, in file order.
     pub fn profiles_for<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
         self.profiles.iter().filter(move |p| p.model == model)

@@ -12,10 +12,8 @@ use super::{
     SloTarget, SpecError, Workload,
 };
 use crate::error::Error;
-use crate::perf::{
-    CostModel, DEFAULT_MAX_NUM_BATCHED_TOKENS, Gen1Params, Gen2Params, Gen3Params, PerfModelKind,
-    PerfParams,
-};
+use crate::perf::NamedParams;
+use crate::perf::{CostModel, DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfModelKind, PerfParams};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -223,35 +221,22 @@ fn perf(kind: PerfModelKind, doc: &PerfDoc, origin: &Origin) -> Result<PerfParam
     let alpha = need(doc.alpha.map(|v| v.get()), "alpha")?;
     let beta = need(doc.beta.map(|v| v.get()), "beta")?;
     let gamma = need(doc.gamma.map(|v| v.get()), "gamma")?;
-    let iteration = Gen2Params {
-        alpha_ms: alpha,
-        beta_ms_per_token: beta,
-        gamma_ms_per_kv_token: gamma,
-    };
-    Ok(match kind {
-        PerfModelKind::V1 => PerfParams::V1(Gen1Params {
-            alpha_ms: alpha,
-            beta_ms_per_request: beta,
-            gamma_ms: gamma,
-            delta_ms_per_token_request: need(doc.delta.map(|v| v.get()), "delta")?,
-        }),
-        PerfModelKind::V2 => PerfParams::V2(iteration),
-        PerfModelKind::V3 => {
-            let tokens = doc
-                .max_num_batched_tokens
-                .map_or(u64::from(DEFAULT_MAX_NUM_BATCHED_TOKENS), |t| t.get());
-            let max_num_batched_tokens = u32::try_from(tokens).map_err(|_| {
-                origin.error(
-                    "perf.max_num_batched_tokens",
-                    format!("too large: {tokens}"),
-                )
-            })?;
-            PerfParams::V3(Gen3Params {
-                iteration,
-                max_num_batched_tokens,
-            })
-        }
-    })
+    let mut named = NamedParams::new(alpha, beta, gamma);
+    if kind == PerfModelKind::V1 {
+        named.delta = need(doc.delta.map(|v| v.get()), "delta")?;
+    }
+    if kind == PerfModelKind::V3 {
+        let tokens = doc
+            .max_num_batched_tokens
+            .map_or(u64::from(DEFAULT_MAX_NUM_BATCHED_TOKENS), |t| t.get());
+        named.max_num_batched_tokens = u32::try_from(tokens).map_err(|_| {
+            origin.error(
+                "perf.max_num_batched_tokens",
+                format!("too large: {tokens}"),
+            )
+        })?;
+    }
+    Ok(PerfParams::from_named(kind, named))
 }
 
 fn small_int(value: u64, origin: &Origin, field: &str) -> Result<u32, SpecError> {

@@ -6,7 +6,7 @@
 use super::md::{Table, ms, pct, rel};
 use super::measured::{RunStats, measured, read, replay};
 use super::{Check, Options, Section, SectionId, ValidateError, existing};
-use crate::estimate::{Filters, FitOptions, SourceFormat, fit, read_observations};
+use crate::estimate::{Filters, FitOptions, KindWeights, SourceFormat, fit, read_observations};
 use crate::sim::metrics::Summary;
 use crate::sim::{DEFAULT_BLOCK_SIZE, EngineConfig};
 use crate::trace::Format;
@@ -182,18 +182,18 @@ fn run_one(spec: RunSpec, options: &Options) -> Result<Outcome, ValidateError> {
         &filters,
     )
     .map_err(ValidateError::Input)?;
-    let fit_with = |balance_kinds: bool| {
+    let fit_with = |kinds: KindWeights| {
         fit(
             &observations,
             &FitOptions {
-                balance_kinds,
+                kinds,
                 ..FitOptions::default()
             },
         )
         .map_err(|e| ValidateError::Internal(format!("fit on {}: {e}", tables.display())))
     };
-    let fitted = fit_with(true)?;
-    let count_weighted = fit_with(false)?;
+    let fitted = fit_with(KindWeights::Balanced)?;
+    let count_weighted = fit_with(KindWeights::AsMeasured)?;
     let engine = |perf: crate::perf::PerfParams| EngineConfig {
         cost: perf.into(),
         max_num_seqs: spec.max_num_seqs,
