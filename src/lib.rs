@@ -7,7 +7,8 @@
 //!
 //! - [`error`]: the error kinds and the exit codes they map to; [`limits`]: the largest value
 //!   each count, file and line may have (one policy); [`rng`]: seeds and random streams;
-//!   [`slo`]: latency statistics and targets.
+//!   [`slo`]: latency statistics and targets; [`events`]: the event queue of every
+//!   discrete-event loop.
 //! - [`perf`]: the cost model of a vLLM engine iteration and its mean-field service curves.
 //! - [`queueing`]: the analytic model of one replica (state-dependent M/M/1/K) and sizing.
 //! - [`spec`]: reads and validates the YAML inputs (accelerators, profiles, service classes,
@@ -40,6 +41,7 @@
 pub mod cli;
 pub mod error;
 pub mod estimate;
+pub mod events;
 pub mod k8s;
 pub mod limits;
 pub mod load;

@@ -2,12 +2,11 @@
 //! workload, merged into one time-ordered stream. The simulator takes any iterator of
 //! [`Request`]s, so traces plug in the same way.
 
+use crate::events::EventQueue;
 use crate::spec::{ArrivalProcess, LengthDist};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// One request.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,36 +133,13 @@ struct Source {
     rng: ChaCha8Rng,
 }
 
-#[derive(PartialEq)]
-struct Next {
-    time_ms: f64,
-    group: u32,
-}
-
-impl Eq for Next {}
-
-impl Ord for Next {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Earliest first (BinaryHeap is a max-heap); ties by group.
-        other
-            .time_ms
-            .total_cmp(&self.time_ms)
-            .then(other.group.cmp(&self.group))
-    }
-}
-
-impl PartialOrd for Next {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// The merged request stream of several workloads. Each workload draws from its own random
 /// stream (derived from the seed and its index), so adding a workload does not change the
 /// others' requests.
 pub struct Generator {
     sources: Vec<Source>,
-    heap: BinaryHeap<Next>,
+    /// Each workload's next arrival, keyed by its group (ties: the lower group first).
+    heap: EventQueue<u32>,
     horizon: Horizon,
     warmup_fraction: f64,
     next_id: u64,
@@ -173,7 +149,7 @@ impl Generator {
     /// Requests for `traffic[g]` (group `g`) until `horizon`; the first `warmup_fraction` of
     /// them (by count, or by time for a duration) do not count in the statistics.
     pub fn new(traffic: &[Traffic], horizon: Horizon, warmup_fraction: f64, seed: u64) -> Self {
-        let mut heap = BinaryHeap::new();
+        let mut heap = EventQueue::new();
         let sources: Vec<Source> = traffic
             .iter()
             .enumerate()
@@ -182,10 +158,7 @@ impl Generator {
                 let gaps = Gaps::new(t.rate_rps, &t.arrivals);
                 let first = gaps.sample(&mut rng);
                 if first.is_finite() {
-                    heap.push(Next {
-                        time_ms: first,
-                        group: g as u32,
-                    });
+                    heap.push(first, g as u32);
                 }
                 Source {
                     gaps,
@@ -209,7 +182,7 @@ impl Iterator for Generator {
     type Item = Request;
 
     fn next(&mut self) -> Option<Request> {
-        let Next { time_ms, group } = self.heap.pop()?;
+        let (time_ms, group) = self.heap.pop()?;
         let counted = match self.horizon {
             Horizon::Requests(n) => {
                 if self.next_id >= n {
@@ -229,10 +202,7 @@ impl Iterator for Generator {
         let output_tokens = source.output.sample(&mut source.rng);
         let gap = source.gaps.sample(&mut source.rng);
         if gap.is_finite() {
-            self.heap.push(Next {
-                time_ms: time_ms + gap,
-                group,
-            });
+            self.heap.push(time_ms + gap, group);
         }
         let id = self.next_id;
         self.next_id += 1;

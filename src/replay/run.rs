@@ -5,14 +5,14 @@ use super::{
     Attainment, Controller, IntervalRow, Intervals, MAX_INTERVALS, Observation, PolicyRun,
     ReplayConfig, ReplicaGauges, VariantRun, VariantState,
 };
+use crate::events::EventQueue;
 use crate::rng::Stream;
 use crate::sim::fleet::pick;
 use crate::sim::metrics::{Histogram, quantile, summarize};
 use crate::sim::{Completion, Engine, Request, SimError};
 use crate::slo::Statistic;
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 /// Where a replica is in its life.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,23 +115,6 @@ fn scale_down(
     }
 }
 
-/// An iteration end in the event queue (earliest first; ties by replica index).
-type IterationEnd = Reverse<(OrdF64, usize)>;
-
-#[derive(Clone, Copy, PartialEq)]
-struct OrdF64(f64);
-impl Eq for OrdF64 {}
-impl Ord for OrdF64 {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-impl PartialOrd for OrdF64 {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// Replays `requests` (in arrival order, all of one workload) on a fleet that `controller`
 /// sizes every `config.interval_s`. The cost window is the trace's span: from 0 to the last
 /// arrival.
@@ -215,7 +198,8 @@ pub fn replay(
 
     let mut router_rng = crate::rng::stream(config.seed, Stream::Router, 0);
     let mut turn = 0usize;
-    let mut iteration_ends: BinaryHeap<IterationEnd> = BinaryHeap::new();
+    // Iteration ends keyed by replica (ties: the lower replica first).
+    let mut iteration_ends: EventQueue<usize> = EventQueue::new();
     let mut window: VecDeque<Done> = VecDeque::new();
     let mut acc = vec![IntervalAcc::default(); intervals];
     // Per variant: requests served and of those within both targets.
@@ -275,11 +259,11 @@ pub fn replay(
     let start_iteration = |r: usize,
                            now_ms: f64,
                            replicas: &mut [Replica],
-                           ends: &mut BinaryHeap<IterationEnd>,
+                           ends: &mut EventQueue<usize>,
                            out: &mut Vec<Completion>| {
         let rep = &mut replicas[r];
         if let Some(end) = rep.engine.start_iteration(now_ms, &mut rep.rng, out) {
-            ends.push(Reverse((OrdF64(end), r)));
+            ends.push(end, r);
         }
     };
 
@@ -300,9 +284,7 @@ pub fn replay(
         let t_arrival = requests
             .get(next_arrival)
             .map_or(f64::INFINITY, |r| r.arrival_ms);
-        let t_end = iteration_ends
-            .peek()
-            .map_or(f64::INFINITY, |Reverse((t, _))| t.0);
+        let t_end = iteration_ends.next_time_ms().unwrap_or(f64::INFINITY);
         let now_ms = t_ready.min(t_scrape).min(t_tick).min(t_arrival).min(t_end);
         if now_ms == f64::INFINITY {
             break;
@@ -482,7 +464,7 @@ pub fn replay(
                 }
             }
         } else {
-            let Some(Reverse((_, r))) = iteration_ends.pop() else {
+            let Some((_, r)) = iteration_ends.pop() else {
                 break;
             };
             done.clear();

@@ -11,13 +11,12 @@
 use super::engine::{Completion, Engine, EngineConfig};
 use super::metrics::{Histogram, Summary, summarize};
 use super::{GroupResult, SimError, SimResult, SloAttainment};
+use crate::events::EventQueue;
 use crate::load::{Lengths, Request};
 use crate::queueing::Targets;
 use crate::rng::Stream;
 use crate::spec::LengthDist;
 use serde::Serialize;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// A closed-loop load.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -173,7 +172,7 @@ pub fn run_closed_loop(
     let mut measuring_since: Option<(f64, u64)> = None;
     while clients.finished < load.requests {
         // Requests sent by now join the waiting queue.
-        while let Some(&Reverse((OrdMs(t), id))) = clients.sends.peek() {
+        while let Some((t, id)) = clients.sends.peek() {
             if t > now_ms {
                 break;
             }
@@ -191,8 +190,8 @@ pub fn run_closed_loop(
         let Some(end_ms) = engine_state.start_iteration(now_ms, &mut noise_rng, &mut done) else {
             // Idle: the rejected requests' clients send again; then wait for the next send.
             clients.finish(&mut done, load, now_ms, measuring_since.is_some());
-            match clients.sends.peek() {
-                Some(&Reverse((OrdMs(t), _))) => {
+            match clients.sends.next_time_ms() {
+                Some(t) => {
                     now_ms = now_ms.max(t);
                     continue;
                 }
@@ -294,7 +293,7 @@ struct Acc {
 /// The clients: sends not yet made (time, request id), and what their requests measured.
 #[derive(Default)]
 struct Clients {
-    sends: BinaryHeap<Reverse<(OrdMs, u64)>>,
+    sends: EventQueue<u64>,
     next_id: u64,
     finished: u64,
     acc: Acc,
@@ -303,7 +302,7 @@ struct Clients {
 impl Clients {
     /// A new request, sent at `at_ms`.
     fn send(&mut self, at_ms: f64) {
-        self.sends.push(Reverse((OrdMs(at_ms), self.next_id)));
+        self.sends.push(at_ms, self.next_id);
         self.next_id += 1;
     }
 
@@ -343,24 +342,6 @@ impl Clients {
             }
             self.send(now_ms + load.think_ms);
         }
-    }
-}
-
-/// A time that orders (never NaN here).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct OrdMs(f64);
-
-impl Eq for OrdMs {}
-
-impl PartialOrd for OrdMs {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for OrdMs {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
     }
 }
 

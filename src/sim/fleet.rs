@@ -5,13 +5,12 @@ use super::engine::{Completion, Engine};
 use super::metrics::{Histogram, summarize};
 use super::timeline::{Occupancy, Timeline};
 use super::{GroupResult, RequestOutcome, SimConfig, SimError, SimResult, SloAttainment};
+use crate::events::EventQueue;
 use crate::load::Request;
 use clap::ValueEnum;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::fmt;
 
 /// How a group's router picks a replica for each request.
@@ -40,29 +39,6 @@ impl fmt::Display for Router {
             Router::LeastOutstanding => "least-outstanding",
             Router::PowerOfTwo => "power-of-two",
         })
-    }
-}
-
-/// An iteration end in the event queue (earliest first; ties by replica index).
-#[derive(PartialEq)]
-struct Event {
-    time_ms: f64,
-    replica: u32,
-}
-
-impl Eq for Event {}
-
-impl Ord for Event {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.time_ms
-            .total_cmp(&other.time_ms)
-            .then(self.replica.cmp(&other.replica))
-    }
-}
-
-impl PartialOrd for Event {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
     }
 }
 
@@ -133,7 +109,8 @@ pub(crate) fn pick(
 struct Starter<'a> {
     engines: &'a mut [Engine],
     noise_rngs: &'a mut [ChaCha8Rng],
-    events: &'a mut BinaryHeap<Reverse<Event>>,
+    /// Iteration ends, keyed by replica (ties: the lower replica first).
+    events: &'a mut EventQueue<u32>,
     timeline: &'a mut Option<Timeline>,
     last_preemptions: &'a mut [u64],
     group_of: &'a [u32],
@@ -147,10 +124,7 @@ impl Starter<'_> {
         else {
             return;
         };
-        self.events.push(Reverse(Event {
-            time_ms: end,
-            replica: r as u32,
-        }));
+        self.events.push(end, r as u32);
         if let Some(tl) = self.timeline.as_mut() {
             let e = &self.engines[r];
             let state = Occupancy {
@@ -231,7 +205,7 @@ pub fn run(
             ..GroupAcc::default()
         })
         .collect();
-    let mut events: BinaryHeap<Reverse<Event>> = BinaryHeap::new();
+    let mut events: EventQueue<u32> = EventQueue::new();
     let mut done: Vec<Completion> = Vec::new();
     let mut requests = requests.into_iter().peekable();
     let (mut now_ms, mut simulated, mut finished) = (0.0f64, 0u64, 0u64);
@@ -302,7 +276,7 @@ pub fn run(
     };
 
     loop {
-        let next_end = events.peek().map(|Reverse(e)| e.time_ms);
+        let next_end = events.next_time_ms();
         let next_arrival = requests.peek().map(|r| r.arrival_ms);
         let take_arrival = match (next_arrival, next_end) {
             (None, None) => break,
@@ -367,7 +341,7 @@ pub fn run(
             }
             continue;
         }
-        let Some(Reverse(Event { time_ms, replica })) = events.pop() else {
+        let Some((time_ms, replica)) = events.pop() else {
             break;
         };
         now_ms = time_ms;
