@@ -28,6 +28,8 @@
 //!   observations (`wva observe`), and the simulator's twin that serves them.
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
 //! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
+//! - [`usecase`]: the commands as library calls, a request type in and a report out
+//!   (`usecase::simulate`).
 //! - [`tempfiles`]: temporaries removed on drop and on SIGINT/SIGTERM.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
 //!
@@ -57,6 +59,7 @@ pub mod slo;
 pub mod spec;
 pub mod tempfiles;
 pub mod trace;
+pub mod usecase;
 pub mod validate;
 pub mod verify;
 

@@ -301,6 +301,18 @@ pub fn too_deep(text: &str) -> Option<(usize, usize)> {
     None
 }
 
+/// Refuses a run that would draw more than [`MAX_REQUESTS`] requests (`expected`: rate x
+/// duration), naming `flag`.
+pub fn check_drawn(expected: f64, flag: &str) -> Result<(), String> {
+    if expected <= MAX_REQUESTS as f64 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{flag}: the load would draw about {expected:.3e} requests; at most {MAX_REQUESTS} per run (docs/cli.md, Limits)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,14 +224,7 @@ pub fn http_url(text: &str) -> Result<String, String> {
 /// Refuses a run that would draw more than [`crate::limits::MAX_REQUESTS`] requests (`expected`:
 /// rate x duration), naming `flag`.
 pub fn check_drawn(expected: f64, flag: &str) -> Result<(), crate::error::Error> {
-    let max = crate::limits::MAX_REQUESTS;
-    if expected <= max as f64 {
-        Ok(())
-    } else {
-        Err(crate::error::Error::Usage(format!(
-            "{flag}: the load would draw about {expected:.3e} requests; at most {max} per run (docs/cli.md, Limits)"
-        )))
-    }
+    crate::limits::check_drawn(expected, flag).map_err(crate::error::Error::Usage)
 }
 
 /// A perf model name.

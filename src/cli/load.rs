@@ -3,7 +3,8 @@
 
 use super::args;
 use crate::error::Error;
-use crate::spec::{ArrivalProcess, LengthDist, Workload};
+use crate::load::shape::{LengthShape, Shape, UNIFORM_MAX_CV};
+use crate::spec::ArrivalProcess;
 use clap::{Args, ValueEnum};
 
 /// Token-length distributions for flags.
@@ -55,11 +56,8 @@ pub(super) struct ShapeArgs {
     pub output_cv: Option<f64>,
 }
 
-/// The largest coefficient of variation of a uniform distribution on `[0, 2 mean]`.
-const UNIFORM_MAX_CV: f64 = 0.577_350_269_189_625_7;
-
-/// A length distribution around `mean`; `cv` only for lognormal and uniform.
-fn dist(flag: &str, arg: DistArg, mean: f64, cv: Option<f64>) -> Result<LengthDist, Error> {
+/// A length shape from its flag; `cv` only for lognormal and uniform.
+fn length_shape(flag: &str, arg: DistArg, cv: Option<f64>) -> Result<LengthShape, Error> {
     let no_cv = |name: &str| match cv {
         Some(_) => Err(Error::Usage(format!(
             "--{flag}-cv applies to lognormal and uniform lengths, not {name}"
@@ -69,14 +67,13 @@ fn dist(flag: &str, arg: DistArg, mean: f64, cv: Option<f64>) -> Result<LengthDi
     Ok(match arg {
         DistArg::Fixed => {
             no_cv("fixed")?;
-            LengthDist::Fixed { mean }
+            LengthShape::Fixed
         }
         DistArg::Exponential => {
             no_cv("exponential")?;
-            LengthDist::Exponential { mean }
+            LengthShape::Exponential
         }
-        DistArg::Lognormal => LengthDist::Lognormal {
-            mean,
+        DistArg::Lognormal => LengthShape::Lognormal {
             cv: cv.unwrap_or(1.0),
         },
         DistArg::Uniform => {
@@ -86,45 +83,35 @@ fn dist(flag: &str, arg: DistArg, mean: f64, cv: Option<f64>) -> Result<LengthDi
                     "--{flag}-cv must be at most 0.577 for uniform lengths (a uniform distribution around its mean spreads no further), got {cv}"
                 )));
             }
-            // Symmetric around the mean, which it keeps.
-            let half = mean * cv * 3f64.sqrt();
-            LengthDist::Uniform {
-                min: (mean - half).max(0.0),
-                max: mean + half,
-            }
+            LengthShape::Uniform { cv }
         }
     })
 }
 
 impl ShapeArgs {
-    /// Checks flags that only make sense together.
-    pub fn check(&self) -> Result<(), Error> {
+    /// The overrides the flags give, checked.
+    pub fn shape(&self) -> Result<Shape, Error> {
         if self.arrival_cv.is_some() && self.arrivals != Some(ArrivalArg::Gamma) {
             return Err(Error::Usage(
                 "--arrival-cv applies to --arrivals gamma".into(),
             ));
         }
-        Ok(())
-    }
-
-    /// Applies the flags given to `w` (its means stay).
-    pub fn apply(&self, w: &mut Workload) -> Result<(), Error> {
-        self.check()?;
-        if let Some(arg) = self.prompt_dist {
-            w.prompt_dist = dist("prompt", arg, w.prompt_tokens, self.prompt_cv)?;
-        }
-        if let Some(arg) = self.output_dist {
-            w.output_dist = dist("output", arg, w.output_tokens, self.output_cv)?;
-        }
-        if let Some(arg) = self.arrivals {
-            w.arrivals = match arg {
+        Ok(Shape {
+            prompt: self
+                .prompt_dist
+                .map(|d| length_shape("prompt", d, self.prompt_cv))
+                .transpose()?,
+            output: self
+                .output_dist
+                .map(|d| length_shape("output", d, self.output_cv))
+                .transpose()?,
+            arrivals: self.arrivals.map(|arg| match arg {
                 ArrivalArg::Poisson => ArrivalProcess::Poisson,
                 ArrivalArg::Deterministic => ArrivalProcess::Deterministic,
                 ArrivalArg::Gamma => ArrivalProcess::Gamma {
                     cv: self.arrival_cv.unwrap_or(1.0),
                 },
-            };
-        }
-        Ok(())
+            }),
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! Progress bars on stderr for work that can run over a second: shown only on a terminal,
 //! only after the first second, never with `-q`; stdout (a table, `-o json`) is never touched.
 
+use crate::usecase::Listener;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -55,5 +56,29 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// A listener printing notes on stderr and progress as a bar on a terminal.
+#[derive(Default)]
+pub struct Terminal {
+    bar: std::sync::Mutex<Option<Progress>>,
+}
+
+impl Listener for Terminal {
+    fn note(&self, message: &str) {
+        super::say::note(message);
+    }
+    fn start(&self, total: Option<u64>, what: &str, unit: &str) {
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Progress::new(total, what, unit));
+    }
+    fn advance_to(&self, done: u64) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            bar.set_position(done);
+        }
+    }
+    fn finish(&self) {
+        self.bar.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }

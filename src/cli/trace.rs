@@ -303,7 +303,7 @@ fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
-    a.shape.check()?;
+    let overrides = a.shape.shape()?;
     let records = match &a.like {
         Some(path) => {
             let records = a.input.read(path, a.model.clone(), a.seed)?;
@@ -354,7 +354,7 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
                 prompt,
                 output,
             );
-            a.shape.apply(&mut w)?;
+            overrides.apply(&mut w);
             let traffic = Traffic {
                 rate_rps,
                 arrivals: w.arrivals,

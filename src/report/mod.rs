@@ -11,6 +11,7 @@ mod observe;
 pub mod plot;
 mod replay;
 mod simulation;
+pub mod simulation_csv;
 mod structured;
 mod table;
 mod trace;
