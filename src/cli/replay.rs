@@ -3,26 +3,19 @@
 
 use super::args;
 use super::output::{DocFormat, emit, render, write_atomically};
+use super::progress::Terminal;
 use super::trace::TraceInputArgs;
 use crate::error::{Error, ExitCode};
-use crate::load::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
-use crate::optimize::{PlanOptions, plan};
-use crate::perf::RequestShape;
-use crate::replay::policy::{RateSource, controller};
+use crate::replay::policy::RateSource;
 use crate::replay::predictive::PredictiveSettings;
 use crate::replay::saturation_v2::SaturationV2Settings;
-use crate::replay::{
-    Fleet, PeakSearch, PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, VariantConfig,
-    interval_loads, peak_replicas, replay,
-};
+use crate::replay::{PolicyKind, PolicySettings};
 use crate::report::{
-    ReplayReport, ReplayVariant, StaticChoice, replay_pareto_plot, replay_plot, replay_table,
-    replay_timeline_csv,
+    ReplayReport, replay_pareto_plot, replay_plot, replay_table, replay_timeline_csv,
 };
-use crate::sim::setup::{EngineOverrides, engine_config};
-use crate::sim::{Router, SimError};
+use crate::sim::Router;
+use crate::usecase::{ReplayRequest, TraceInput, replay};
 use clap::Args;
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 pub(super) const AFTER_HELP: &str = "\
@@ -247,300 +240,62 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             a.scrape_s, a.interval_s
         )));
     }
-    let mut records = a
+    let records = a
         .trace_input
         .read(&a.trace, a.trace_model.clone(), a.seed)?;
-    let failed = records.iter().filter(|r| r.output_tokens == 0).count();
-    if failed > 0 {
-        records.retain(|r| r.output_tokens > 0);
-        super::say::note(format_args!("{failed} failed requests are not replayed"));
-    }
-    if records.is_empty() {
-        return Err(usage(format!(
-            "{}: no requests to replay",
-            a.trace.display()
-        )));
-    }
-    let scenario = super::read_scenario(&a.scenario)?;
-    let assignment = assign_workloads(&records, &scenario, a.workload.as_deref())
-        .map_err(|m| usage(format!("{}: {m}", a.trace.display())))?;
-    let w = assignment[0];
-    if assignment.iter().any(|&x| x != w) {
-        return Err(usage(format!(
-            "{}: the trace's requests belong to several workloads; replay drives one at a time: give --workload NAME",
-            a.trace.display()
-        )));
-    }
-    let load = trace_loads(&records, &assignment, scenario.workloads.len())[w]
-        .ok_or_else(|| usage(format!("{}: no requests to replay", a.trace.display())))?;
-    let mut workload = scenario.workloads[w].clone();
-    workload.rate_rps = load.busy_rate_rps;
-    workload.prompt_tokens = load.prompt_tokens;
-    workload.output_tokens = load.output_tokens;
-    let targets = scenario.slo_targets(&workload);
-
-    // The accelerators and max batch: given, or the plan's for the busy minutes.
-    let chosen: Vec<(usize, u32)> = if a.accelerator.is_empty() {
-        let mut one = scenario.clone();
-        one.workloads = vec![workload.clone()];
-        let planned = plan(&one, &PlanOptions::default())?;
-        let Some(alloc) = planned.allocations.first() else {
-            let why = planned
-                .unallocated
-                .first()
-                .map(|u| format!("{}: {}", u.reason, u.detail))
-                .unwrap_or_default();
-            return Err(Error::Infeasible(format!(
-                "{}: workload `{}` cannot be planned for the trace's busy minutes ({:.2} req/s): {why}",
-                a.scenario.display(),
-                workload.name,
-                load.busy_rate_rps
-            ))
-            .into());
-        };
-        let p = scenario
-            .profile_index(&workload.model, &alloc.accelerator)
-            .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
-        vec![(p, a.max_batch.unwrap_or(alloc.max_batch))]
-    } else {
-        let mut chosen = Vec::new();
-        for acc in &a.accelerator {
-            let p = scenario
-                .profile_index(&workload.model, acc)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "{}: no profile of `{}` on `{acc}`",
-                        a.scenario.display(),
-                        workload.model
-                    ))
-                })?;
-            if chosen.iter().any(|&(q, _)| q == p) {
-                return Err(usage(format!("--accelerator names `{acc}` twice")));
-            }
-            let profile = &scenario.profiles[p];
-            let batch = a
-                .max_batch
-                .unwrap_or_else(|| workload.max_batch_on(profile));
-            chosen.push((p, batch));
-        }
-        chosen
-    };
-    let shape = RequestShape {
-        prompt_tokens: load.prompt_tokens,
-        output_tokens: load.output_tokens,
-    };
-    let mut variants: Vec<(VariantConfig, Sizer)> = Vec::new();
-    for &(p, max_batch) in &chosen {
-        let profile = &scenario.profiles[p];
-        let accelerator = scenario
-            .accelerator(&profile.accelerator)
-            .ok_or_else(|| usage(format!("unknown accelerator `{}`", profile.accelerator)))?;
-        let engine = engine_config(
-            profile,
-            max_batch,
-            &EngineOverrides {
-                noise_cv: a.noise_cv,
-                ..EngineOverrides::default()
-            },
-        );
-        let inventory = accelerator.inventory_gpus.map_or(a.max_replicas, |gpus| {
-            (gpus / u64::from(profile.gpus_per_replica.max(1))).min(u64::from(a.max_replicas))
-                as u32
-        });
-        variants.push((
-            VariantConfig {
-                name: profile.accelerator.clone(),
-                engine,
-                replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
-                    * f64::from(profile.gpus_per_replica),
-                gpus_per_replica: profile.gpus_per_replica,
-                max_replicas: inventory,
-            },
-            Sizer::for_profile(profile, max_batch, targets, shape),
-        ));
-    }
-    // Cheapest capacity first: cost per replica over the rate a replica holds within the
-    // targets at the trace's token means (a variant the model cannot size goes last).
-    if variants.len() > 1 {
-        let per_rate = |(v, s): &(VariantConfig, Sizer)| {
-            s.max_rate_rps(shape)
-                .filter(|r| *r > 0.0)
-                .map_or(f64::INFINITY, |r| v.replica_cost_cents_per_hour / r)
-        };
-        variants.sort_by(|x, y| per_rate(x).total_cmp(&per_rate(y)));
-    }
-    let (variants, sizers): (Vec<VariantConfig>, Vec<Sizer>) = variants.into_iter().unzip();
-    let max_batch = sizers[0].max_batch;
-    let config = ReplayConfig {
-        variants,
-        targets,
+    let request = ReplayRequest {
+        source: a.scenario.clone(),
+        scenario: super::read_scenario(&a.scenario)?,
+        trace: TraceInput {
+            path: a.trace.clone(),
+            records,
+            workload: a.workload.clone(),
+        },
+        policies: if a.policy.iter().any(Option::is_none) {
+            PolicyKind::ALL.to_vec()
+        } else {
+            a.policy.iter().flatten().copied().collect()
+        },
+        accelerators: a.accelerator.clone(),
+        max_batch: a.max_batch,
         interval_s: a.interval_s,
-        window_s: a.window_s.unwrap_or(a.interval_s),
+        window_s: a.window_s,
         startup_s: a.startup_s,
         scrape_s: a.scrape_s,
-        router: a.router,
-        seed: a.seed,
-        min_replicas: a.min_replicas.unwrap_or(workload.min_replicas.max(1)),
+        min_replicas: a.min_replicas,
         max_replicas: a.max_replicas,
-    };
-    if config.inventory() == 0 {
-        return Err(usage(format!(
-            "{}: the accelerators' inventory_gpus hold no replica of `{}`",
-            a.scenario.display(),
-            workload.model
-        )));
-    }
-    if config.min_replicas > config.max_replicas.min(config.inventory()) {
-        return Err(usage(format!(
-            "--min-replicas {} is above --max-replicas {} or the accelerators' inventory ({} replicas)",
-            config.min_replicas,
-            config.max_replicas,
-            config.inventory()
-        )));
-    }
-    if let Some(n) = a.static_replicas
-        && !(config.min_replicas.max(1)..=config.max_replicas).contains(&n)
-    {
-        return Err(usage(format!(
-            "--static-replicas {n} is outside --min-replicas {} .. --max-replicas {}",
-            config.min_replicas.max(1),
-            config.max_replicas
-        )));
-    }
-    if records.last().map_or(0.0, |r| r.arrival_s) / a.interval_s
-        > crate::replay::MAX_INTERVALS as f64
-    {
-        return Err(usage(format!(
-            "{}: the trace spans more than {} intervals of {} s; use a longer --interval-s",
-            a.trace.display(),
-            crate::replay::MAX_INTERVALS,
-            a.interval_s
-        )));
-    }
-    let fleet = Fleet::new(&config, sizers);
-    let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
-    let loads = interval_loads(&requests, config.interval_s);
-    let mut policies: Vec<PolicyKind> = Vec::new();
-    let asked: Vec<PolicyKind> = if a.policy.iter().any(Option::is_none) {
-        PolicyKind::ALL.to_vec()
-    } else {
-        a.policy.iter().flatten().copied().collect()
-    };
-    for p in asked {
-        if !policies.contains(&p) {
-            policies.push(p);
-        }
-    }
-    // Peak provisioning: searched by replaying unless given.
-    let runs_static = policies.contains(&PolicyKind::Static);
-    let (static_replicas, static_choice) = match a.static_replicas {
-        Some(n) if runs_static => (Some(n), Some(StaticChoice::Given)),
-        None if runs_static => {
-            let plan_peak = loads
-                .iter()
-                .filter_map(|l| fleet.fill_load(l))
-                .map(|p| p.iter().sum::<u32>())
-                .max()
-                .unwrap_or(1);
-            let (n, how) = peak_replicas(&config, &requests, plan_peak, &|n| fleet.first(n))
-                .map_err(|e| usage(e.to_string()))?;
-            if how == PeakSearch::Capped {
-                super::say::note(format_args!(
-                    "static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
-                ));
-            }
-            (
-                Some(n),
-                Some(match how {
-                    PeakSearch::NoBreach => StaticChoice::NoBreach,
-                    PeakSearch::Capped => StaticChoice::Capped,
-                }),
-            )
-        }
-        _ => (None, None),
-    };
-    let settings = PolicySettings {
-        rate_source: a.rate_from,
-        kv_cache_threshold: a.kv_cache_threshold,
-        queue_length_threshold: a.queue_length_threshold,
-        kv_spare_trigger: a.kv_spare_trigger,
-        queue_spare_trigger: a.queue_spare_trigger,
-        hpa_target: a.hpa_target.max(1e-6),
-        hpa_tolerance: 0.1,
-        hpa_stabilization_s: a.hpa_stabilization_s,
-        static_replicas,
-        predictive: PredictiveSettings {
-            level_smoothing: a.smoothing.0,
-            trend_smoothing: a.smoothing.1,
-            burst_quantile: a.burst_quantile,
-            burst_window_s: a.burst_window_s,
-            drain_s: a.drain_s,
-            down_stabilization_s: a.down_stabilization_s,
-        },
-        saturation_v2: SaturationV2Settings {
+        scale_to_zero_after_s: a.scale_to_zero_after_s,
+        settings: PolicySettings {
+            rate_source: a.rate_from,
             kv_cache_threshold: a.kv_cache_threshold,
             queue_length_threshold: a.queue_length_threshold,
-            scale_up_threshold: a.scale_up_threshold,
-            scale_down_boundary: a.scale_down_boundary,
+            kv_spare_trigger: a.kv_spare_trigger,
+            queue_spare_trigger: a.queue_spare_trigger,
+            hpa_target: a.hpa_target.max(1e-6),
+            hpa_tolerance: 0.1,
+            hpa_stabilization_s: a.hpa_stabilization_s,
+            static_replicas: a.static_replicas,
+            predictive: PredictiveSettings {
+                level_smoothing: a.smoothing.0,
+                trend_smoothing: a.smoothing.1,
+                burst_quantile: a.burst_quantile,
+                burst_window_s: a.burst_window_s,
+                drain_s: a.drain_s,
+                down_stabilization_s: a.down_stabilization_s,
+            },
+            saturation_v2: SaturationV2Settings {
+                kv_cache_threshold: a.kv_cache_threshold,
+                queue_length_threshold: a.queue_length_threshold,
+                scale_up_threshold: a.scale_up_threshold,
+                scale_down_boundary: a.scale_down_boundary,
+            },
+            scale_to_zero_after_s: None,
         },
-        scale_to_zero_after_s: (config.min_replicas == 0).then_some(a.scale_to_zero_after_s),
-    };
-    if a.scale_up_threshold <= a.scale_down_boundary {
-        return Err(usage(format!(
-            "--scale-up-threshold {} must be above --scale-down-boundary {}",
-            a.scale_up_threshold, a.scale_down_boundary
-        )));
-    }
-    let progress =
-        super::progress::Progress::new(Some(policies.len() as u64), "replaying", "policies");
-    let runs: Vec<Result<PolicyRun, SimError>> = policies
-        .par_iter()
-        .map(|&kind| {
-            let mut c = controller(kind, &settings, &fleet, &loads);
-            let run = replay(&config, &requests, &kind.to_string(), c.as_mut());
-            progress.inc(1);
-            run
-        })
-        .collect();
-    drop(progress);
-    let runs: Vec<PolicyRun> = runs
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| usage(e.to_string()))?;
-    let report = ReplayReport {
-        scenario: scenario.name.clone(),
-        workload: workload.name.clone(),
-        model: workload.model.clone(),
-        accelerator: config.variants[0].name.clone(),
-        max_batch,
-        replica_cost_dollars_per_hour: config.variants[0].replica_cost_cents_per_hour / 100.0,
-        variants: if config.variants.len() > 1 {
-            config
-                .variants
-                .iter()
-                .map(|v| ReplayVariant {
-                    accelerator: v.name.clone(),
-                    max_batch: v.engine.max_num_seqs,
-                    replica_cost_dollars_per_hour: v.replica_cost_cents_per_hour / 100.0,
-                    max_replicas: v.max_replicas,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        ttft_target_ms: targets.ttft_ms,
-        itl_target_ms: targets.itl_ms,
-        ttft_target_statistic: targets.ttft_stat.to_string(),
-        itl_target_statistic: targets.itl_stat.to_string(),
-        requests: requests.len() as u64,
-        duration_s: requests.last().map_or(0.0, |r| r.arrival_ms / 1000.0),
-        interval_s: config.interval_s,
-        startup_s: config.startup_s,
+        router: a.router,
+        noise_cv: a.noise_cv,
         seed: a.seed,
-        static_replicas,
-        static_choice,
-        policies: runs,
     };
+    let report = replay(&request, &Terminal::default())?;
     if let Some(path) = &a.timeline {
         write_atomically(path, replay_timeline_csv(&report).as_bytes())?;
     }

@@ -5,8 +5,10 @@
 //! Notes and progress go through a [`Listener`]: the command line prints them on stderr as it
 //! always has; [`Silent`] drops them.
 
+pub mod replay;
 pub mod simulate;
 
+pub use replay::{ReplayRequest, replay};
 pub use simulate::{
     FleetChoice, ProfileLoad, SimulateOutcome, SimulateRequest, Subject, TraceInput, simulate,
 };
