@@ -3,6 +3,7 @@
 
 use super::args;
 use super::output::emit;
+use super::progress::Terminal;
 use crate::error::{Error, ExitCode};
 use crate::optimize::candidates::SizingMode;
 use crate::optimize::{
@@ -542,86 +543,13 @@ fn load_from_trace(
             .into());
         }
     };
-    let (model, name) = (
-        scenario.workloads[w].model.clone(),
-        scenario.workloads[w].name.clone(),
-    );
     let mut trace = a.trace_input.open(path, a.trace_model.clone(), 1)?;
-    let mut builder = crate::trace::stats::StatsBuilder::new();
-    let (mut other_models, mut seen_models) = (0u64, std::collections::BTreeSet::new());
-    for r in trace.by_ref() {
-        let r = r.map_err(|e| Error::Usage(e.to_string()))?;
-        // A trace that names models: only this workload's requests.
-        if let Some(m) = r.model.as_ref().filter(|m| **m != model && **m != name) {
-            other_models += 1;
-            seen_models.insert(m.clone());
-            continue;
-        }
-        builder.add(&r);
-    }
-    if trace.skipped_rows() > 0 || trace.failed_requests() > 0 {
-        super::say::note(format_args!(
-            "{}: left out {} malformed rows and {} failed requests (no output tokens)",
-            path.display(),
-            trace.skipped_rows(),
-            trace.failed_requests()
-        ));
-    }
-    let stats = builder.finish();
-    if stats.requests == 0 && other_models > 0 {
-        return Err(Error::Usage(format!(
-            "{}: no request names `{model}` or `{name}`; the trace's models are {} (map them with --trace-model OLD=NEW)",
-            path.display(),
-            seen_models.into_iter().collect::<Vec<_>>().join(", ")
-        ))
-        .into());
-    }
-    if other_models > 0 {
-        super::say::note(format_args!(
-            "{}: {other_models} requests of other models left out",
-            path.display()
-        ));
-    }
-    if stats.requests < 2 {
-        return Err(Error::Usage(format!(
-            "{}: {} request(s): a rate needs at least two",
-            path.display(),
-            stats.requests
-        ))
-        .into());
-    }
-    let (rate_rps, how) = if stats.per_minute.len() > 1 {
-        (
-            crate::trace::stats::rate_quantile_rps(
-                &crate::trace::stats::minute_rates_rps(&stats.per_minute, stats.duration_s),
-                a.rate_quantile,
-            ),
-            format!("quantile {} of its per-minute rates", a.rate_quantile),
-        )
-    } else {
-        (
-            stats.mean_rate_rps,
-            "its mean rate (under a minute of arrivals)".to_string(),
-        )
-    };
-    if !(rate_rps.is_finite() && rate_rps >= 0.0) {
-        return Err(Error::Usage(format!(
-            "{}: no arrival rate can be read from it",
-            path.display()
-        ))
-        .into());
-    }
-    let workload = &mut scenario.workloads[w];
-    workload.rate_rps = rate_rps;
-    workload.prompt_tokens = stats.prompt_tokens.mean.max(0.0);
-    workload.output_tokens = stats.output_tokens.mean.max(1.0);
-    super::say::note(format_args!(
-        "workload `{}` from {}: {:.3} req/s ({how}), prompt {:.0} and output {:.0} tokens on average",
-        workload.name,
-        path.display(),
-        rate_rps,
-        workload.prompt_tokens,
-        workload.output_tokens
-    ));
+    crate::usecase::plan::load_from_trace(
+        &mut scenario.workloads[w],
+        &mut trace,
+        path,
+        a.rate_quantile,
+        &Terminal::default(),
+    )?;
     Ok(())
 }
