@@ -29,7 +29,8 @@
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
 //! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
 //! - [`usecase`]: the commands as library calls, a request type in and a report out
-//!   (`usecase::simulate`, `usecase::replay`; a trace's load for `wva plan` in `usecase::plan`).
+//!   (`usecase::simulate`, `usecase::replay`, `usecase::analyze`; a trace's load for `wva plan`
+//!   in `usecase::plan`).
 //! - [`tempfiles`]: temporaries removed on drop and on SIGINT/SIGTERM.
 //! - [`cli`]: the command line (argument parsing, reading files, exit codes).
 //!

@@ -6,10 +6,10 @@ use super::output::emit;
 use crate::error::{Error, ExitCode};
 use crate::perf::NamedParams;
 use crate::perf::{PerfModelKind, PerfParams, RequestShape};
-use crate::queueing::concurrency::{ConcurrencySearch, optimal_max_batch};
-use crate::queueing::{DEFAULT_QUEUE_PER_BATCH, ReplicaModel, SizingError, Targets, size};
-use crate::report::{Analysis, analysis_table, to_json, to_yaml};
+use crate::queueing::DEFAULT_QUEUE_PER_BATCH;
+use crate::report::{analysis_table, to_json, to_yaml};
 use crate::spec::{Profile, load_profiles};
+use crate::usecase::analyze::{AnalyzeRequest, Question, analyze};
 use anyhow::Context;
 use clap::{ArgGroup, Args, ValueEnum};
 use std::path::PathBuf;
@@ -233,68 +233,23 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    if let PerfParams::V3(p) = &perf
-        && p.max_num_batched_tokens < max_batch
-    {
-        return Err(Error::Usage(format!(
-            "--max-num-batched-tokens ({}) must be at least the max batch ({max_batch}), as in vLLM",
-            p.max_num_batched_tokens
-        ))
-        .into());
-    }
-    let shape = RequestShape {
-        prompt_tokens: a.in_tokens,
-        output_tokens: a.out_tokens,
-    };
-    let model = ReplicaModel::new(perf, shape, max_batch, max_queue)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let rate = a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0));
-    let mut analysis = Analysis {
-        perf_model: perf.kind(),
+    let analysis = analyze(&AnalyzeRequest {
+        perf,
         max_batch,
         max_queue,
-        prompt_tokens: a.in_tokens,
-        output_tokens: a.out_tokens,
-        rate_ttft_rps: None,
-        rate_itl_rps: None,
-        rate_rps: 0.0,
-        metrics: model
-            .analyze(model.rate_range_rps().0)
-            .ok_or_else(|| no_answer(""))?,
-        batch_search: None,
-    };
-    if let Some(rate) = rate {
-        analysis.rate_rps = rate;
-        analysis.metrics = model
-            .analyze(rate)
-            .ok_or_else(|| no_answer(&format!(" at {rate} req/s")))?;
-    } else {
-        let targets = Targets {
-            ttft_ms: a.target_ttft_ms,
-            itl_ms: a.target_itl_ms,
-            ..Default::default()
-        };
-        let sizing = size(&model, &targets).map_err(|e| match e {
-            SizingError::Infeasible { .. } => Error::Infeasible(format!("infeasible: {e}")),
-            other => Error::Usage(other.to_string()),
-        })?;
-        analysis.rate_ttft_rps = Some(sizing.rate_ttft_rps);
-        analysis.rate_itl_rps = Some(sizing.rate_itl_rps);
-        analysis.rate_rps = sizing.rate_rps;
-        analysis.metrics = sizing.metrics;
-        if a.optimize_batch {
-            analysis.batch_search = Some(optimal_max_batch(
-                perf,
-                shape,
-                max_queue,
-                &targets,
-                &ConcurrencySearch::upstream(max_batch),
-            ));
-        }
-    }
-    if !analysis.metrics.is_finite() {
-        return Err(no_answer("").into());
-    }
+        shape: RequestShape {
+            prompt_tokens: a.in_tokens,
+            output_tokens: a.out_tokens,
+        },
+        question: match a.rate_rps.or(a.rate_rpm.map(|r| r / 60.0)) {
+            Some(rate) => Question::AtRate(rate),
+            None => Question::Size {
+                ttft_ms: a.target_ttft_ms,
+                itl_ms: a.target_itl_ms,
+                search_batch: a.optimize_batch,
+            },
+        },
+    })?;
     let text = match a.output {
         AnalyzeFormat::Table => analysis_table(&analysis),
         AnalyzeFormat::Json => to_json(&analysis),
@@ -302,11 +257,4 @@ pub(super) fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     emit(&text)?;
     Ok(ExitCode::Success)
-}
-
-/// The error for parameters so extreme that no latency can be computed (never a NaN answer).
-fn no_answer(at: &str) -> Error {
-    Error::Usage(format!(
-        "the model has no finite answer{at}: the perf parameters are too large for a latency to be computed"
-    ))
 }

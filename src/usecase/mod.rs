@@ -5,6 +5,7 @@
 //! Notes and progress go through a [`Listener`]: the command line prints them on stderr as it
 //! always has; [`Silent`] drops them.
 
+pub mod analyze;
 pub mod plan;
 pub mod replay;
 pub mod simulate;
