@@ -1,20 +1,12 @@
 //! `wva analyze` as a library call, in process: the binary's answer, and errors as values.
 
-use std::path::PathBuf;
+mod common;
+
+use common::golden_stdout;
 use wva::error::Error;
 use wva::perf::{NamedParams, PerfModelKind, PerfParams, RequestShape};
 use wva::queueing::DEFAULT_QUEUE_PER_BATCH;
 use wva::usecase::analyze::{AnalyzeRequest, Question, analyze};
-
-/// The stdout the binary printed for a golden command (`tests/fixtures/golden/`).
-fn golden_stdout(name: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let text =
-        std::fs::read_to_string(root.join(format!("tests/fixtures/golden/{name}.txt"))).unwrap();
-    let start = text.find("--- stdout\n").unwrap() + "--- stdout\n".len();
-    let end = text.find("--- stderr\n").unwrap();
-    text[start..end].to_string()
-}
 
 fn request(question: Question) -> AnalyzeRequest {
     AnalyzeRequest {

@@ -1,17 +1,15 @@
 //! `wva plan` as library calls, in process: a workload's load from a trace, the plan, and the
 //! binary's JSON from them.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{golden_stdout, root};
 use std::sync::Mutex;
 use wva::optimize::{PlanOptions, plan};
 use wva::spec::load_scenario;
 use wva::trace::{Trace, Transforms};
 use wva::usecase::Listener;
 use wva::usecase::plan::load_from_trace;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 #[derive(Default)]
 struct Notes(Mutex<Vec<String>>);
@@ -20,15 +18,6 @@ impl Listener for Notes {
     fn note(&self, message: &str) {
         self.0.lock().unwrap().push(message.to_string());
     }
-}
-
-/// The stdout the binary printed for a golden command (`tests/fixtures/golden/`).
-fn golden_stdout(name: &str) -> String {
-    let text =
-        std::fs::read_to_string(root().join(format!("tests/fixtures/golden/{name}.txt"))).unwrap();
-    let start = text.find("--- stdout\n").unwrap() + "--- stdout\n".len();
-    let end = text.find("--- stderr\n").unwrap();
-    text[start..end].to_string()
 }
 
 #[test]

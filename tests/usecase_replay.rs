@@ -1,16 +1,14 @@
 //! `wva replay` as a library call, in process: the binary's report from the same request,
 //! errors as values.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{golden_stdout, root};
 use wva::error::Error;
 use wva::replay::PolicyKind;
 use wva::spec::load_scenario;
 use wva::trace::{Trace, TraceRecord, Transforms};
 use wva::usecase::{ReplayRequest, Silent, TraceInput, replay};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn trace(rate_scale: f64) -> TraceInput {
     let path = root().join("traces/azure-conv-like-10min.csv");
@@ -36,15 +34,6 @@ fn request(rate_scale: f64) -> ReplayRequest {
         load_scenario(&path).unwrap(),
         trace(rate_scale),
     )
-}
-
-/// The stdout the binary printed for a golden command (`tests/fixtures/golden/`).
-fn golden_stdout(name: &str) -> String {
-    let text =
-        std::fs::read_to_string(root().join(format!("tests/fixtures/golden/{name}.txt"))).unwrap();
-    let start = text.find("--- stdout\n").unwrap() + "--- stdout\n".len();
-    let end = text.find("--- stderr\n").unwrap();
-    text[start..end].to_string()
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `wva simulate` as a library call, in process: the same report as the binary's, notes through
 //! the listener, errors as values.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{golden_stdout, root};
 use std::sync::Mutex;
 use wva::error::Error;
 use wva::load::shape::{LengthShape, Shape};
@@ -10,10 +12,6 @@ use wva::usecase::simulate::ClosedLoopLoad;
 use wva::usecase::{
     FleetChoice, Listener, ProfileLoad, Silent, SimulateRequest, Subject, TraceInput, simulate,
 };
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Collects notes and checks progress only moves forward.
 #[derive(Default)]
@@ -43,15 +41,6 @@ fn quickstart() -> SimulateRequest {
     let path = root().join("scenarios/quickstart.yaml");
     let scenario = load_scenario(&path).unwrap();
     SimulateRequest::new("scenarios/quickstart.yaml", Subject::Scenario(scenario))
-}
-
-/// The stdout the binary printed for a golden command (`tests/fixtures/golden/`).
-fn golden_stdout(name: &str) -> String {
-    let text =
-        std::fs::read_to_string(root().join(format!("tests/fixtures/golden/{name}.txt"))).unwrap();
-    let start = text.find("--- stdout\n").unwrap() + "--- stdout\n".len();
-    let end = text.find("--- stderr\n").unwrap();
-    text[start..end].to_string()
 }
 
 #[test]

@@ -73,3 +73,13 @@ pub fn wva_json(args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// The stdout the binary printed for a command of `tests/golden_outputs.rs`, captured in
+/// `tests/fixtures/golden/NAME.txt`: what a use case called in process must reproduce.
+pub fn golden_stdout(name: &str) -> String {
+    let path = root().join(format!("tests/fixtures/golden/{name}.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = text.find("--- stdout\n").expect("a stdout section") + "--- stdout\n".len();
+    let end = text.find("--- stderr\n").expect("a stderr section");
+    text[start..end].to_string()
+}
