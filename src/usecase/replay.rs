@@ -5,9 +5,13 @@
 use super::Listener;
 use super::simulate::TraceInput;
 use crate::error::Error;
-use crate::load::from_trace::{assign_workloads, requests as requests_from_trace, trace_loads};
+use crate::load::Request;
+use crate::load::from_trace::{
+    TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
+};
 use crate::optimize::{PlanOptions, plan};
 use crate::perf::RequestShape;
+use crate::replay::policy::IntervalLoad;
 use crate::replay::policy::controller;
 use crate::replay::{
     Fleet, PeakSearch, PolicyKind, PolicyRun, PolicySettings, ReplayConfig, Sizer, VariantConfig,
@@ -16,7 +20,9 @@ use crate::replay::{
 use crate::report::{ReplayReport, ReplayVariant, StaticChoice};
 use crate::sim::setup::{EngineOverrides, engine_config};
 use crate::sim::{Router, SimError};
-use crate::spec::Scenario;
+use crate::slo::Targets;
+use crate::spec::{Scenario, Workload};
+use crate::trace::TraceRecord;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,126 +99,16 @@ impl ReplayRequest {
 pub fn replay(request: &ReplayRequest, listener: &dyn Listener) -> Result<ReplayReport, Error> {
     let a = request;
     let usage = Error::Usage;
-    let mut records = a.trace.records.clone();
-    let failed = records.iter().filter(|r| r.output_tokens == 0).count();
-    if failed > 0 {
-        records.retain(|r| r.output_tokens > 0);
-        listener.note(&format!("{failed} failed requests are not replayed"));
-    }
-    if records.is_empty() {
-        return Err(usage(format!(
-            "{}: no requests to replay",
-            a.trace.path.display()
-        )));
-    }
+    let (records, workload, load) = trace_workload(a, listener)?;
     let scenario = &a.scenario;
-    let assignment = assign_workloads(&records, scenario, a.trace.workload.as_deref())
-        .map_err(|m| usage(format!("{}: {m}", a.trace.path.display())))?;
-    let w = assignment[0];
-    if assignment.iter().any(|&x| x != w) {
-        return Err(usage(format!(
-            "{}: the trace's requests belong to several workloads; replay drives one at a time: give --workload NAME",
-            a.trace.path.display()
-        )));
-    }
-    let load = trace_loads(&records, &assignment, scenario.workloads.len())[w]
-        .ok_or_else(|| usage(format!("{}: no requests to replay", a.trace.path.display())))?;
-    let mut workload = scenario.workloads[w].clone();
-    workload.rate_rps = load.busy_rate_rps;
-    workload.prompt_tokens = load.prompt_tokens;
-    workload.output_tokens = load.output_tokens;
     let targets = scenario.slo_targets(&workload);
 
-    // The accelerators and max batch: given, or the plan's for the busy minutes.
-    let chosen: Vec<(usize, u32)> = if a.accelerators.is_empty() {
-        let mut one = scenario.clone();
-        one.workloads = vec![workload.clone()];
-        let planned = plan(&one, &PlanOptions::default())?;
-        let Some(alloc) = planned.allocations.first() else {
-            let why = planned
-                .unallocated
-                .first()
-                .map(|u| format!("{}: {}", u.reason, u.detail))
-                .unwrap_or_default();
-            return Err(Error::Infeasible(format!(
-                "{}: workload `{}` cannot be planned for the trace's busy minutes ({:.2} req/s): {why}",
-                a.source.display(),
-                workload.name,
-                load.busy_rate_rps
-            )));
-        };
-        let p = scenario
-            .profile_index(&workload.model, &alloc.accelerator)
-            .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
-        vec![(p, a.max_batch.unwrap_or(alloc.max_batch))]
-    } else {
-        let mut chosen = Vec::new();
-        for acc in &a.accelerators {
-            let p = scenario
-                .profile_index(&workload.model, acc)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "{}: no profile of `{}` on `{acc}`",
-                        a.source.display(),
-                        workload.model
-                    ))
-                })?;
-            if chosen.iter().any(|&(q, _)| q == p) {
-                return Err(usage(format!("--accelerator names `{acc}` twice")));
-            }
-            let profile = &a.scenario.profiles[p];
-            let batch = a
-                .max_batch
-                .unwrap_or_else(|| workload.max_batch_on(profile));
-            chosen.push((p, batch));
-        }
-        chosen
-    };
+    let chosen = chosen_profiles(a, &workload, load.busy_rate_rps)?;
     let shape = RequestShape {
         prompt_tokens: load.prompt_tokens,
         output_tokens: load.output_tokens,
     };
-    let mut variants: Vec<(VariantConfig, Sizer)> = Vec::new();
-    for &(p, max_batch) in &chosen {
-        let profile = &a.scenario.profiles[p];
-        let accelerator = scenario
-            .accelerator(&profile.accelerator)
-            .ok_or_else(|| usage(format!("unknown accelerator `{}`", profile.accelerator)))?;
-        let engine = engine_config(
-            profile,
-            max_batch,
-            &EngineOverrides {
-                noise_cv: a.noise_cv,
-                ..EngineOverrides::default()
-            },
-        );
-        let inventory = accelerator.inventory_gpus.map_or(a.max_replicas, |gpus| {
-            (gpus / u64::from(profile.gpus_per_replica.max(1))).min(u64::from(a.max_replicas))
-                as u32
-        });
-        variants.push((
-            VariantConfig {
-                name: profile.accelerator.clone(),
-                engine,
-                replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
-                    * f64::from(profile.gpus_per_replica),
-                gpus_per_replica: profile.gpus_per_replica,
-                max_replicas: inventory,
-            },
-            Sizer::for_profile(profile, max_batch, targets, shape),
-        ));
-    }
-    // Cheapest capacity first: cost per replica over the rate a replica holds within the
-    // targets at the trace's token means (a variant the model cannot size goes last).
-    if variants.len() > 1 {
-        let per_rate = |(v, s): &(VariantConfig, Sizer)| {
-            s.max_rate_rps(shape)
-                .filter(|r| *r > 0.0)
-                .map_or(f64::INFINITY, |r| v.replica_cost_cents_per_hour / r)
-        };
-        variants.sort_by(|x, y| per_rate(x).total_cmp(&per_rate(y)));
-    }
-    let (variants, sizers): (Vec<VariantConfig>, Vec<Sizer>) = variants.into_iter().unzip();
+    let (variants, sizers) = variants(a, &chosen, targets, shape)?;
     let max_batch = sizers[0].max_batch;
     let config = ReplayConfig {
         variants,
@@ -269,34 +165,8 @@ pub fn replay(request: &ReplayRequest, listener: &dyn Listener) -> Result<Replay
             policies.push(p);
         }
     }
-    // Peak provisioning: searched by replaying unless given.
-    let runs_static = policies.contains(&PolicyKind::Static);
-    let (static_replicas, static_choice) = match a.settings.static_replicas {
-        Some(n) if runs_static => (Some(n), Some(StaticChoice::Given)),
-        None if runs_static => {
-            let plan_peak = loads
-                .iter()
-                .filter_map(|l| fleet.fill_load(l))
-                .map(|p| p.iter().sum::<u32>())
-                .max()
-                .unwrap_or(1);
-            let (n, how) = peak_replicas(&config, &requests, plan_peak, &|n| fleet.first(n))
-                .map_err(|e| usage(e.to_string()))?;
-            if how == PeakSearch::Capped {
-                listener.note(&format!(
-                    "static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
-                ));
-            }
-            (
-                Some(n),
-                Some(match how {
-                    PeakSearch::NoBreach => StaticChoice::NoBreach,
-                    PeakSearch::Capped => StaticChoice::Capped,
-                }),
-            )
-        }
-        _ => (None, None),
-    };
+    let (static_replicas, static_choice) =
+        static_fleet(a, &policies, &config, &requests, &fleet, &loads, listener)?;
     let settings = PolicySettings {
         static_replicas,
         scale_to_zero_after_s: (config.min_replicas == 0).then_some(a.scale_to_zero_after_s),
@@ -358,5 +228,193 @@ pub fn replay(request: &ReplayRequest, listener: &dyn Listener) -> Result<Replay
         static_replicas,
         static_choice,
         policies: runs,
+    })
+}
+
+/// The trace's requests (failed ones left out), its one workload with the trace's load (its
+/// busy minutes' rate and token means), and that load.
+fn trace_workload(
+    a: &ReplayRequest,
+    listener: &dyn Listener,
+) -> Result<(Vec<TraceRecord>, Workload, TraceLoad), Error> {
+    let usage = Error::Usage;
+    let mut records = a.trace.records.clone();
+    let failed = records.iter().filter(|r| r.output_tokens == 0).count();
+    if failed > 0 {
+        records.retain(|r| r.output_tokens > 0);
+        listener.note(&format!("{failed} failed requests are not replayed"));
+    }
+    if records.is_empty() {
+        return Err(usage(format!(
+            "{}: no requests to replay",
+            a.trace.path.display()
+        )));
+    }
+    let scenario = &a.scenario;
+    let assignment = assign_workloads(&records, scenario, a.trace.workload.as_deref())
+        .map_err(|m| usage(format!("{}: {m}", a.trace.path.display())))?;
+    let w = assignment[0];
+    if assignment.iter().any(|&x| x != w) {
+        return Err(usage(format!(
+            "{}: the trace's requests belong to several workloads; replay drives one at a time: give --workload NAME",
+            a.trace.path.display()
+        )));
+    }
+    let load = trace_loads(&records, &assignment, scenario.workloads.len())[w]
+        .ok_or_else(|| usage(format!("{}: no requests to replay", a.trace.path.display())))?;
+    let mut workload = scenario.workloads[w].clone();
+    workload.rate_rps = load.busy_rate_rps;
+    workload.prompt_tokens = load.prompt_tokens;
+    workload.output_tokens = load.output_tokens;
+    Ok((records, workload, load))
+}
+
+/// The profiles (indices) and max batches of the variants: the accelerators asked, or the
+/// plan's for the trace's busy minutes (`busy_rate_rps`).
+fn chosen_profiles(
+    a: &ReplayRequest,
+    workload: &Workload,
+    busy_rate_rps: f64,
+) -> Result<Vec<(usize, u32)>, Error> {
+    let usage = Error::Usage;
+    let scenario = &a.scenario;
+    // The accelerators and max batch: given, or the plan's for the busy minutes.
+    Ok(if a.accelerators.is_empty() {
+        let mut one = scenario.clone();
+        one.workloads = vec![workload.clone()];
+        let planned = plan(&one, &PlanOptions::default())?;
+        let Some(alloc) = planned.allocations.first() else {
+            let why = planned
+                .unallocated
+                .first()
+                .map(|u| format!("{}: {}", u.reason, u.detail))
+                .unwrap_or_default();
+            return Err(Error::Infeasible(format!(
+                "{}: workload `{}` cannot be planned for the trace's busy minutes ({:.2} req/s): {why}",
+                a.source.display(),
+                workload.name,
+                busy_rate_rps
+            )));
+        };
+        let p = scenario
+            .profile_index(&workload.model, &alloc.accelerator)
+            .ok_or_else(|| usage(format!("no profile for `{}`", alloc.accelerator)))?;
+        vec![(p, a.max_batch.unwrap_or(alloc.max_batch))]
+    } else {
+        let mut chosen = Vec::new();
+        for acc in &a.accelerators {
+            let p = scenario
+                .profile_index(&workload.model, acc)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "{}: no profile of `{}` on `{acc}`",
+                        a.source.display(),
+                        workload.model
+                    ))
+                })?;
+            if chosen.iter().any(|&(q, _)| q == p) {
+                return Err(usage(format!("--accelerator names `{acc}` twice")));
+            }
+            let profile = &a.scenario.profiles[p];
+            let batch = a
+                .max_batch
+                .unwrap_or_else(|| workload.max_batch_on(profile));
+            chosen.push((p, batch));
+        }
+        chosen
+    })
+}
+
+/// Each chosen profile as a variant of the fleet with its sizer, cheapest capacity first.
+fn variants(
+    a: &ReplayRequest,
+    chosen: &[(usize, u32)],
+    targets: Targets,
+    shape: RequestShape,
+) -> Result<(Vec<VariantConfig>, Vec<Sizer>), Error> {
+    let usage = Error::Usage;
+    let scenario = &a.scenario;
+    let mut variants: Vec<(VariantConfig, Sizer)> = Vec::new();
+    for &(p, max_batch) in chosen {
+        let profile = &a.scenario.profiles[p];
+        let accelerator = scenario
+            .accelerator(&profile.accelerator)
+            .ok_or_else(|| usage(format!("unknown accelerator `{}`", profile.accelerator)))?;
+        let engine = engine_config(
+            profile,
+            max_batch,
+            &EngineOverrides {
+                noise_cv: a.noise_cv,
+                ..EngineOverrides::default()
+            },
+        );
+        let inventory = accelerator.inventory_gpus.map_or(a.max_replicas, |gpus| {
+            (gpus / u64::from(profile.gpus_per_replica.max(1))).min(u64::from(a.max_replicas))
+                as u32
+        });
+        variants.push((
+            VariantConfig {
+                name: profile.accelerator.clone(),
+                engine,
+                replica_cost_cents_per_hour: accelerator.cost_cents_per_hour
+                    * f64::from(profile.gpus_per_replica),
+                gpus_per_replica: profile.gpus_per_replica,
+                max_replicas: inventory,
+            },
+            Sizer::for_profile(profile, max_batch, targets, shape),
+        ));
+    }
+    // Cheapest capacity first: cost per replica over the rate a replica holds within the
+    // targets at the trace's token means (a variant the model cannot size goes last).
+    if variants.len() > 1 {
+        let per_rate = |(v, s): &(VariantConfig, Sizer)| {
+            s.max_rate_rps(shape)
+                .filter(|r| *r > 0.0)
+                .map_or(f64::INFINITY, |r| v.replica_cost_cents_per_hour / r)
+        };
+        variants.sort_by(|x, y| per_rate(x).total_cmp(&per_rate(y)));
+    }
+    Ok(variants.into_iter().unzip())
+}
+
+/// The static policy's fleet when it runs: given, or the fewest replicas with no interval in
+/// breach, searched by replaying from the plan's peak.
+#[allow(clippy::too_many_arguments)]
+fn static_fleet(
+    a: &ReplayRequest,
+    policies: &[PolicyKind],
+    config: &ReplayConfig,
+    requests: &[Request],
+    fleet: &Fleet,
+    loads: &[IntervalLoad],
+    listener: &dyn Listener,
+) -> Result<(Option<u32>, Option<StaticChoice>), Error> {
+    let usage = Error::Usage;
+    let runs_static = policies.contains(&PolicyKind::Static);
+    Ok(match a.settings.static_replicas {
+        Some(n) if runs_static => (Some(n), Some(StaticChoice::Given)),
+        None if runs_static => {
+            let plan_peak = loads
+                .iter()
+                .filter_map(|l| fleet.fill_load(l))
+                .map(|p| p.iter().sum::<u32>())
+                .max()
+                .unwrap_or(1);
+            let (n, how) = peak_replicas(config, requests, plan_peak, &|n| fleet.first(n))
+                .map_err(|e| usage(e.to_string()))?;
+            if how == PeakSearch::Capped {
+                listener.note(&format!(
+                    "static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"
+                ));
+            }
+            (
+                Some(n),
+                Some(match how {
+                    PeakSearch::NoBreach => StaticChoice::NoBreach,
+                    PeakSearch::Capped => StaticChoice::Capped,
+                }),
+            )
+        }
+        _ => (None, None),
     })
 }
