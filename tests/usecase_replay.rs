@@ -40,7 +40,7 @@ fn request(rate_scale: f64) -> ReplayRequest {
 fn the_library_call_gives_the_binarys_report() {
     // `wva replay scenarios/azure-chat-and-code.yaml --trace ... --workload conversation
     // --rate-scale 4 -o json`, every default the command's.
-    let report = replay(&request(4.0), &Silent).unwrap();
+    let report = replay(request(4.0), &Silent).unwrap();
     assert_eq!(wva::report::to_json(&report), golden_stdout("replay-conv"));
 }
 
@@ -50,13 +50,13 @@ fn one_policy_is_one_run_and_the_seed_decides_the_bytes() {
     r.policies = vec![PolicyKind::Static, PolicyKind::Static];
     r.settings.static_replicas = Some(2);
     r.noise_cv = 0.05;
-    let a = replay(&r, &Silent).unwrap();
+    let a = replay(r.clone(), &Silent).unwrap();
     assert_eq!(a.policies.len(), 1, "a policy asked twice runs once");
     assert_eq!(a.static_replicas, Some(2));
-    let b = replay(&r, &Silent).unwrap();
+    let b = replay(r.clone(), &Silent).unwrap();
     assert_eq!(wva::report::to_json(&a), wva::report::to_json(&b));
     r.seed = 7;
-    let c = replay(&r, &Silent).unwrap();
+    let c = replay(r.clone(), &Silent).unwrap();
     assert_ne!(wva::report::to_json(&a), wva::report::to_json(&c));
 }
 
@@ -64,13 +64,13 @@ fn one_policy_is_one_run_and_the_seed_decides_the_bytes() {
 fn bad_requests_are_errors() {
     let mut r = request(1.0);
     r.accelerators = vec!["H100".into(), "H100".into()];
-    let err = replay(&r, &Silent).unwrap_err();
+    let err = replay(r.clone(), &Silent).unwrap_err();
     assert!(matches!(err, Error::Usage(_)));
     assert_eq!(err.to_string(), "--accelerator names `H100` twice");
     let mut r = request(1.0);
     r.trace.records.clear();
     assert!(
-        replay(&r, &Silent)
+        replay(r.clone(), &Silent)
             .unwrap_err()
             .to_string()
             .ends_with("azure-conv-like-10min.csv: no requests to replay")
@@ -79,7 +79,7 @@ fn bad_requests_are_errors() {
     r.settings.static_replicas = Some(5000);
     r.policies = vec![PolicyKind::Static];
     assert!(
-        replay(&r, &Silent)
+        replay(r.clone(), &Silent)
             .unwrap_err()
             .to_string()
             .starts_with("--static-replicas 5000 is outside")

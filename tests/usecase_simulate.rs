@@ -48,7 +48,7 @@ fn the_library_call_gives_the_binarys_report() {
     let mut request = quickstart();
     request.requests = Some(20_000);
     let listener = Collect::default();
-    let out = simulate(&request, &listener).unwrap();
+    let out = simulate(request, &listener).unwrap();
     assert_eq!(
         wva::report::to_json(&out.report),
         golden_stdout("simulate-quickstart")
@@ -85,21 +85,21 @@ fn a_profile_under_a_closed_loop_and_replications() {
     });
     request.requests = Some(3000);
     assert_eq!(
-        wva::report::to_json(&simulate(&request, &Silent).unwrap().report),
+        wva::report::to_json(&simulate(request.clone(), &Silent).unwrap().report),
         golden_stdout("simulate-concurrency")
     );
     // Replications are independent runs merged: the same seed gives the same bytes, another
     // seed other numbers.
     request.replications = 2;
-    let a = simulate(&request, &Silent).unwrap();
-    let b = simulate(&request, &Silent).unwrap();
+    let a = simulate(request.clone(), &Silent).unwrap();
+    let b = simulate(request.clone(), &Silent).unwrap();
     assert_eq!(a.results.len(), 2);
     assert_eq!(
         wva::report::to_json(&a.report),
         wva::report::to_json(&b.report)
     );
     request.seed = 2;
-    let c = simulate(&request, &Silent).unwrap();
+    let c = simulate(request.clone(), &Silent).unwrap();
     assert_ne!(
         wva::report::to_json(&a.report),
         wva::report::to_json(&c.report)
@@ -124,7 +124,7 @@ fn a_trace_drives_its_workloads_and_the_others_are_noted() {
         ..Shape::default()
     };
     let listener = Collect::default();
-    let out = simulate(&request, &listener).unwrap();
+    let out = simulate(request, &listener).unwrap();
     assert_eq!(out.report.workloads.len(), 1);
     let notes = listener.notes.lock().unwrap();
     assert_eq!(
@@ -150,14 +150,14 @@ fn bad_requests_are_errors_not_panics() {
             },
         )
     };
-    let err = simulate(&profile(ProfileLoad::default()), &Silent).unwrap_err();
+    let err = simulate(profile(ProfileLoad::default()), &Silent).unwrap_err();
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert!(
         err.to_string().contains("--profile needs the load"),
         "{err}"
     );
     let err = simulate(
-        &profile(ProfileLoad {
+        profile(ProfileLoad {
             model: Some("no-such-model".into()),
             ..ProfileLoad::default()
         }),
@@ -182,7 +182,7 @@ fn bad_requests_are_errors_not_panics() {
         concurrency: 4,
         think_time_s: 0.0,
     });
-    let err = simulate(&request, &Silent).unwrap_err();
+    let err = simulate(request.clone(), &Silent).unwrap_err();
     assert!(
         err.to_string().contains("--concurrency drives one replica"),
         "{err}"
@@ -193,7 +193,7 @@ fn bad_requests_are_errors_not_panics() {
         path: "plan.json".into(),
         allocations: vec![("nope".into(), "H100".into(), 1, 8)],
     };
-    let err = simulate(&request, &Silent).unwrap_err();
+    let err = simulate(request.clone(), &Silent).unwrap_err();
     assert!(matches!(err, Error::Spec(_)), "{err}");
     assert!(
         err.to_string()

@@ -295,7 +295,7 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         noise_cv: a.noise_cv,
         seed: a.seed,
     };
-    let report = replay(&request, &Terminal::default())?;
+    let report = replay(request, &Terminal::default())?;
     if let Some(path) = &a.timeline {
         write_atomically(path, replay_timeline_csv(&report).as_bytes())?;
     }

@@ -324,7 +324,7 @@ fn request(a: &SimulateArgs) -> anyhow::Result<SimulateRequest> {
 
 pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     let request = request(&a)?;
-    let out = simulate(&request, &Terminal::default())?;
+    let out = simulate(request, &Terminal::default())?;
     let first = &out.results[0];
     if first.timeline_truncated {
         super::say::note(format_args!(

@@ -94,12 +94,14 @@ impl ReplayRequest {
     }
 }
 
-/// Replays `request`'s trace under each of its policies (in parallel); notes and progress go to
-/// `listener`.
-pub fn replay(request: &ReplayRequest, listener: &dyn Listener) -> Result<ReplayReport, Error> {
-    let a = request;
+/// Replays `request`'s trace (taken whole) under each of its policies (in parallel); notes and
+/// progress go to `listener`.
+pub fn replay(mut request: ReplayRequest, listener: &dyn Listener) -> Result<ReplayReport, Error> {
+    // The trace's records move into the run, not copied.
+    let records = std::mem::take(&mut request.trace.records);
+    let a = &request;
     let usage = Error::Usage;
-    let (records, workload, load) = trace_workload(a, listener)?;
+    let (records, workload, load) = trace_workload(a, records, listener)?;
     let scenario = &a.scenario;
     let targets = scenario.slo_targets(&workload);
 
@@ -231,14 +233,14 @@ pub fn replay(request: &ReplayRequest, listener: &dyn Listener) -> Result<Replay
     })
 }
 
-/// The trace's requests (failed ones left out), its one workload with the trace's load (its
+/// The trace's `records` (failed ones left out), its one workload with the trace's load (its
 /// busy minutes' rate and token means), and that load.
 fn trace_workload(
     a: &ReplayRequest,
+    mut records: Vec<TraceRecord>,
     listener: &dyn Listener,
 ) -> Result<(Vec<TraceRecord>, Workload, TraceLoad), Error> {
     let usage = Error::Usage;
-    let mut records = a.trace.records.clone();
     let failed = records.iter().filter(|r| r.output_tokens == 0).count();
     if failed > 0 {
         records.retain(|r| r.output_tokens > 0);

@@ -177,17 +177,21 @@ pub struct SimulateOutcome {
     pub records: Option<Vec<TraceRecord>>,
 }
 
-/// Simulates `request`; notes and progress go to `listener`.
+/// Simulates `request` (taken whole: a trace's records move into the run, not copied); notes
+/// and progress go to `listener`.
 pub fn simulate(
-    request: &SimulateRequest,
+    mut request: SimulateRequest,
     listener: &dyn Listener,
 ) -> Result<SimulateOutcome, Error> {
-    let r = request;
-    let records = r
+    let taken = request
         .trace
-        .as_ref()
-        .map(|t| cut_trace(t, r, listener))
-        .transpose()?;
+        .as_mut()
+        .map(|t| std::mem::take(&mut t.records));
+    let r = &request;
+    let records = match (taken, &r.trace) {
+        (Some(records), Some(t)) => Some(cut_trace(records, &t.path, r, listener)?),
+        _ => None,
+    };
     let mut scenario = match &r.subject {
         Subject::Scenario(s) => s.clone(),
         Subject::Profile { profiles, load } => {
@@ -262,11 +266,11 @@ pub fn simulate(
 /// The trace's requests as the run replays them: failed ones (no output) left out, cut at
 /// `duration_s` and `requests`.
 fn cut_trace(
-    trace: &TraceInput,
+    mut records: Vec<TraceRecord>,
+    path: &Path,
     r: &SimulateRequest,
     listener: &dyn Listener,
 ) -> Result<Vec<TraceRecord>, Error> {
-    let mut records = trace.records.clone();
     // Failed requests (kept with --keep-failed) generated nothing to replay.
     let failed = records.iter().filter(|r| r.output_tokens == 0).count();
     if failed > 0 {
@@ -282,7 +286,7 @@ fn cut_trace(
     if records.is_empty() {
         return Err(Error::Usage(format!(
             "{}: no requests to replay",
-            trace.path.display()
+            path.display()
         )));
     }
     Ok(records)
