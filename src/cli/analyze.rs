@@ -8,7 +8,7 @@ use crate::perf::NamedParams;
 use crate::perf::{PerfModelKind, PerfParams, RequestShape};
 use crate::queueing::DEFAULT_QUEUE_PER_BATCH;
 use crate::report::{analysis_table, to_json, to_yaml};
-use crate::spec::{Profile, load_profiles};
+use crate::spec::{Profile, load_profiles, matching_profiles};
 use crate::usecase::analyze::{AnalyzeRequest, Question, analyze};
 use anyhow::Context;
 use clap::{ArgGroup, Args, ValueEnum};
@@ -156,16 +156,7 @@ fn perf_from_flags(a: &AnalyzeArgs) -> Result<PerfParams, Error> {
 
 fn pick_profile(a: &AnalyzeArgs, path: &std::path::Path) -> anyhow::Result<Profile> {
     let profiles = load_profiles(path)?;
-    let matching: Vec<&Profile> = profiles
-        .iter()
-        .filter(|p| a.model.as_deref().is_none_or(|m| p.model == m))
-        .filter(|p| {
-            a.accelerator
-                .as_deref()
-                .is_none_or(|acc| p.accelerator == acc)
-        })
-        .collect();
-    match matching.as_slice() {
+    match matching_profiles(&profiles, a.model.as_deref(), a.accelerator.as_deref()).as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(Error::Usage(format!(
             "{}: no profile matches{}{}; it has: {}",

@@ -14,8 +14,7 @@
 //! so the whole search is bounded by [`Search::evaluations`].
 
 use super::sweep::{Drive, SweepRow, TokenStat, TtftStat};
-use crate::perf::NamedParams;
-use crate::perf::{Gen2Params, PerfModelKind, PerfParams};
+use crate::perf::{Gen2Params, Gen3Params, PerfModelKind, PerfParams};
 use crate::queueing::Targets;
 use crate::sim::closed_loop::{ClosedLoop, run_closed_loop};
 use crate::sim::measured::{RunStats, replay};
@@ -272,17 +271,13 @@ fn engine_config(
 
 /// The parameters as the perf model `kind` (gen 3 carries the budget).
 fn as_params(p: Gen2Params, kind: PerfModelKind, budget: u32) -> PerfParams {
-    let kind = match kind {
-        PerfModelKind::V3 => PerfModelKind::V3,
-        _ => PerfModelKind::V2,
-    };
-    PerfParams::from_named(
-        kind,
-        NamedParams {
+    match kind {
+        PerfModelKind::V3 => PerfParams::V3(Gen3Params {
+            iteration: p,
             max_num_batched_tokens: budget,
-            ..NamedParams::new(p.alpha_ms, p.beta_ms_per_token, p.gamma_ms_per_kv_token)
-        },
-    )
+        }),
+        _ => PerfParams::V2(p),
+    }
 }
 
 fn predict(

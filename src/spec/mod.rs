@@ -567,6 +567,20 @@ impl Scenario {
     }
 }
 
+/// The profiles of `model` (any, when `None`) on `accelerator` (any, when `None`), in file order:
+/// how `--profile FILE` picks one with `--model` and `--accelerator`.
+pub fn matching_profiles<'a>(
+    profiles: &'a [Profile],
+    model: Option<&str>,
+    accelerator: Option<&str>,
+) -> Vec<&'a Profile> {
+    profiles
+        .iter()
+        .filter(|p| model.is_none_or(|m| p.model == m))
+        .filter(|p| accelerator.is_none_or(|acc| p.accelerator == acc))
+        .collect()
+}
+
 /// Reads a file of profiles (`profiles: [...]`), checking each one on its own (accelerator
 /// names are not checked: there is no catalog to check them against).
 pub fn load_profiles(path: &Path) -> Result<Vec<Profile>, Error> {

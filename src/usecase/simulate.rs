@@ -15,7 +15,7 @@ use crate::sim::setup::{EngineOverrides, Fleet, FleetPart, build};
 use crate::sim::{Generator, Horizon, Request, Router, SimConfig, SimResult, run};
 use crate::spec::{
     Accelerator, LatencyTarget, Profile, Scenario, ServiceClass, SloTarget, SpecError, Statistic,
-    Workload,
+    Workload, matching_profiles,
 };
 use crate::trace::TraceRecord;
 use crate::verify::fleets_of_plan;
@@ -348,15 +348,7 @@ fn profile_scenario(
     trace_load: Option<TraceLoad>,
     closed_loop: bool,
 ) -> Result<Scenario, Error> {
-    let matching: Vec<&Profile> = profiles
-        .iter()
-        .filter(|p| load.model.as_deref().is_none_or(|m| p.model == m))
-        .filter(|p| {
-            load.accelerator
-                .as_deref()
-                .is_none_or(|acc| p.accelerator == acc)
-        })
-        .collect();
+    let matching = matching_profiles(profiles, load.model.as_deref(), load.accelerator.as_deref());
     let profile = match matching.as_slice() {
         [one] => (*one).clone(),
         [] => {
