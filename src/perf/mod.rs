@@ -385,6 +385,17 @@ impl ServiceCurve {
         }
     }
 
+    /// Whether the mean latencies can step as the load changes, up to max batch `max_batch`:
+    /// gen 3 reads its prefill chunk count off the table at the rounded mean batch, so where that
+    /// count changes within `1..=max_batch` TTFT and ITL jump, and a lighter load can miss a
+    /// target that a heavier one meets. Gen 1 and 2 (and gen 3 with one chunk count) are smooth.
+    pub fn latencies_step_with_load(&self, max_batch: u32) -> bool {
+        let max_batch = max_batch.clamp(1, self.max_batch()) as usize;
+        self.chunks
+            .get(1..=max_batch)
+            .is_some_and(|c| c.windows(2).any(|w| w[0] != w[1]))
+    }
+
     /// Closed-form ITL at batch size `batch` with no queueing (used by the max-batch search).
     pub fn itl_at_batch_ms(&self, batch: u32) -> f64 {
         let b = batch.clamp(1, self.max_batch());

@@ -45,7 +45,9 @@ pub fn smallest_feasible_batch(
 /// The max batch with the highest SLO-bound per-replica rate: bisects (to 1e-4 relative, one
 /// sweep per step) for the highest rate at which some max batch still meets the targets,
 /// starting from `feasible_rate_rps` (where one must), and returns the smallest max batch
-/// feasible there.
+/// feasible there. Where latencies step with the load (gen 3's chunk count) the rate found is
+/// the edge of the feasible stretch holding `feasible_rate_rps`'s bisection path, not always
+/// the highest; the choice is a tie-break among max batches that need the same replicas.
 pub fn highest_rate_batch(
     model: &ReplicaModel,
     max_queue: impl Fn(u32) -> u32 + Copy,
@@ -110,12 +112,23 @@ pub fn fewest_replicas(
     if lo > hi {
         return None;
     }
-    // Feasibility only improves with more replicas (less load each): bisect for the fewest.
-    let mut best =
-        smallest_feasible_batch(model, max_queue, targets, per_replica(hi)).map(|m| (hi, m))?;
+    let feasible = |k: u32| smallest_feasible_batch(model, max_queue, targets, per_replica(k));
+    if model.curve().latencies_step_with_load(model.max_batch()) {
+        // Latencies that step with the load (gen 3's chunk count) can make a lighter load per
+        // replica miss a target a heavier one meets: no bisection, the first count that works.
+        return (lo..=hi).find_map(|k| {
+            feasible(k).map(|m| BatchChoice {
+                max_batch: m,
+                replicas: k,
+            })
+        });
+    }
+    // Otherwise feasibility only improves with more replicas (less load each): bisect for the
+    // fewest.
+    let mut best = feasible(hi).map(|m| (hi, m))?;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match smallest_feasible_batch(model, max_queue, targets, per_replica(mid)) {
+        match feasible(mid) {
             Some(m) => {
                 best = (mid, m);
                 hi = mid;
@@ -185,6 +198,39 @@ mod tests {
             again <= choice.replicas + 1,
             "sizing at the chosen batch agrees: {again}"
         );
+    }
+
+    #[test]
+    fn where_latencies_step_the_fewest_replicas_are_found_past_an_infeasible_count() {
+        // Gen 3 with 2495-token prompts under a 512-token budget: the chunk count changes with
+        // the batch, ITL steps with the load, and 34 replicas meet the targets while 35 do not
+        // (found by proptest; bisection over the count answered 36).
+        let iteration = Gen2Params {
+            alpha_ms: 10.304803575349629,
+            beta_ms_per_token: 0.01580385425537055,
+            gamma_ms_per_kv_token: 0.00020617020792448212,
+        };
+        let params = PerfParams::V3(Gen3Params {
+            iteration,
+            max_num_batched_tokens: 512,
+        });
+        let shape = RequestShape {
+            prompt_tokens: 2495.093834375478,
+            output_tokens: 9.090159386820009,
+        };
+        let model = ReplicaModel::new(params, shape, 20, 200).unwrap();
+        assert!(model.curve().latencies_step_with_load(20));
+        let targets = Targets {
+            ttft_ms: Some(563.0),
+            itl_ms: Some(23.6),
+            ..Default::default()
+        };
+        let rate = 29.624648590999755 * model.rate_range_rps().1;
+        let feasible =
+            |k: f64| smallest_feasible_batch(&model, |m| 10 * m, &targets, rate / k).is_some();
+        assert!(feasible(34.0) && !feasible(35.0) && !feasible(33.0));
+        let choice = fewest_replicas(&model, |m| 10 * m, &targets, rate, 1, 2001).unwrap();
+        assert_eq!((choice.replicas, choice.max_batch), (34, 6));
     }
 
     proptest! {
