@@ -103,6 +103,25 @@ impl Interconnect {
         GENERATIONS.iter().find(|g| g.name == name).map(|g| g.link)
     }
 
+    /// A link given as text: a generation's name, or `BANDWIDTH_GB_S,LATENCY_US` (`40,5`).
+    pub fn parse(text: &str) -> Result<Interconnect, String> {
+        if let Some(link) = Interconnect::named(text) {
+            return Ok(link);
+        }
+        let parsed = text.split_once(',').and_then(|(b, l)| {
+            let (b, l) = (b.trim().parse::<f64>().ok()?, l.trim().parse::<f64>().ok()?);
+            (b.is_finite() && b > 0.0 && l.is_finite() && l >= 0.0).then_some((b, l))
+        });
+        parsed
+            .map(|(bandwidth_gb_s, latency_us)| Interconnect {
+                bandwidth_gb_s,
+                latency_us,
+            })
+            .ok_or_else(|| {
+                format!("`{text}`: a generation (nvlink3, nvlink4, nvlink5, pcie4, pcie5, infinity-fabric) or BANDWIDTH_GB_S,LATENCY_US (e.g. 40,5)")
+            })
+    }
+
     /// Time of one step moving `bytes`, µs.
     fn step_us(&self, bytes: f64) -> f64 {
         // 1 GB/s moves 1,000 bytes per µs.

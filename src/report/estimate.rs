@@ -2,8 +2,8 @@
 //! its errors in sample, on held-out observations and on validation files.
 
 use super::table::new_table;
-use crate::estimate::Fit;
 use crate::estimate::check::Evaluation;
+use crate::estimate::{Fit, Kind, Observation};
 use serde::Serialize;
 
 /// What `wva estimate --report` prints.
@@ -247,4 +247,76 @@ pub fn calibration_table(r: &CalibrationReport) -> String {
         stat_errors("validation files", v, &mut out);
     }
     out
+}
+
+/// Draws a direct fit: measured and fitted mean time per batch size, for each kind, and the
+/// relative residuals (PNG, or SVG by the path's extension).
+pub fn fit_plot(
+    path: &std::path::Path,
+    obs: &[Observation],
+    f: &Fit,
+) -> Result<(), super::plot::PlotError> {
+    use super::plot::{Panel, Series, panels};
+    use std::collections::BTreeMap;
+    let mut kinds: Vec<Kind> = Vec::new();
+    for o in obs {
+        if !kinds.contains(&o.kind) {
+            kinds.push(o.kind);
+        }
+    }
+    let (mut times, mut residuals) = (Vec::new(), Vec::new());
+    for (c, k) in kinds.iter().enumerate() {
+        // Per batch size (rounded for measured concurrencies): mean measured, mean fitted.
+        let mut by_batch: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new();
+        for o in obs.iter().filter(|o| o.kind == *k) {
+            let key = (o.batch * 10.0).round() as i64;
+            let e = by_batch.entry(key).or_default();
+            let fitted = crate::estimate::fit::predict(&f.params, &o.work);
+            e.0 += o.time_ms / o.per_unit.max(1e-12);
+            e.1 += fitted / o.per_unit.max(1e-12);
+            e.2 += 1.0;
+        }
+        let name = k.name().to_string();
+        let point = |(&b, &(m, p, n)): (&i64, &(f64, f64, f64))| (b as f64 / 10.0, m / n, p / n);
+        let pts: Vec<(f64, f64, f64)> = by_batch.iter().map(point).collect();
+        times.push(Series {
+            name: format!("{name}: measured"),
+            color: c,
+            light: true,
+            points: pts.iter().map(|&(b, m, _)| (b, m)).collect(),
+        });
+        times.push(Series {
+            name: format!("{name}: fitted"),
+            color: c,
+            light: false,
+            points: pts.iter().map(|&(b, _, p)| (b, p)).collect(),
+        });
+        residuals.push(Series {
+            name,
+            color: c,
+            light: false,
+            points: pts
+                .iter()
+                .map(|&(b, m, p)| (b, 100.0 * (p - m) / m))
+                .collect(),
+        });
+    }
+    panels(
+        path,
+        "batch size (or mean concurrency)",
+        &[
+            Panel {
+                title: format!("{} fit: time per unit, ms", f.model.name()),
+                y_label: "ms".into(),
+                x_label: None,
+                series: times,
+            },
+            Panel {
+                title: "residuals (fitted - measured) / measured".into(),
+                y_label: "%".into(),
+                x_label: None,
+                series: residuals,
+            },
+        ],
+    )
 }

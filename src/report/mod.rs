@@ -17,7 +17,9 @@ mod table;
 mod trace;
 
 pub use analysis::Analysis;
-pub use estimate::{CalibrationReport, EstimateReport, calibration_table, estimate_table};
+pub use estimate::{
+    CalibrationReport, EstimateReport, calibration_table, estimate_table, fit_plot,
+};
 pub use observe::observe_table;
 pub use replay::{
     REPLAY_TIMELINE_COLUMNS, ReplayReport, ReplayVariant, StaticChoice, pareto_front,

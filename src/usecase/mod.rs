@@ -6,9 +6,11 @@
 //! always has; [`Silent`] drops them.
 
 pub mod analyze;
+pub mod estimate;
 pub mod plan;
 pub mod replay;
 pub mod simulate;
+pub mod tables_profile;
 
 pub use replay::{ReplayRequest, replay};
 pub use simulate::{

@@ -11,7 +11,7 @@ mod tables;
 use super::Observation;
 use clap::ValueEnum;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use generic::ColumnMap;
 
@@ -406,6 +406,38 @@ pub fn read_all(
         formats,
         model,
     })
+}
+
+/// Every folder of per-request logs (LMBench CSVs) replaced by its CSV files, in name order;
+/// other paths (files, a profiler folder) as they are.
+pub fn expand_folders(
+    paths: &[PathBuf],
+    format: Option<SourceFormat>,
+) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let profiler = ["attention.csv", "dense.csv"]
+            .iter()
+            .any(|f| p.join(f).exists());
+        if !p.is_dir() || profiler || format == Some(SourceFormat::LlmservingsimProfile) {
+            out.push(p.clone());
+            continue;
+        }
+        let mut csvs: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|e| format!("{}: {e}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| f.is_file() && f.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+            .collect();
+        csvs.sort();
+        if csvs.is_empty() {
+            return Err(format!(
+                "{}: a folder without benchmark CSV files (nor a profiler's attention.csv)",
+                p.display()
+            ));
+        }
+        out.extend(csvs);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,45 +1,55 @@
-//! `wva estimate --perf-model tables` (the default with `--cluster-config`): writes a profile
-//! that points at LLMServingSim's profiler tables, with the deployment from its cluster config.
+//! `wva estimate --perf-model tables` as a library call: a profile that points at
+//! LLMServingSim's profiler tables, with the deployment (parallelism, link, GPU memory) from its
+//! cluster config or from what the request gives. Nothing is fitted.
 
-use crate::error::{Error, ExitCode};
+use super::Listener;
+use crate::error::Error;
 use crate::estimate::read::SourceFormat;
 use crate::estimate::tables_profile::{TablesProfile, write};
-use crate::perf::Parallelism;
+use crate::perf::{Interconnect, Parallelism};
 use crate::spec::tables::{find_model_config, read_cluster_config, read_model_config};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// What a `tables` profile takes from `wva estimate`'s arguments.
-pub(super) struct TablesArgs {
+/// A `tables` profile to write.
+#[derive(Clone, Debug)]
+pub struct TablesRequest {
+    /// The profiler folder (exactly one).
     pub files: Vec<PathBuf>,
+    /// The format given, if any (only `llmservingsim-profile` fits).
     pub format: Option<SourceFormat>,
+    /// LLMServingSim's cluster config of the deployment.
     pub cluster_config: Option<PathBuf>,
+    /// The model's Hugging Face config.json (default: found in LLMServingSim's layout).
     pub model_config: Option<PathBuf>,
+    /// The model's name (default: the cluster config's).
     pub model: Option<String>,
+    /// The accelerator's name (default: the cluster config's hardware, else `unknown`).
     pub accelerator: Option<String>,
+    /// Tensor-parallel degree (without a cluster config; with one, it must agree).
     pub tp: Option<u32>,
+    /// Decoder layers of the model (the profiler times one).
     pub num_layers: Option<u32>,
+    /// Max batch (default: the cluster config's, else 256).
     pub max_batch: Option<u32>,
+    /// Token budget (default: the cluster config's, else the one profiled).
     pub max_num_batched_tokens: Option<u32>,
+    /// vLLM's `--gpu-memory-utilization`.
     pub gpu_memory_utilization: f64,
+    /// GPU memory, GB, without a cluster config.
     pub gpu_memory_gb: Option<f64>,
-    pub interconnect: Option<crate::perf::Interconnect>,
-    pub out: Option<PathBuf>,
-    pub output: super::estimate::ProfileFormat,
-    /// Flags of a fit given anyway (refused: nothing is fitted).
-    pub fit_flags: Vec<&'static str>,
+    /// The link between the GPUs (default: the cluster config's).
+    pub interconnect: Option<Interconnect>,
+    /// The folder the profile is written to: its paths are relative to it.
+    pub out_dir: PathBuf,
 }
 
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    Error::Usage(message.into()).into()
+fn usage(message: impl Into<String>) -> Error {
+    Error::Usage(message.into())
 }
 
-pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
-    if !a.fit_flags.is_empty() {
-        return Err(usage(format!(
-            "{}: a `tables` profile is not fitted, so these do not apply",
-            a.fit_flags.join(", ")
-        )));
-    }
+/// The profile's YAML; notes on what the tables cannot give go to `listener`.
+pub fn tables_profile(request: &TablesRequest, listener: &dyn Listener) -> Result<String, Error> {
+    let a = request;
     if a.format
         .is_some_and(|f| f != SourceFormat::LlmservingsimProfile)
     {
@@ -59,7 +69,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
             tables.display()
         )));
     }
-    // The deployment: the cluster config, or flags.
+    // The deployment: the cluster config, or the request.
     let cluster = match &a.cluster_config {
         Some(path) => Some(read_cluster_config(path, None)?),
         None => None,
@@ -97,34 +107,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
                     c.tp
                 )));
             }
-            // Re-read for the expert-parallel default, which depends on the model.
-            let c2 =
-                read_cluster_config(a.cluster_config.as_deref().unwrap_or(tables), Some(is_moe))?;
-            let mut notes = format!(
-                "{} ({} replica{})",
-                a.cluster_config
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                c2.replicas,
-                if c2.replicas == 1 { "" } else { "s" }
-            );
-            if (c2.gpu_memory_utilization - a.gpu_memory_utilization).abs() > 1e-9 {
-                notes.push_str(&format!(
-                    "; its mem_util {} is LLMServingSim's calibration, vLLM's gpu_memory_utilization {} used instead",
-                    c2.gpu_memory_utilization, a.gpu_memory_utilization
-                ));
-            }
-            (
-                Parallelism {
-                    tp: c2.tp,
-                    ep: c2.ep,
-                    dp: c2.dp,
-                },
-                Some(a.interconnect.unwrap_or(c2.interconnect)),
-                Some(c2.gpu_memory_gib),
-                notes,
-            )
+            deployment_of_cluster(a, tables, is_moe)?
         }
         None => (
             Parallelism {
@@ -156,7 +139,7 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
             .max_batch
             .or(cluster.as_ref().and_then(|c| c.max_num_seqs))
             .unwrap_or(256),
-        // A flag wins, then the cluster config, then the budget the tables were profiled at.
+        // The request's budget wins, then the cluster config's, then the one profiled.
         max_num_batched_tokens: a
             .max_num_batched_tokens
             .or(cluster.as_ref().and_then(|c| c.max_num_batched_tokens))
@@ -164,32 +147,57 @@ pub(super) fn run(a: &TablesArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(crate::perf::DEFAULT_MAX_NUM_BATCHED_TOKENS),
         deployment,
     };
-    // Paths in the profile are relative to its file's folder (to the current one on stdout).
-    let out_dir = a
-        .out
-        .as_ref()
-        .and_then(|p| p.parent().map(PathBuf::from))
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("."));
-    let written = write(&profile, Some(&out_dir))?;
+    let written = write(&profile, Some(&a.out_dir))?;
     for note in written.model.notes() {
-        super::say::note(format_args!("{note}"));
+        listener.note(note);
     }
     let largest = written.model.largest_chunk_tokens();
     if f64::from(profile.max_num_batched_tokens) > largest {
-        super::say::note(format_args!(
+        listener.note(&format!(
             "the token budget ({}) is above the largest prefill chunk the profiler measured ({largest:.0}); longer chunks are extrapolated from the grid's last points",
             profile.max_num_batched_tokens
         ));
     }
     if written.kv.is_none() {
-        super::say::note(
+        listener.note(
             "the GPU's memory is not known, so the profile has no KV capacity (unlimited); give --cluster-config or --gpu-memory-gb for kv_capacity_tokens: auto",
         );
     }
-    super::output::write_out(
-        a.out.as_deref(),
-        &super::estimate::profile_text(&written.yaml, a.output)?,
-    )?;
-    Ok(ExitCode::Success)
+    Ok(written.yaml)
+}
+
+/// The deployment a cluster config describes: parallelism (expert parallelism's default
+/// depends on whether the model is a mixture of experts), link, GPU memory, and the profile's
+/// line on where they came from.
+fn deployment_of_cluster(
+    a: &TablesRequest,
+    tables: &Path,
+    is_moe: bool,
+) -> Result<(Parallelism, Option<Interconnect>, Option<f64>, String), Error> {
+    let c = read_cluster_config(a.cluster_config.as_deref().unwrap_or(tables), Some(is_moe))?;
+    let mut notes = format!(
+        "{} ({} replica{})",
+        a.cluster_config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        c.replicas,
+        if c.replicas == 1 { "" } else { "s" }
+    );
+    if (c.gpu_memory_utilization - a.gpu_memory_utilization).abs() > 1e-9 {
+        notes.push_str(&format!(
+            "; its mem_util {} is LLMServingSim's calibration, vLLM's gpu_memory_utilization {} used instead",
+            c.gpu_memory_utilization, a.gpu_memory_utilization
+        ));
+    }
+    Ok((
+        Parallelism {
+            tp: c.tp,
+            ep: c.ep,
+            dp: c.dp,
+        },
+        Some(a.interconnect.unwrap_or(c.interconnect)),
+        Some(c.gpu_memory_gib),
+        notes,
+    ))
 }
