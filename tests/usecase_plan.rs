@@ -72,3 +72,71 @@ fn a_trace_of_one_request_has_no_rate() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plan_checked_in_the_simulator_is_the_binarys() {
+    // `wva plan scenarios/percentile-slos.yaml --verify -o json`.
+    use wva::usecase::plan::{PlanRequest, plan as plan_checked};
+    use wva::verify::VerifyOptions;
+    let request = PlanRequest {
+        scenario: load_scenario(&root().join("scenarios/percentile-slos.yaml")).unwrap(),
+        options: PlanOptions::default(),
+        verify: Some(VerifyOptions::default()),
+    };
+    let outcome = plan_checked(&request, &wva::usecase::Silent).unwrap();
+    let checks = outcome.checks.as_deref().expect("checked");
+    assert_eq!(
+        wva::report::render_verified_plan(&outcome.plan, checks, wva::report::OutputFormat::Json),
+        golden_stdout("plan-percentile-verify")
+    );
+    assert_eq!(outcome.not_fully_served(), 0);
+}
+
+#[test]
+fn upstream_settings_become_defaults_and_workloads_are_found_by_name() {
+    use wva::error::Error;
+    use wva::optimize::{BatchPolicy, BestEffort, SaturationPolicy, SolverKind};
+    use wva::spec::inferno::InfernoOptimizer;
+    use wva::usecase::plan::{upstream_defaults, workload_index};
+    let greedy = upstream_defaults(&InfernoOptimizer {
+        delayed_best_effort: true,
+        saturation_policy: "PriorityExhaustive".into(),
+        ..InfernoOptimizer::default()
+    })
+    .unwrap();
+    assert_eq!(greedy.solver, SolverKind::Greedy);
+    assert_eq!(greedy.saturation, SaturationPolicy::PriorityExhaustive);
+    assert_eq!(greedy.batch, BatchPolicy::Fixed);
+    assert_eq!(greedy.best_effort, BestEffort::Delayed);
+    assert!(!greedy.mixed);
+    let mixed = upstream_defaults(&InfernoOptimizer {
+        heterogeneous: true,
+        saturation_policy: "None".into(),
+        ..InfernoOptimizer::default()
+    })
+    .unwrap();
+    assert_eq!((mixed.solver, mixed.mixed), (SolverKind::Exact, true));
+    let bad = upstream_defaults(&InfernoOptimizer {
+        saturation_policy: "Sometimes".into(),
+        ..InfernoOptimizer::default()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&bad, Error::Usage(m) if m.contains("`Sometimes`")),
+        "{bad}"
+    );
+
+    let scenario = load_scenario(&root().join("scenarios/quickstart.yaml")).unwrap();
+    let w = workload_index(&scenario, Some("chat-standard")).unwrap();
+    assert_eq!(scenario.workloads[w].name, "chat-standard");
+    let missing = workload_index(&scenario, Some("nope")).unwrap_err();
+    assert!(
+        missing.to_string().contains("no such workload"),
+        "{missing}"
+    );
+    assert!(scenario.workloads.len() > 1);
+    assert!(matches!(
+        workload_index(&scenario, None),
+        Err(Error::Usage(_))
+    ));
+}

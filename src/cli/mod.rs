@@ -12,6 +12,7 @@ mod load;
 mod observe;
 mod output;
 mod plan;
+mod plan_args;
 pub mod plan_file;
 mod progress;
 mod replay;

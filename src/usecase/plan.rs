@@ -1,11 +1,17 @@
-//! `wva plan`'s load from a trace as a library call: one workload's rate (a quantile of its
-//! per-minute rates) and token means, streamed from a trace of any size.
+//! `wva plan` as library calls: the plan of a scenario, checked in the simulator when asked
+//! ([`plan`]); upstream's optimizer settings as the plan's defaults ([`upstream_defaults`]);
+//! and one workload's load from a trace ([`load_from_trace`]: a quantile of its per-minute
+//! rates and its token means, streamed from a trace of any size).
 
 use super::Listener;
 use crate::error::Error;
-use crate::spec::Workload;
+use crate::optimize::candidates::BatchPolicy;
+use crate::optimize::{BestEffort, Plan, PlanOptions, SaturationPolicy, SolverKind};
+use crate::spec::inferno::InfernoOptimizer;
+use crate::spec::{Scenario, Workload};
 use crate::trace::Trace;
 use crate::trace::stats::{StatsBuilder, minute_rates_rps, rate_quantile_rps};
+use crate::verify::{Verification, VerifyOptions, verify};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -93,4 +99,124 @@ pub fn load_from_trace(
         workload.output_tokens
     ));
     Ok(())
+}
+
+/// A plan to make.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    /// The problem.
+    pub scenario: Scenario,
+    /// How to solve it.
+    pub options: PlanOptions,
+    /// Check the plan in the simulator (each workload's fleet under its own traffic).
+    pub verify: Option<VerifyOptions>,
+}
+
+/// A plan, and its check in the simulator when one was asked for.
+#[derive(Debug)]
+pub struct PlanOutcome {
+    /// The plan.
+    pub plan: Plan,
+    /// The simulated check, one per workload allocated.
+    pub checks: Option<Vec<Verification>>,
+}
+
+impl PlanOutcome {
+    /// The workloads whose simulated fleet misses an SLO.
+    pub fn missed_in_simulation(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .flatten()
+            .filter(|c| !c.misses.is_empty())
+            .map(|c| c.workload.as_str())
+            .collect()
+    }
+
+    /// How many workloads are not fully served: left unallocated, or allocated in part.
+    pub fn not_fully_served(&self) -> usize {
+        let partial = self.plan.allocations.iter().filter(|x| x.partial).count();
+        self.plan.unallocated.len() + partial
+    }
+}
+
+/// Plans `request.scenario` (and checks the plan in the simulator when asked); progress goes
+/// to `listener`.
+pub fn plan(request: &PlanRequest, listener: &dyn Listener) -> Result<PlanOutcome, Error> {
+    listener.start(None, "planning", "");
+    let planned = crate::optimize::plan(&request.scenario, &request.options);
+    listener.finish();
+    let plan = planned?;
+    let checks = request.verify.as_ref().map(|options| {
+        listener.start(None, "checking the plan in the simulator", "");
+        let checks = verify(&request.scenario, &plan, options);
+        listener.finish();
+        checks
+    });
+    Ok(PlanOutcome { plan, checks })
+}
+
+/// Upstream's optimizer settings (`optimizer-data.json`), as the defaults of a plan of its
+/// problem.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpstreamDefaults {
+    /// Unlimited, greedy or exact, as its flags say.
+    pub solver: SolverKind,
+    /// Its saturation policy.
+    pub saturation: SaturationPolicy,
+    /// Upstream keeps each profile's max batch.
+    pub batch: BatchPolicy,
+    /// Best effort after every priority level, or in order.
+    pub best_effort: BestEffort,
+    /// `heterogeneous` (and limited): one workload may use several accelerator types, when
+    /// the solver is left to upstream's choice.
+    pub mixed: bool,
+}
+
+/// The defaults upstream's optimizer settings give.
+pub fn upstream_defaults(o: &InfernoOptimizer) -> Result<UpstreamDefaults, Error> {
+    let saturation = SaturationPolicy::parse(&o.saturation_policy).ok_or_else(|| {
+        Error::Usage(format!(
+            "optimizer-data.json: unknown saturationPolicy `{}`",
+            o.saturation_policy
+        ))
+    })?;
+    Ok(UpstreamDefaults {
+        solver: if o.unlimited {
+            SolverKind::Unlimited
+        } else if o.milp_solver || o.heterogeneous {
+            SolverKind::Exact
+        } else {
+            SolverKind::Greedy
+        },
+        saturation,
+        batch: BatchPolicy::Fixed,
+        best_effort: if o.delayed_best_effort {
+            BestEffort::Delayed
+        } else {
+            BestEffort::InOrder
+        },
+        mixed: o.heterogeneous && !o.unlimited,
+    })
+}
+
+/// The index of the workload named `name` in `scenario`, or of its only workload when no name
+/// is given.
+pub fn workload_index(scenario: &Scenario, name: Option<&str>) -> Result<usize, Error> {
+    match name {
+        Some(name) => scenario
+            .workloads
+            .iter()
+            .position(|w| w.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = scenario.workloads.iter().map(|w| w.name.as_str()).collect();
+                Error::Usage(format!(
+                    "--workload {name}: the scenario has no such workload; it has: {}",
+                    known.join(", ")
+                ))
+            }),
+        None if scenario.workloads.len() == 1 => Ok(0),
+        None => Err(Error::Usage(
+            "--trace needs --workload NAME: the scenario has several workloads".into(),
+        )),
+    }
 }
