@@ -18,6 +18,8 @@
 //!
 //! Pure and deterministic: same requests, settings and seed, same result.
 
+mod accounting;
+mod lifecycle;
 pub mod policy;
 pub mod predictive;
 mod run;

@@ -1,118 +1,48 @@
-//! The dynamic fleet: one event loop over arrivals, engine iterations, gauge scrapes, control
-//! ticks and replicas becoming ready, with replicas that start, serve, drain and stop.
+//! The replay's event loop: arrivals, engine iterations, gauge scrapes, control ticks and
+//! replicas becoming ready, in time order, between the fleet's lifecycle
+//! ([`super::lifecycle`]) and the accounting of every request ([`super::accounting`]); then
+//! the run's totals.
 
+use super::accounting::{Ledger, share};
+use super::lifecycle::Lifecycle;
 use super::{
-    Attainment, Controller, IntervalRow, Intervals, MAX_INTERVALS, Observation, PolicyRun,
-    ReplayConfig, ReplicaGauges, VariantRun, VariantState,
+    Attainment, Controller, Intervals, MAX_INTERVALS, Observation, PolicyRun, ReplayConfig,
+    VariantRun,
 };
-use crate::events::EventQueue;
-use crate::rng::Stream;
-use crate::sim::fleet::pick;
-use crate::sim::metrics::{Histogram, quantile, summarize};
-use crate::sim::{Completion, Engine, Request, SimError};
-use crate::slo::Statistic;
-use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
+use crate::sim::metrics::{Histogram, summarize};
+use crate::sim::{Completion, Request, SimError};
 
-/// Where a replica is in its life.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Phase {
-    Starting,
-    Serving,
-    Draining,
-    Stopped,
-}
-
-/// Gauge samples of one replica since the last control tick.
-#[derive(Clone, Copy, Debug, Default)]
-struct Samples {
-    n: u32,
-    kv_max: f64,
-    kv_sum: f64,
-    waiting_max: f64,
-    waiting_sum: f64,
-    running_sum: f64,
-    waiting_last: f64,
-}
-
-struct Replica {
-    variant: usize,
-    engine: Engine,
-    rng: ChaCha8Rng,
-    phase: Phase,
-    asked_ms: f64,
-    ready_ms: f64,
-    /// When it stopped serving (drain began or cancelled), ms.
-    unready_ms: f64,
-    stopped_ms: f64,
-    samples: Samples,
-}
-
-/// A completion as the controller's window keeps it.
-#[derive(Clone, Copy)]
-struct Done {
-    finish_ms: f64,
-    prompt: u32,
-    output: u32,
-    ttft_ms: f64,
-    /// `None` for a one-token answer (no gap to time).
-    tpot_ms: Option<f64>,
-}
-
-/// Per interval (by arrival), what its requests did.
-#[derive(Clone, Default)]
-struct IntervalAcc {
-    rejected: u64,
-    tpot_ms: Vec<f64>,
-    met_ttft: u64,
-    met_itl: u64,
-    met_both: u64,
-    ttft_ms: Vec<f64>,
-}
-
-/// A replica with nothing in flight and nothing queued.
-fn drained(engine: &Engine) -> bool {
-    !engine.is_busy() && engine.outstanding() == 0
-}
-
-/// Removes `excess` replicas of variant `variant`: those still starting first (newest first),
-/// then the newest serving ones drain, as a ReplicaSet scales down.
-fn scale_down(
-    replicas: &mut [Replica],
-    serving: &mut Vec<usize>,
-    variant: usize,
-    mut excess: u32,
-    now_ms: f64,
-) {
-    for rep in replicas.iter_mut().rev() {
-        if excess == 0 {
-            return;
-        }
-        if rep.variant == variant && rep.phase == Phase::Starting {
-            rep.phase = Phase::Stopped;
-            rep.unready_ms = now_ms;
-            rep.stopped_ms = now_ms;
-            excess -= 1;
+/// Checks the settings a replay runs with; the message says what is wrong.
+fn check(config: &ReplayConfig, requests: &[Request]) -> Result<(), String> {
+    if config.inventory() == 0 {
+        return Err("the fleet needs at least one variant with room for a replica".into());
+    }
+    for v in &config.variants {
+        let e = &v.engine;
+        if e.max_num_seqs == 0 || e.block_size == 0 || e.max_num_batched_tokens < e.max_num_seqs {
+            return Err(format!(
+                "variant `{}`: engine settings need max_num_seqs >= 1, block_size >= 1 and max_num_batched_tokens >= max_num_seqs",
+                v.name
+            ));
         }
     }
-    while excess > 0 {
-        let Some(pos) = serving
-            .iter()
-            .rposition(|&r| replicas[r].variant == variant)
-        else {
-            return;
-        };
-        let r = serving.remove(pos);
-        let rep = &mut replicas[r];
-        rep.unready_ms = now_ms;
-        if drained(&rep.engine) {
-            rep.phase = Phase::Stopped;
-            rep.stopped_ms = now_ms;
-        } else {
-            rep.phase = Phase::Draining;
-        }
-        excess -= 1;
+    let periods_ok = config.interval_s > 0.0
+        && config.window_s > 0.0
+        && config.scrape_s > 0.0
+        && config.startup_s >= 0.0;
+    if !periods_ok {
+        return Err(
+            "interval, window and scrape periods must be > 0 and the start-up delay >= 0".into(),
+        );
     }
+    let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
+    if last_arrival_ms / (config.interval_s * 1000.0) > MAX_INTERVALS as f64 {
+        return Err(format!(
+            "the trace spans more than {MAX_INTERVALS} intervals of {} s; use a longer interval",
+            config.interval_s
+        ));
+    }
+    Ok(())
 }
 
 /// Replays `requests` (in arrival order, all of one workload) on a fleet that `controller`
@@ -124,93 +54,21 @@ pub fn replay(
     policy: &str,
     controller: &mut dyn Controller,
 ) -> Result<PolicyRun, SimError> {
-    let invalid = |message: String| SimError::Engine {
+    check(config, requests).map_err(|message| SimError::Engine {
         group: policy.to_string(),
         message,
-    };
-    if config.inventory() == 0 {
-        return Err(invalid(
-            "the fleet needs at least one variant with room for a replica".into(),
-        ));
-    }
-    for v in &config.variants {
-        let e = &v.engine;
-        if e.max_num_seqs == 0 || e.block_size == 0 || e.max_num_batched_tokens < e.max_num_seqs {
-            return Err(invalid(format!(
-                "variant `{}`: engine settings need max_num_seqs >= 1, block_size >= 1 and max_num_batched_tokens >= max_num_seqs",
-                v.name
-            )));
-        }
-    }
-    let periods_ok = config.interval_s > 0.0
-        && config.window_s > 0.0
-        && config.scrape_s > 0.0
-        && config.startup_s >= 0.0;
-    if !periods_ok {
-        return Err(invalid(
-            "interval, window and scrape periods must be > 0 and the start-up delay >= 0".into(),
-        ));
-    }
-    let variants = config.variants.len();
-    let clamp = |n: &[u32]| config.clamp(n);
-
+    })?;
     let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
-    if last_arrival_ms / (config.interval_s * 1000.0) > MAX_INTERVALS as f64 {
-        return Err(invalid(format!(
-            "the trace spans more than {MAX_INTERVALS} intervals of {} s; use a longer interval",
-            config.interval_s
-        )));
-    }
     let span = Intervals::new(config.interval_s, last_arrival_ms);
     let (interval_ms, end_ms, intervals) = (span.interval_ms, span.end_ms, span.count);
-    let interval_of = |t_ms: f64| span.index(t_ms);
-    let bounds = |k: usize| span.bounds(k);
-
-    let mut replicas: Vec<Replica> = Vec::new();
-    let mut serving: Vec<usize> = Vec::new();
-    let mut ready_queue: VecDeque<(f64, usize)> = VecDeque::new();
-    let add = |replicas: &mut Vec<Replica>, variant: usize, now_ms: f64, ready_ms: f64| {
-        let index = replicas.len();
-        replicas.push(Replica {
-            variant,
-            engine: Engine::new(config.variants[variant].engine.clone()),
-            rng: crate::rng::stream(config.seed, Stream::Noise, index as u64),
-            phase: Phase::Starting,
-            asked_ms: now_ms,
-            ready_ms,
-            unready_ms: f64::INFINITY,
-            stopped_ms: f64::INFINITY,
-            samples: Samples::default(),
-        });
-        index
-    };
-    let mut desired = clamp(&controller.initial_replicas());
-    for (v, &n) in desired.iter().enumerate() {
-        for _ in 0..n {
-            let r = add(&mut replicas, v, 0.0, 0.0);
-            replicas[r].phase = Phase::Serving;
-            serving.push(r);
-        }
-    }
     let total = |d: &[u32]| d.iter().sum::<u32>();
-    let mut desired_at: Vec<u32> = vec![total(&desired); intervals];
-    let (mut actions, mut ups) = (0u32, 0u32);
 
-    let mut router_rng = crate::rng::stream(config.seed, Stream::Router, 0);
-    let mut turn = 0usize;
-    // Iteration ends keyed by replica (ties: the lower replica first).
-    let mut iteration_ends: EventQueue<usize> = EventQueue::new();
-    let mut window: VecDeque<Done> = VecDeque::new();
-    let mut acc = vec![IntervalAcc::default(); intervals];
-    // Per variant: requests served and of those within both targets.
-    let mut served_by = vec![(0u64, 0u64); variants];
-    // Requests held at the gateway while no replica serves (scale to zero).
-    let mut gateway: VecDeque<Request> = VecDeque::new();
+    let mut fleet = Lifecycle::new(config, config.clamp(&controller.initial_replicas()));
+    let mut ledger = Ledger::new(config, span);
+    let mut desired_at: Vec<u32> = vec![total(&fleet.desired); intervals];
     // The gateway's arrival rate over each scrape period since the last tick.
     let mut scrape_rates: Vec<f64> = Vec::new();
     let mut arrivals_at_scrape = 0usize;
-    let (mut all_ttft, mut all_tpot) = (Vec::new(), Vec::new());
-    let (mut met_ttft, mut met_itl, mut met_both, mut rejected) = (0u64, 0u64, 0u64, 0u64);
     let mut itl_sink = Histogram::default();
     let mut done: Vec<Completion> = Vec::new();
 
@@ -221,56 +79,10 @@ pub fn replay(
     let mut next_arrival = 0usize;
     let mut last_event_ms = 0.0f64;
 
-    // What to do with finished or rejected requests.
-    let mut record = |c: &Completion, variant: usize, window: &mut VecDeque<Done>| {
-        let k = interval_of(c.request.arrival_ms);
-        served_by[variant].0 += 1;
-        if c.rejected {
-            rejected += 1;
-            acc[k].rejected += 1;
-            return;
-        }
-        let (ttft, tpot) = (c.ttft_ms(), c.tpot_ms());
-        let (ok_ttft, ok_itl) = config.targets.met_by(ttft, tpot);
-        let a = &mut acc[k];
-        a.met_ttft += u64::from(ok_ttft);
-        a.met_itl += u64::from(ok_itl);
-        a.met_both += u64::from(ok_ttft && ok_itl);
-        a.ttft_ms.push(ttft);
-        if c.request.output_tokens > 1 {
-            a.tpot_ms.push(tpot);
-        }
-        met_ttft += u64::from(ok_ttft);
-        met_itl += u64::from(ok_itl);
-        met_both += u64::from(ok_ttft && ok_itl);
-        served_by[variant].1 += u64::from(ok_ttft && ok_itl);
-        all_ttft.push(ttft);
-        if c.request.output_tokens > 1 {
-            all_tpot.push(tpot);
-        }
-        window.push_back(Done {
-            finish_ms: c.finish_ms,
-            prompt: c.request.prompt_tokens,
-            output: c.request.output_tokens,
-            ttft_ms: ttft,
-            tpot_ms: (c.request.output_tokens > 1).then_some(tpot),
-        });
-    };
-    let start_iteration = |r: usize,
-                           now_ms: f64,
-                           replicas: &mut [Replica],
-                           ends: &mut EventQueue<usize>,
-                           out: &mut Vec<Completion>| {
-        let rep = &mut replicas[r];
-        if let Some(end) = rep.engine.start_iteration(now_ms, &mut rep.rng, out) {
-            ends.push(end, r);
-        }
-    };
-
     loop {
         // The next event: a replica becoming ready, a scrape, a control tick, an arrival or an
         // iteration end (in that order on ties).
-        let t_ready = ready_queue.front().map_or(f64::INFINITY, |&(t, _)| t);
+        let t_ready = fleet.next_ready_ms();
         let t_scrape = if next_scrape_ms <= end_ms {
             next_scrape_ms
         } else {
@@ -284,300 +96,83 @@ pub fn replay(
         let t_arrival = requests
             .get(next_arrival)
             .map_or(f64::INFINITY, |r| r.arrival_ms);
-        let t_end = iteration_ends.next_time_ms().unwrap_or(f64::INFINITY);
+        let t_end = fleet.next_iteration_end_ms();
         let now_ms = t_ready.min(t_scrape).min(t_tick).min(t_arrival).min(t_end);
         if now_ms == f64::INFINITY {
             break;
         }
         last_event_ms = now_ms;
-        if t_ready == now_ms {
-            let (_, r) = ready_queue.pop_front().unwrap_or((0.0, 0));
-            if replicas[r].phase == Phase::Starting {
-                replicas[r].phase = Phase::Serving;
-                serving.push(r);
-                // Requests held at the gateway go to the first replica that serves.
-                while let Some(request) = gateway.pop_front() {
-                    replicas[r].engine.enqueue(request);
-                }
-                if !replicas[r].engine.is_busy() && replicas[r].engine.outstanding() > 0 {
-                    done.clear();
-                    start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
-                    for c in &done {
-                        record(c, replicas[r].variant, &mut window);
-                    }
-                }
-            }
+        let started = if t_ready == now_ms {
+            fleet.become_ready(now_ms, &mut done)
         } else if t_scrape == now_ms {
-            for &r in &serving {
-                let rep = &mut replicas[r];
-                let s = &mut rep.samples;
-                let (kv, waiting) = (rep.engine.kv_fraction(), rep.engine.waiting() as f64);
-                s.n += 1;
-                s.kv_max = s.kv_max.max(kv);
-                s.kv_sum += kv;
-                s.waiting_max = s.waiting_max.max(waiting);
-                s.waiting_sum += waiting;
-                s.running_sum += f64::from(rep.engine.running());
-                s.waiting_last = waiting;
-            }
+            fleet.scrape();
             scrape_rates.push((next_arrival - arrivals_at_scrape) as f64 / config.scrape_s);
             arrivals_at_scrape = next_arrival;
             next_scrape_ms += scrape_ms;
+            None
         } else if t_tick == now_ms {
             let from_ms = (now_ms - window_ms).max(0.0);
-            while window.front().is_some_and(|d| d.finish_ms < from_ms) {
-                window.pop_front();
-            }
+            let view = ledger.window_since(from_ms);
             let span_s = (now_ms - from_ms) / 1000.0;
             let arrivals = requests[..next_arrival].partition_point(|r| r.arrival_ms < from_ms);
-            let n = window.len() as f64;
-            let mean =
-                |f: fn(&Done) -> f64| (n > 0.0).then(|| window.iter().map(f).sum::<f64>() / n);
-            let gauges: Vec<ReplicaGauges> = serving
-                .iter()
-                .filter(|&&r| replicas[r].samples.n > 0)
-                .map(|&r| {
-                    let s = replicas[r].samples;
-                    let n = f64::from(s.n);
-                    ReplicaGauges {
-                        variant: replicas[r].variant,
-                        kv_usage_max: s.kv_max,
-                        kv_usage_mean: s.kv_sum / n,
-                        waiting_max: s.waiting_max,
-                        waiting_mean: s.waiting_sum / n,
-                        running_mean: s.running_sum / n,
-                        waiting_last: s.waiting_last,
-                    }
-                })
-                .collect();
-            for rep in &mut replicas {
-                rep.samples = Samples::default();
-            }
-            let mut states = vec![VariantState::default(); variants];
-            for (v, s) in states.iter_mut().enumerate() {
-                s.desired = desired[v];
-            }
-            for rep in &replicas {
-                match rep.phase {
-                    Phase::Starting => states[rep.variant].starting += 1,
-                    Phase::Serving => states[rep.variant].ready += 1,
-                    _ => {}
-                }
-            }
+            let (gauges, states) = fleet.take_gauges();
             let starting = states.iter().map(|s| s.starting).sum();
             let obs = Observation {
                 tick: next_tick,
                 time_s: now_ms / 1000.0,
                 window_s: span_s,
                 arrival_rate_rps: (next_arrival - arrivals) as f64 / span_s,
-                completion_rate_rps: n / span_s,
-                mean_prompt_tokens: mean(|d| f64::from(d.prompt)),
-                mean_output_tokens: mean(|d| f64::from(d.output)),
-                mean_ttft_ms: mean(|d| d.ttft_ms),
-                mean_tpot_ms: {
-                    let (sum, n) = window
-                        .iter()
-                        .filter_map(|d| d.tpot_ms)
-                        .fold((0.0, 0u32), |(s, n), t| (s + t, n + 1));
-                    (n > 0).then(|| sum / f64::from(n))
-                },
-                desired: total(&desired),
-                ready: serving.len() as u32,
+                completion_rate_rps: view.completions / span_s,
+                mean_prompt_tokens: view.mean_prompt_tokens,
+                mean_output_tokens: view.mean_output_tokens,
+                mean_ttft_ms: view.mean_ttft_ms,
+                mean_tpot_ms: view.mean_tpot_ms,
+                desired: total(&fleet.desired),
+                ready: fleet.serving() as u32,
                 starting,
                 scrape_rates_rps: std::mem::take(&mut scrape_rates),
-                gateway_waiting: gateway.len() as u32,
+                gateway_waiting: fleet.gateway.len() as u32,
                 replicas: gauges,
                 variants: states,
             };
-            let mut wanted = clamp(&controller.decide(&obs));
+            let mut wanted = config.clamp(&controller.decide(&obs));
             // Never to zero while requests wait at the gateway for the replica they woke.
-            if total(&wanted) == 0 && !gateway.is_empty() {
-                wanted.clone_from(&desired);
+            if total(&wanted) == 0 && !fleet.gateway.is_empty() {
+                wanted.clone_from(&fleet.desired);
             }
-            if wanted != desired {
-                actions += 1;
-                if total(&wanted) > total(&desired) {
-                    ups += 1;
-                }
+            if wanted != fleet.desired {
                 let ready_ms = if controller.instant_start() {
                     now_ms
                 } else {
                     now_ms + config.startup_s * 1000.0
                 };
-                for v in 0..variants {
-                    for _ in desired[v]..wanted[v] {
-                        let r = add(&mut replicas, v, now_ms, ready_ms);
-                        if ready_ms <= now_ms {
-                            replicas[r].phase = Phase::Serving;
-                            serving.push(r);
-                        } else {
-                            ready_queue.push_back((ready_ms, r));
-                        }
-                    }
-                    let excess = desired[v].saturating_sub(wanted[v]);
-                    scale_down(&mut replicas, &mut serving, v, excess, now_ms);
-                }
-                desired = wanted;
+                fleet.resize(wanted, now_ms, ready_ms);
             }
-            desired_at[next_tick] = total(&desired);
+            desired_at[next_tick] = total(&fleet.desired);
             next_tick += 1;
+            None
         } else if t_arrival == now_ms {
             let request = requests[next_arrival];
             next_arrival += 1;
-            if serving.is_empty() {
-                // No replica serves (scaled to zero, or every one still starting): the gateway
-                // holds the request, and an empty fleet asks for a replica of the first
-                // variant at once (the activator's cold start).
-                gateway.push_back(request);
-                if total(&desired) == 0 {
-                    let mut wake = vec![0; variants];
-                    if let Some(v) = config.variants.iter().position(|c| c.max_replicas > 0) {
-                        wake[v] = 1;
-                    }
-                    let wake = clamp(&wake);
-                    for (v, &n) in wake.iter().enumerate() {
-                        for _ in 0..n {
-                            let r =
-                                add(&mut replicas, v, now_ms, now_ms + config.startup_s * 1000.0);
-                            ready_queue.push_back((replicas[r].ready_ms, r));
-                        }
-                    }
-                    desired = wake;
-                    actions += 1;
-                    ups += 1;
-                }
-                continue;
-            }
-            let r = pick(
-                config.router,
-                |r| replicas[r].engine.outstanding(),
-                &serving,
-                &mut turn,
-                &mut router_rng,
-            );
-            replicas[r].engine.enqueue(request);
-            if !replicas[r].engine.is_busy() {
-                done.clear();
-                start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
-                for c in &done {
-                    record(c, replicas[r].variant, &mut window);
-                }
-            }
+            fleet.arrive(request, now_ms, &mut done)
         } else {
-            let Some((_, r)) = iteration_ends.pop() else {
+            let Some(r) = fleet.end_iteration(now_ms, &mut itl_sink, &mut done) else {
                 break;
             };
-            done.clear();
-            replicas[r]
-                .engine
-                .finish_iteration(now_ms, &mut itl_sink, &mut done);
-            start_iteration(r, now_ms, &mut replicas, &mut iteration_ends, &mut done);
+            Some(r)
+        };
+        if let Some(r) = started {
             for c in &done {
-                record(c, replicas[r].variant, &mut window);
-            }
-            let rep = &mut replicas[r];
-            if rep.phase == Phase::Draining && drained(&rep.engine) {
-                rep.phase = Phase::Stopped;
-                rep.stopped_ms = now_ms;
+                ledger.record(c, fleet.variant_of(r));
             }
         }
     }
 
-    // Billing: from the request for a replica until it stopped, or until the run's end (the
-    // trace's span, or the last completion when a backlog outlasts it). The intervals cover the
-    // span; a drain tail after it is billed but belongs to no interval.
+    // The run ends with the trace's span, or with the last completion when a backlog
+    // outlasts it.
     let run_end_ms = end_ms.max(last_event_ms);
-    let mut paid_ms = vec![0.0f64; intervals];
-    let mut ready_ms = vec![0.0f64; intervals];
-    let overlap = |a: f64, b: f64, lo: f64, hi: f64| (b.min(hi) - a.max(lo)).max(0.0);
-    let mut events: Vec<(f64, i32)> = Vec::new();
-    let mut variant_events: Vec<Vec<(f64, i32)>> = vec![Vec::new(); variants];
-    let mut replica_ms = 0.0;
-    let mut variant_ms = vec![0.0f64; variants];
-    for rep in &replicas {
-        let stop = rep.stopped_ms.min(run_end_ms);
-        if stop <= rep.asked_ms {
-            continue;
-        }
-        replica_ms += stop - rep.asked_ms;
-        variant_ms[rep.variant] += stop - rep.asked_ms;
-        events.push((rep.asked_ms, 1));
-        events.push((stop, -1));
-        variant_events[rep.variant].push((rep.asked_ms, 1));
-        variant_events[rep.variant].push((stop, -1));
-        let unready = rep.unready_ms.min(rep.stopped_ms).min(end_ms);
-        let first = interval_of(rep.asked_ms);
-        let last = interval_of(stop.min(end_ms));
-        for k in first..=last {
-            let (lo, hi) = bounds(k);
-            paid_ms[k] += overlap(rep.asked_ms, stop, lo, hi);
-            if rep.ready_ms < unready {
-                ready_ms[k] += overlap(rep.ready_ms, unready, lo, hi);
-            }
-        }
-    }
-    let peak = peak_of(events);
-
-    let mut arrivals = vec![0u64; intervals];
-    for r in requests {
-        arrivals[interval_of(r.arrival_ms)] += 1;
-    }
-    let share = |met: u64, n: u64| {
-        if n > 0 {
-            met as f64 / n as f64
-        } else {
-            f64::NAN
-        }
-    };
-    let mut rows = Vec::with_capacity(intervals);
-    for (k, a) in acc.iter_mut().enumerate() {
-        let (lo, hi) = bounds(k);
-        let len_ms = (hi - lo).max(1e-9);
-        let n = arrivals[k];
-        a.ttft_ms.sort_unstable_by(f64::total_cmp);
-        let mean_ttft = if a.ttft_ms.is_empty() {
-            f64::NAN
-        } else {
-            a.ttft_ms.iter().sum::<f64>() / a.ttft_ms.len() as f64
-        };
-        let p99 = quantile(&a.ttft_ms, 0.99);
-        a.tpot_ms.sort_unstable_by(f64::total_cmp);
-        let mean_tpot = if a.tpot_ms.is_empty() {
-            f64::NAN
-        } else {
-            a.tpot_ms.iter().sum::<f64>() / a.tpot_ms.len() as f64
-        };
-        // The target's statistic over the interval's requests (a percentile ITL target is
-        // judged on the requests' time per output token).
-        let at = |sorted: &[f64], mean: f64, stat: Statistic| match stat.quantile() {
-            None => mean,
-            Some(q) => quantile(sorted, q),
-        };
-        let ttft_stat = at(&a.ttft_ms, mean_ttft, config.targets.ttft_stat);
-        let tpot_stat = at(&a.tpot_ms, mean_tpot, config.targets.itl_stat);
-        let over = |value: f64, target: Option<f64>| target.is_some_and(|t| value > t);
-        rows.push(IntervalRow {
-            start_s: lo / 1000.0,
-            duration_s: (hi - lo) / 1000.0,
-            arrivals_rps: n as f64 / (len_ms / 1000.0),
-            desired: desired_at[k],
-            replicas_mean: paid_ms[k] / len_ms,
-            ready_mean: ready_ms[k] / len_ms,
-            requests: n,
-            rejected: a.rejected,
-            attainment: Attainment {
-                ttft: share(a.met_ttft, n),
-                itl: share(a.met_itl, n),
-                both: share(a.met_both, n),
-            },
-            mean_ttft_ms: mean_ttft,
-            p99_ttft_ms: p99,
-            mean_tpot_ms: mean_tpot,
-            breach: n > 0
-                && (over(ttft_stat, config.targets.ttft_ms)
-                    || over(tpot_stat, config.targets.itl_ms)),
-        });
-    }
+    let bill = fleet.bill(&span, run_end_ms);
+    let rows = ledger.rows(requests, &desired_at, &bill);
     let (worst, worst_start) = rows
         .iter()
         .filter(|r| r.requests > 0)
@@ -589,61 +184,48 @@ pub fn replay(
     let per_variant: Vec<VariantRun> = config
         .variants
         .iter()
-        .zip(variant_events)
         .enumerate()
-        .map(|(v, (c, events))| VariantRun {
+        .map(|(v, c)| VariantRun {
             variant: c.name.clone(),
-            gpu_hours: variant_ms[v] / 3_600_000.0 * f64::from(c.gpus_per_replica),
-            cost_dollars: variant_ms[v] / 3_600_000.0 * c.replica_cost_cents_per_hour / 100.0,
-            mean_replicas: variant_ms[v] / run_end_ms,
-            peak_replicas: peak_of(events),
-            requests: served_by[v].0,
-            slo_met: share(served_by[v].1, served_by[v].0),
+            gpu_hours: bill.variant_ms[v] / 3_600_000.0 * f64::from(c.gpus_per_replica),
+            cost_dollars: bill.variant_ms[v] / 3_600_000.0 * c.replica_cost_cents_per_hour / 100.0,
+            mean_replicas: bill.variant_ms[v] / run_end_ms,
+            peak_replicas: bill.variant_peaks[v],
+            requests: ledger.served_by[v].0,
+            slo_met: share(ledger.served_by[v].1, ledger.served_by[v].0),
         })
         .collect();
     Ok(PolicyRun {
         policy: policy.to_string(),
         gpu_hours: per_variant.iter().map(|v| v.gpu_hours).sum(),
         cost_dollars: per_variant.iter().map(|v| v.cost_dollars).sum(),
-        mean_replicas: replica_ms / run_end_ms,
+        mean_replicas: bill.replica_ms / run_end_ms,
         drain_tail_s: (run_end_ms - end_ms) / 1000.0,
-        peak_replicas: peak,
-        scaling_actions: actions,
-        scale_ups: ups,
+        peak_replicas: bill.peak,
+        scaling_actions: fleet.actions,
+        scale_ups: fleet.ups,
         requests: total,
-        completed: all_ttft.len() as u64,
-        rejected,
+        completed: ledger.all_ttft.len() as u64,
+        rejected: ledger.rejected,
         attainment: Attainment {
-            ttft: share(met_ttft, total),
-            itl: share(met_itl, total),
-            both: share(met_both, total),
+            ttft: share(ledger.met_ttft, total),
+            itl: share(ledger.met_itl, total),
+            both: share(ledger.met_both, total),
         },
         breach_intervals: rows.iter().filter(|r| r.breach).count() as u32,
         intervals_with_requests: rows.iter().filter(|r| r.requests > 0).count() as u32,
         worst_interval_attainment: worst,
         worst_interval_start_s: worst_start,
-        ttft_ms: summarize(&mut all_ttft),
-        tpot_ms: summarize(&mut all_tpot),
-        preemptions: replicas.iter().map(|r| r.engine.stats.preemptions).sum(),
-        variants: if variants > 1 {
+        ttft_ms: summarize(&mut ledger.all_ttft),
+        tpot_ms: summarize(&mut ledger.all_tpot),
+        preemptions: fleet.preemptions(),
+        variants: if config.variants.len() > 1 {
             per_variant
         } else {
             Vec::new()
         },
         intervals: rows,
     })
-}
-
-/// Most replicas alive at once, from their (start, +1) and (stop, -1) events.
-fn peak_of(mut events: Vec<(f64, i32)>) -> u32 {
-    // Stops before starts at the same instant: a replacement is not an extra replica.
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (mut live, mut peak) = (0i32, 0i32);
-    for (_, d) in events {
-        live += d;
-        peak = peak.max(live);
-    }
-    peak.max(0) as u32
 }
 
 #[cfg(test)]
