@@ -141,6 +141,19 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     ("schema-plan", "schema plan"),
     ("bad-input", "plan tests/bad-inputs/does-not-exist.yaml"),
+    // The help of every command that takes a value from a list (captured before the clap
+    // value lists moved to the command line, issue 19).
+    ("help-plan", "plan --help"),
+    ("help-simulate", "simulate --help"),
+    ("help-replay", "replay --help"),
+    ("help-estimate", "estimate --help"),
+    ("help-apply", "apply --help"),
+    ("help-analyze", "analyze --help"),
+    ("help-validate", "validate --help"),
+    ("help-observe", "observe --help"),
+    ("help-trace-stats", "trace stats --help"),
+    ("help-trace-synth", "trace synth --help"),
+    ("help-trace-convert", "trace convert --help"),
 ];
 
 fn capture(args: &str) -> String {
