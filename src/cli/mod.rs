@@ -25,6 +25,7 @@ mod simulate_args;
 mod simulate_twin;
 mod trace;
 mod validate;
+mod values;
 
 use crate::error::{Error, ExitCode};
 use crate::spec::SpecError;

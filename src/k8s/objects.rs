@@ -23,18 +23,16 @@ pub const SERVICE_CLASS_ANNOTATION: &str = crate::spec::cluster::SERVICE_CLASS_A
 pub const REPLICAS_ANNOTATION: &str = "wva.llmd.ai/replicas";
 
 /// Which published VariantAutoscaling schema to write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schema {
     /// `wva-incubation-2025-10`: modelID, sloClassRef, modelProfile with perf parameters.
-    #[value(name = "v0.4")]
     V04,
     /// `wva-llm-d-2026-02`: scaleTargetRef, modelID, variantCost.
-    #[value(name = "v0.5")]
     V05,
 }
 
 /// What scales the Deployments on the controller's desired-replicas metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Autoscaler {
     /// An `autoscaling/v2` HorizontalPodAutoscaler on the External metric.
     Hpa,

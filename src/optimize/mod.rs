@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Which solver chooses among candidates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SolverKind {
     /// Cheapest candidate per server, ignoring inventory.

@@ -9,13 +9,12 @@
 //! - `priority-round-robin`: round-robin within each priority level, most important first.
 
 use super::problem::{Choice, Problem};
-use clap::ValueEnum;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// Upstream's saturation policies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SaturationPolicy {
     /// Leave them unallocated.

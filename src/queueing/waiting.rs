@@ -20,14 +20,11 @@
 //! batch, and percentile targets keep the chain's wait (`super::tail`).
 
 use crate::perf::ServiceCurve;
-use clap::ValueEnum;
 use serde::Serialize;
 use std::fmt;
 
 /// Which queue model gives the wait.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum QueueModel {
     /// Upstream's state-dependent M/M/1/K chain.

@@ -30,12 +30,11 @@ use crate::optimize::candidates::replicas_for;
 use crate::perf::{PerfParams, RequestShape};
 use crate::queueing::{ReplicaModel, Targets, size};
 use crate::sim::Request;
-use clap::ValueEnum;
 use serde::Serialize;
 use std::fmt;
 
 /// A policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PolicyKind {
     /// `wva`'s policy: the model sized for the forecast load at start-up lead, the recent
@@ -46,7 +45,6 @@ pub enum PolicyKind {
     /// Upstream's KV-cache and queue saturation rules (V1).
     Saturation,
     /// Upstream's token-based saturation engine (V2, WVA v0.5+).
-    #[value(name = "saturation-v2")]
     SaturationV2,
     /// A Kubernetes HPA on batch utilisation.
     HpaUtilisation,
@@ -84,7 +82,7 @@ impl fmt::Display for PolicyKind {
 }
 
 /// Which rate the model-based loop sizes for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RateSource {
     /// Requests arriving (what the gateway sees).

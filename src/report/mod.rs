@@ -34,10 +34,9 @@ pub use table::{analysis_table, plan_table, set_wide};
 pub use trace::{TraceReport, trace_table};
 
 use crate::optimize::Plan;
-use clap::ValueEnum;
 
 /// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// A table for people (the default).
     Table,

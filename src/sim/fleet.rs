@@ -7,14 +7,13 @@ use super::timeline::{Occupancy, Timeline};
 use super::{GroupResult, RequestOutcome, SimConfig, SimError, SimResult, SloAttainment};
 use crate::events::EventQueue;
 use crate::load::Request;
-use clap::ValueEnum;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::fmt;
 
 /// How a group's router picks a replica for each request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Router {
     /// In turn. The default: it splits load evenly, as the analytic model assumes.

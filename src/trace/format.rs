@@ -1,11 +1,10 @@
 //! The trace formats `wva` reads and writes, and how each is recognised from its first line.
 
-use clap::ValueEnum;
 use serde::Serialize;
 use std::fmt;
 
 /// A trace format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// `wva`'s own CSV: `arrival_s,prompt_tokens,output_tokens[,model]`.

@@ -23,7 +23,6 @@ mod sweep;
 mod tables;
 
 use crate::report::plot::Panel;
-use clap::ValueEnum;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -54,7 +53,7 @@ impl Options {
 }
 
 /// The sections, in report order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SectionId {
     /// The simulator against M/M/1 and M/D/1.

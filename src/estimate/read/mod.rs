@@ -9,7 +9,6 @@ mod profiler;
 mod tables;
 
 use super::Observation;
-use clap::ValueEnum;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +18,7 @@ pub use generic::ColumnMap;
 pub const MAX_BATCH: u32 = crate::limits::MAX_BATCH;
 
 /// The benchmark formats `wva estimate` reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceFormat {
     /// llm-d-benchmark / LMBench per-request CSV, one file per request rate.
