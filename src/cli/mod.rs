@@ -13,7 +13,6 @@ mod load;
 mod observe;
 mod output;
 mod plan;
-pub mod plan_file;
 mod progress;
 mod replay;
 mod say;
