@@ -21,6 +21,7 @@ mod shell;
 mod simulate;
 mod simulate_twin;
 mod trace;
+mod trace_input;
 mod validate;
 
 use crate::error::{Error, ExitCode};

@@ -4,7 +4,7 @@
 use super::args;
 use super::output::{DocFormat, emit, render, write_atomically};
 use super::progress::Terminal;
-use super::trace::TraceInputArgs;
+use super::trace_input::TraceInputArgs;
 use crate::error::{Error, ExitCode};
 use crate::replay::policy::RateSource;
 use crate::replay::predictive::PredictiveSettings;

@@ -5,7 +5,7 @@ use super::args;
 use super::load::ShapeArgs;
 use super::output::{DocFormat, emit, render};
 use super::progress::Terminal;
-use super::trace::TraceInputArgs;
+use super::trace_input::TraceInputArgs;
 use crate::error::{Error, ExitCode};
 use crate::report::simulation_table;
 use crate::sim::setup::EngineOverrides;

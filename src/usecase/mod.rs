@@ -11,6 +11,7 @@ pub mod plan;
 pub mod plan_file;
 pub mod replay;
 pub mod simulate;
+pub mod trace;
 
 pub use replay::{ReplayRequest, replay};
 pub use simulate::{
