@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod observe;
 pub mod plan;
 pub mod plan_file;
 pub mod replay;
