@@ -130,3 +130,20 @@ fn bad_requests_are_errors() {
     let names = names_of(&[" chat-premium = chat ".into()]).unwrap();
     assert_eq!(names["chat-premium"], "chat");
 }
+
+#[cfg(feature = "push")]
+#[test]
+fn a_push_timeout_that_is_no_duration_is_an_error_before_any_cluster_is_asked() {
+    let s = scenario("scenarios/quickstart.yaml");
+    for timeout_s in [1e30, -1.0, f64::NAN] {
+        let mut request = ApplyRequest::new(PlanSource::Plan);
+        request.push = true;
+        request.push_settings.timeout_s = timeout_s;
+        match apply(&s, request, &Silent) {
+            Err(e @ Error::Usage(_)) => {
+                assert!(e.to_string().starts_with("--timeout-s must be"), "{e}")
+            }
+            other => panic!("{timeout_s}: expected a usage error, got {other:?}"),
+        }
+    }
+}

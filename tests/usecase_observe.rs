@@ -50,6 +50,9 @@ fn ranges_prometheus_would_refuse_are_refused_before_asking() {
     let mut r = request("http://127.0.0.1:1");
     r.step_s = 0.25;
     assert!(usage(&r).starts_with("14400 steps of 0.25 s: Prometheus answers at most 11000"));
+    let mut r = request("http://127.0.0.1:1");
+    r.timeout_s = -1.0;
+    assert_eq!(usage(&r), "--timeout-s must be > 0, got -1");
 }
 
 #[test]

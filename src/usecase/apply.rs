@@ -335,7 +335,7 @@ fn push_to_cluster(
     listener: &dyn Listener,
 ) -> Result<Pushed, Error> {
     let settings = &request.push_settings;
-    let timeout = std::time::Duration::from_secs_f64(settings.timeout_s);
+    let timeout = timeout_of(settings.timeout_s)?;
     let connection =
         crate::k8s::push::connect(settings.context.as_deref(), timeout).map_err(Error::Cluster)?;
     // Without a schema asked, the schema of the CRD the cluster has.
@@ -360,6 +360,17 @@ fn push_to_cluster(
         listener.warning(w);
     }
     Ok(push_objects(&connection, &built.objects, settings))
+}
+
+/// The wait of `timeout_s` seconds: an error, not a panic, for one that is no duration
+/// (negative, not a number, or beyond what a `Duration` holds).
+#[cfg(feature = "push")]
+fn timeout_of(timeout_s: f64) -> Result<std::time::Duration, Error> {
+    std::time::Duration::try_from_secs_f64(timeout_s).map_err(|_| {
+        Error::Usage(format!(
+            "--timeout-s must be a number of seconds a wait can last, got {timeout_s}"
+        ))
+    })
 }
 
 /// Pushes `objects` over `connection`: what was applied, and the failure that stopped it.

@@ -64,6 +64,12 @@ pub struct Observation {
 /// selector it cannot parse, or no data, is the user's.
 pub fn observe(request: &PrometheusRequest) -> Result<Observation, Error> {
     let (start_s, end_s, step_s) = (request.start_s, request.end_s, request.step_s);
+    if request.timeout_s.is_nan() || request.timeout_s <= 0.0 {
+        return Err(Error::Usage(format!(
+            "--timeout-s must be > 0, got {}",
+            request.timeout_s
+        )));
+    }
     if start_s >= end_s {
         return Err(Error::Usage(format!(
             "--start ({}) is not before --end ({})",
