@@ -751,6 +751,8 @@ fn plan_files() {
     let path = dir.path().join("plan.json");
     std::fs::write(&path, wva::report::to_json(&plan)).unwrap();
     fuzz("plan-file", &[single(&path)], |p| {
-        wva::cli::plan_file::read(p).map(drop).map_err(err_string)
+        wva::usecase::plan_file::read(p)
+            .map(drop)
+            .map_err(err_string)
     });
 }

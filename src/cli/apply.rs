@@ -2,15 +2,16 @@
 //! per object, or server-side applied to a cluster.
 
 use super::output::emit;
-use super::plan_file::PlanFile;
-use crate::error::{Error, ExitCode};
-use crate::k8s::objects::{Autoscaler, Object, Options, Placement, Schema, build, to_yaml_stream};
-use crate::optimize::{PlanOptions, plan};
-use crate::tempfiles::TempPath;
-use anyhow::Context;
+use super::progress::Terminal;
+use crate::error::ExitCode;
+use crate::k8s::objects::{Autoscaler, Schema, scale_commands, to_json_list, to_yaml_stream};
+use crate::usecase::apply::{
+    Applied, ApplyRequest, DEFAULT_CONFIG_NAMESPACE, DEFAULT_PROMETHEUS_URL,
+    DEFAULT_PUSH_TIMEOUT_S, PlanSource, PushSettings, apply, write_dir,
+};
+use crate::usecase::plan_file;
 use clap::Args;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub(super) const AFTER_HELP: &str = "\
 Objects, in apply order: the CRD (--include-crd), the accelerator-unit-costs and
@@ -50,7 +51,7 @@ pub struct ApplyArgs {
     #[arg(long, short = 'n')]
     namespace: Option<String>,
     /// Namespace of the controller's ConfigMaps
-    #[arg(long, default_value = "workload-variant-autoscaler-system")]
+    #[arg(long, default_value = DEFAULT_CONFIG_NAMESPACE)]
     config_namespace: String,
     /// Name a workload's variant (and Deployment): WORKLOAD=NAME; repeatable
     #[arg(long = "name", value_name = "WORKLOAD=NAME")]
@@ -65,7 +66,7 @@ pub struct ApplyArgs {
     /// Prometheus URL for KEDA triggers
     #[arg(
         long,
-        default_value = "http://prometheus-operated.monitoring.svc.cluster.local:9090",
+        default_value = DEFAULT_PROMETHEUS_URL,
         value_parser = super::args::http_url
     )]
     prometheus_url: String,
@@ -113,7 +114,7 @@ pub struct ApplyArgs {
     #[arg(long, requires = "include_crd")]
     replace_crd: bool,
     /// With --push: how long to wait for the API server on each request, s
-    #[arg(long, value_parser = super::args::positive, default_value_t = 30.0)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = DEFAULT_PUSH_TIMEOUT_S)]
     timeout_s: f64,
 }
 
@@ -140,32 +141,6 @@ enum DryRun {
     Server,
 }
 
-/// The placements of a plan, and the workloads it does not fully serve.
-fn placements_of(doc: PlanFile) -> (Vec<Placement>, Vec<String>) {
-    let unserved = doc
-        .unallocated
-        .iter()
-        .map(|u| format!("{} ({})", u.workload, u.detail))
-        .chain(doc.allocations.iter().filter(|r| r.partial).map(|r| {
-            format!(
-                "{} (partial: fewer replicas than the load needs)",
-                r.workload
-            )
-        }))
-        .collect();
-    let placements = doc
-        .allocations
-        .into_iter()
-        .map(|r| Placement {
-            workload: r.workload,
-            accelerator: r.accelerator,
-            replicas: r.replicas,
-            max_batch: r.max_batch.max(1),
-        })
-        .collect();
-    (placements, unserved)
-}
-
 /// RFC 3339 UTC of `SOURCE_DATE_EPOCH` (reproducible builds' convention) or now.
 fn now_rfc3339() -> String {
     let secs = std::env::var("SOURCE_DATE_EPOCH")
@@ -176,313 +151,61 @@ fn now_rfc3339() -> String {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         });
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = crate::trace::time::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Writes every object but the scale patches into `dir`, one numbered file each, all or
-/// nothing: the files are written into a staging folder beside it first; then the files of an
-/// earlier run (`NN-kind-name.yaml`) are moved aside and the new ones moved in, and any failure
-/// on the way moves everything back, so `dir` holds the old files or the new ones, never a mix.
-fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
-    let write_error = |path: &Path, cause| Error::Write {
-        path: path.to_path_buf(),
-        cause,
-    };
-    if dir.exists() && !dir.is_dir() {
-        return Err(Error::Usage(format!("--out-dir {}: not a folder", dir.display())).into());
-    }
-    let files: Vec<String> = objects
-        .iter()
-        .filter(|o| !o.is_scale())
-        .enumerate()
-        .map(|(i, o)| o.file_name(i + 1))
-        .collect();
-    // Files of an earlier run: `NN-...yaml`. A folder of that name (or of a new file's) is
-    // not ours to remove: refuse before anything changes.
-    let ours = |n: &str| {
-        n.len() > 3
-            && n.as_bytes()[..2].iter().all(u8::is_ascii_digit)
-            && &n[2..3] == "-"
-            && n.ends_with(".yaml")
-    };
-    let mut old = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !(ours(&name) || files.contains(&name)) {
-                continue;
-            }
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                return Err(Error::Usage(format!(
-                    "--out-dir {}: {name} is a folder, where wva writes a file (nothing written)",
-                    dir.display()
-                ))
-                .into());
-            }
-            old.push(name);
-        }
-    }
-    old.sort();
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let base = dir
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy());
-    let pid = std::process::id();
-    let folder = |name: String| {
-        let path = parent.join(name);
-        TempPath::folder(path.clone()).map_err(|e| write_error(&path, e))
-    };
-    let staging = folder(format!(".{base}.wva-tmp-{pid}"))?;
-    let aside = folder(format!(".{base}.wva-old-{pid}"))?;
-    for (o, f) in objects.iter().filter(|o| !o.is_scale()).zip(&files) {
-        let path = staging.path().join(f);
-        std::fs::write(&path, to_yaml_stream(std::slice::from_ref(o)))
-            .map_err(|e| write_error(&path, e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
-    // Swap: old files aside, new files in; on failure, undo what was moved.
-    let mut moved_aside = Vec::new();
-    let mut moved_in = Vec::new();
-    let swapped = crate::tempfiles::uninterrupted(|| -> Result<(), Error> {
-        for f in &old {
-            std::fs::rename(dir.join(f), aside.path().join(f))
-                .map_err(|e| write_error(&dir.join(f), e))?;
-            moved_aside.push(f);
-        }
-        for f in &files {
-            std::fs::rename(staging.path().join(f), dir.join(f))
-                .map_err(|e| write_error(&dir.join(f), e))?;
-            moved_in.push(f);
-        }
-        Ok(())
-    })
-    .inspect_err(|_| {
-        crate::tempfiles::uninterrupted(|| {
-            for f in &moved_in {
-                let _ = std::fs::remove_file(dir.join(f));
-            }
-            for f in &moved_aside {
-                let _ = std::fs::rename(aside.path().join(f), dir.join(f));
-            }
-        })
-    });
-    swapped?;
-    super::say::status(format_args!(
-        "wrote {} files to {}",
-        files.len(),
-        dir.display()
-    ));
-    Ok(())
+    format!("{}Z", crate::trace::time::date_time(secs, 'T'))
 }
 
 /// Runs `wva apply`.
 pub fn run(a: ApplyArgs) -> anyhow::Result<ExitCode> {
     let scenario = super::read_scenario(&a.scenario)?;
-    let doc = match &a.plan {
-        Some(path) => super::plan_file::read(path)?,
-        None => {
-            // The plan `wva plan` would make, read back as its JSON is.
-            let planned = plan(&scenario, &PlanOptions::default())?;
-            serde_json::from_value(serde_json::to_value(&planned)?)
-                .context("reading back the plan")?
-        }
+    let plan = match &a.plan {
+        Some(path) => PlanSource::File(plan_file::read(path)?),
+        None => PlanSource::Plan,
     };
-    let (placements, unserved) = placements_of(doc);
-    if !unserved.is_empty() {
-        let msg = format!("the plan cannot fully serve: {}", unserved.join("; "));
-        if a.fail_on_infeasible {
-            return Err(Error::Infeasible(format!(
-                "{msg} (--fail-on-infeasible: nothing written)"
-            ))
-            .into());
-        }
-        super::say::warning(format_args!("{msg}; applying the rest"));
-    }
-    let mut names = BTreeMap::new();
-    for n in &a.names {
-        let (w, name) = n
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--name {n}: expected WORKLOAD=NAME")))?;
-        if names
-            .insert(w.trim().to_string(), name.trim().to_string())
-            .is_some()
-        {
-            return Err(Error::Usage(format!("--name {}: given twice", w.trim())).into());
-        }
-    }
-
-    #[cfg(not(feature = "push"))]
-    if a.push {
-        return Err(Error::Usage(
-            "this wva was built without the `push` feature; rebuild with default features, or apply the YAML with kubectl".into(),
-        )
-        .into());
-    }
-    if !a.push {
-        for (flag, given) in [
-            ("--context", a.context.is_some()),
-            ("--dry-run", a.dry_run.is_some()),
-            ("--diff", a.diff),
-            ("--force-conflicts", a.force_conflicts),
-            ("--replace-crd", a.replace_crd),
-        ] {
-            if given {
-                return Err(Error::Usage(format!("{flag} needs --push")).into());
-            }
-        }
-    }
-    crate::k8s::names::check(&a.config_namespace)
-        .map_err(|e| Error::Usage(format!("--config-namespace: {e}")))?;
-    if let Some(ns) = &a.namespace {
-        crate::k8s::names::check(ns).map_err(|e| Error::Usage(format!("--namespace: {e}")))?;
-    }
-    let metric_of = |schema: Schema| {
-        a.metric.clone().unwrap_or_else(|| {
-            match schema {
-                Schema::V04 => "inferno_desired_replicas",
-                Schema::V05 => "wva_desired_replicas",
-            }
-            .to_string()
-        })
-    };
-    let status_time = a.with_status.then(now_rfc3339);
-    let options_in = |namespace: String, schema: Schema| Options {
-        schema,
-        namespace,
-        config_namespace: a.config_namespace.clone(),
-        names: names.clone(),
+    let request = ApplyRequest {
+        plan,
+        fail_on_infeasible: a.fail_on_infeasible,
+        names: a.names,
+        schema: a.schema,
+        namespace: a.namespace,
+        config_namespace: a.config_namespace,
         autoscaler: a.autoscaler,
-        metric: metric_of(schema),
-        prometheus_url: a.prometheus_url.clone(),
+        metric: a.metric,
+        prometheus_url: a.prometheus_url,
         max_replicas: a.max_replicas,
         actuate_replicas: a.actuate == Actuate::Replicas,
         include_crd: a.include_crd,
-        status_time: status_time.clone(),
-    };
-    // Every input is checked before any cluster is contacted.
-    let namespace = a.namespace.clone().unwrap_or_else(|| "default".into());
-    let schema = a.schema.unwrap_or(Schema::V05);
-    #[cfg_attr(not(feature = "push"), allow(unused_mut))]
-    let mut built =
-        build(&scenario, &placements, &options_in(namespace, schema)).map_err(Error::Usage)?;
-
-    #[cfg(feature = "push")]
-    let connection = if a.push {
-        let timeout = std::time::Duration::from_secs_f64(a.timeout_s);
-        let c = crate::k8s::push::connect(a.context.as_deref(), timeout).map_err(Error::Cluster)?;
-        // Without --schema, the schema of the CRD the cluster has.
-        let schema = match a.schema {
-            Some(s) => s,
-            None => match crate::k8s::push::installed_schema(&c).map_err(|e| {
-                Error::Cluster(format!(
-                    "customresourcedefinition/{} failed: {e} (nothing applied)",
-                    crate::k8s::push::VA_CRD
-                ))
-            })? {
-                Some("v0.4") => Schema::V04,
-                _ => Schema::V05,
-            },
-        };
-        let namespace = match (&a.namespace, c.namespace.as_str()) {
-            (Some(n), _) => n.clone(),
-            (None, ns) => ns.to_string(),
-        };
-        built =
-            build(&scenario, &placements, &options_in(namespace, schema)).map_err(Error::Usage)?;
-        Some(c)
-    } else {
-        None
-    };
-    for w in &built.warnings {
-        super::say::warning(format_args!("{w}"));
-    }
-
-    #[cfg(feature = "push")]
-    if let Some(connection) = &connection {
-        use crate::k8s::push::{PushOptions, push};
-        let push_options = PushOptions {
-            dry_run: a.dry_run.is_some() || a.diff,
+        status_time: a.with_status.then(now_rfc3339),
+        push: a.push,
+        push_settings: PushSettings {
+            context: a.context,
+            server_dry_run: a.dry_run.is_some(),
             diff: a.diff,
-            force: a.force_conflicts,
+            force_conflicts: a.force_conflicts,
             replace_crd: a.replace_crd,
-        };
-        let suffix = if push_options.dry_run {
-            " (server dry run)"
-        } else {
-            ""
-        };
-        let report = |applied: &[crate::k8s::push::Applied]| {
-            let mut out = String::new();
-            for x in applied {
-                out.push_str(&format!("{} {}{suffix}\n", x.label, x.outcome.word()));
-                if let Some(d) = x.diff.as_deref().filter(|d| !d.is_empty()) {
-                    out.push_str(d);
-                }
-            }
-            out
-        };
-        return match push(connection, &built.objects, &push_options) {
-            Ok(applied) => {
-                let mut out = report(&applied);
-                if applied
-                    .iter()
-                    .all(|x| x.outcome == crate::k8s::push::Outcome::Unchanged)
-                {
-                    out.push_str("nothing to change: the cluster already matches the plan\n");
-                }
-                emit(&out)?;
-                Ok(ExitCode::Success)
-            }
-            Err(e) => {
-                emit(&report(&e.applied))?;
-                let verb = if push_options.dry_run {
-                    "validated"
-                } else {
-                    "applied"
-                };
-                let not = if e.not_applied.is_empty() {
-                    String::new()
-                } else {
-                    format!("; not {verb}: {}", e.not_applied.join(", "))
-                };
-                let done = if e.applied.is_empty() {
-                    format!("nothing {verb}")
-                } else {
-                    format!(
-                        "{verb}: {}",
-                        e.applied
-                            .iter()
-                            .map(|x| x.label.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                Err(
-                    Error::Cluster(format!("{} failed: {} ({done}{not})", e.failed, e.cause))
-                        .into(),
-                )
-            }
-        };
-    }
-
+            timeout_s: a.timeout_s,
+        },
+    };
+    let built = match apply(&scenario, request, &Terminal::default())? {
+        Applied::Built(built) => built,
+        Applied::Pushed(pushed) => {
+            emit(&pushed.summary())?;
+            return match pushed.failure {
+                Some(e) => Err(e.into()),
+                None => Ok(ExitCode::Success),
+            };
+        }
+    };
     match &a.out_dir {
-        Some(dir) => write_dir(dir, &built.objects)?,
+        Some(dir) => {
+            let files = write_dir(dir, &built.objects)?;
+            super::say::status(format_args!("wrote {files} files to {}", dir.display()));
+        }
         None => emit(&match a.output {
             ManifestFormat::Yaml => to_yaml_stream(&built.objects),
-            ManifestFormat::Json => crate::k8s::objects::to_json_list(&built.objects),
+            ManifestFormat::Json => to_json_list(&built.objects),
         })?,
     }
-    let scales = crate::k8s::objects::scale_commands(&built.objects);
+    let scales = scale_commands(&built.objects);
     if !scales.is_empty() {
         super::say::note(format_args!(
             "kubectl cannot apply replica counts; run these (or use --push):\n{}",

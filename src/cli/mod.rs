@@ -13,7 +13,6 @@ mod observe;
 mod output;
 mod plan;
 mod plan_args;
-pub mod plan_file;
 mod progress;
 mod replay;
 mod replay_args;
@@ -24,6 +23,7 @@ mod simulate;
 mod simulate_args;
 mod simulate_twin;
 mod trace;
+mod trace_input;
 mod validate;
 mod values;
 

@@ -4,11 +4,11 @@
 use super::args;
 use super::output::{DocFormat, emit, render, write_atomically};
 use crate::error::{Error, ExitCode};
-use crate::observe::{self, Client, Grouping, ObserveRequest, Range};
+use crate::observe::Grouping;
 use crate::report::observe_table;
+use crate::usecase::observe::{PrometheusRequest, observe};
 use clap::Args;
 use std::path::PathBuf;
-use std::time::Duration;
 
 pub(super) const AFTER_HELP: &str = "\
 Reads the vLLM metrics WVA's collector uses (vllm:request_success_total, the prompt and
@@ -104,8 +104,11 @@ pub struct ObserveArgs {
     output: DocFormat,
 }
 
+/// The longest duration with units: 400 days.
+const MAX_DURATION_S: f64 = 400.0 * 86_400.0;
+
 /// `30m`, `24h`, `7d`, `1h30m`, `500ms`, or seconds.
-pub(super) fn duration_s(text: &str) -> Result<f64, String> {
+fn duration_s(text: &str) -> Result<f64, String> {
     let bad = || {
         format!(
             "{} is not a duration (30s, 5m, 24h, 7d, 1h30m)",
@@ -119,37 +122,7 @@ pub(super) fn duration_s(text: &str) -> Result<f64, String> {
             Err(bad())
         };
     }
-    let mut total = 0.0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86_400.0,
-            "w" => 604_800.0,
-            _ => return Err(bad()),
-        };
-        total += number * unit;
-        rest = &rest[unit_len..];
-    }
-    if total > 0.0 && total <= 400.0 * 86_400.0 {
-        Ok(total)
-    } else {
-        Err(bad())
-    }
+    crate::observe::prom::duration_s(text, MAX_DURATION_S).ok_or_else(bad)
 }
 
 /// RFC 3339 UTC (`Z`) or unix seconds.
@@ -192,133 +165,55 @@ fn matchers(text: &str) -> Result<String, String> {
     Ok(t.trim_end_matches(',').to_string())
 }
 
-/// Most evaluation points per range query (Prometheus refuses more than 11,000).
-const MAX_POINTS: f64 = 11_000.0;
-
 /// Runs `wva observe`.
 pub fn run(a: ObserveArgs) -> anyhow::Result<ExitCode> {
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let end_s = a.end.unwrap_or(now_s.floor());
-    let start_s = match (a.start, a.since) {
-        (Some(s), _) => s,
-        (None, Some(d)) => end_s - d,
-        (None, None) => end_s - 3600.0,
-    };
-    if start_s >= end_s {
-        return Err(Error::Usage(format!(
-            "--start ({}) is not before --end ({})",
-            crate::trace::time::rfc3339(start_s),
-            crate::trace::time::rfc3339(end_s)
-        ))
-        .into());
-    }
-    let points = (end_s - start_s) / a.step;
-    if points < 1.0 {
-        return Err(Error::Usage(format!(
-            "the range ({} s) is shorter than one --step ({} s)",
-            end_s - start_s,
-            a.step
-        ))
-        .into());
-    }
-    if points > MAX_POINTS {
-        return Err(Error::Usage(format!(
-            "{points:.0} steps of {} s: Prometheus answers at most {MAX_POINTS} points per query; use a larger --step or a shorter range",
-            a.step
-        ))
-        .into());
-    }
-    let token = match &a.bearer_token_file {
-        Some(path) => Some(
-            crate::limits::read_document_text(path)
-                .map_err(|cause| Error::Read {
-                    path: path.clone(),
-                    cause,
-                })?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
-    let mut matchers: Vec<String> = Vec::new();
-    if let Some(ns) = &a.namespace {
-        matchers.push(format!("namespace=\"{}\"", ns.replace('"', "\\\"")));
-    }
-    if let Some(s) = a.selector.as_deref().filter(|s| !s.is_empty()) {
-        matchers.push(s.to_string());
-    }
-    let range = Range {
-        start_s,
+    let request = PrometheusRequest {
+        url: a.prometheus.clone(),
+        bearer_token_file: a.bearer_token_file,
+        namespace: a.namespace,
+        selector: a.selector,
+        start_s: match (a.start, a.since) {
+            (Some(s), _) => s,
+            (None, Some(d)) => end_s - d,
+            (None, None) => end_s - 3600.0,
+        },
         end_s,
         step_s: a.step,
-    };
-    let request = ObserveRequest {
-        range,
-        matchers: matchers.join(","),
+        timeout_s: a.timeout_s,
         grouping: Grouping {
-            variant_label: a.variant_label.clone(),
-            accelerator_label: a.accelerator_label.clone(),
+            variant_label: a.variant_label,
+            accelerator_label: a.accelerator_label,
         },
         traffic_per_metric_s: a.time_scale,
     };
-    let client = Client::new(
-        &a.prometheus,
-        token,
-        Duration::from_secs_f64(a.timeout_s.min(3600.0)),
-    );
     let started = std::time::Instant::now();
-    let observed = observe::observe(&client, &request).map_err(|e| match e {
-        // A selector the server cannot parse is the user's input.
-        observe::ObserveError::Prom(p @ observe::PromError::Query { .. }) if p.is_bad_query() => {
-            Error::Usage(p.to_string())
-        }
-        observe::ObserveError::Prom(p) => Error::Cluster(p.to_string()),
-        other => Error::Usage(other.to_string()),
-    })?;
+    let observation = observe(&request)?;
     super::say::detail(format_args!(
         "{} queries to {} in {:.0} ms: {} variants",
-        observed.queries.len(),
+        observation.observed.queries.len(),
         a.prometheus,
         started.elapsed().as_secs_f64() * 1e3,
-        observed.variants.len()
+        observation.observed.variants.len()
     ));
-    let step_s = a.step * a.time_scale;
-    let provenance = format!(
-        "wva observe {} {{{}}} from {} to {}, steps of {} s of traffic",
-        a.prometheus,
-        request.matchers,
-        crate::trace::time::rfc3339(start_s),
-        crate::trace::time::rfc3339(end_s),
-        step_s
-    );
     if let Some(path) = &a.observations_out {
-        let text = observe::write::observations_csv(&observed.variants, step_s, &provenance);
-        write_atomically(path, text.as_bytes())?;
+        write_atomically(path, observation.observations_csv().as_bytes())?;
     }
-    let loads = observe::write::model_loads(&observed.variants);
+    let loads = observation.loads();
     if let (Some(path), Some(base)) = (&a.scenario_out, &a.base) {
         let text = crate::limits::read_document_text(base)
             .map_err(|e| Error::Usage(format!("{}: {e}", base.display())))?;
-        let yaml = observe::write::scenario_yaml(
-            &loads,
-            &observe::write::ScenarioOptions {
-                base: (&text, base),
-                rate_quantile: a.rate_quantile,
-                service_class: &a.service_class,
-                step_s,
-                provenance: &provenance,
-            },
-        )
-        .map_err(Error::Usage)?;
+        let yaml =
+            observation.scenario_yaml(&loads, &text, base, a.rate_quantile, &a.service_class)?;
         write_atomically(path, yaml.as_bytes())?;
     }
     if let Some(path) = &a.trace_out {
-        let text = observe::write::look_alike_csv(&loads, step_s, a.seed);
-        write_atomically(path, text.as_bytes())?;
+        write_atomically(path, observation.trace_csv(&loads, a.seed).as_bytes())?;
     }
-    let report = observe::summarize(&observed, &a.prometheus, range, step_s);
+    let report = observation.report();
     for n in &report.notes {
         super::say::warning(format_args!("{n}"));
     }

@@ -115,7 +115,7 @@ pub(super) struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub(super) trace: Option<PathBuf>,
     #[command(flatten)]
-    pub(super) trace_input: super::trace::TraceInputArgs,
+    pub(super) trace_input: super::trace_input::TraceInputArgs,
     /// With --trace: the workload it describes (default: the scenario's only one); when the
     /// trace names models, only that workload's model's requests count
     #[arg(long, value_name = "NAME", requires = "trace")]

@@ -59,7 +59,7 @@ impl Drop for Progress {
     }
 }
 
-/// A listener printing notes on stderr and progress as a bar on a terminal.
+/// A listener printing notes and warnings on stderr and progress as a bar on a terminal.
 #[derive(Default)]
 pub struct Terminal {
     bar: std::sync::Mutex<Option<Progress>>,
@@ -68,6 +68,9 @@ pub struct Terminal {
 impl Listener for Terminal {
     fn note(&self, message: &str) {
         super::say::note(message);
+    }
+    fn warning(&self, message: &str) {
+        super::say::warning(message);
     }
     fn start(&self, total: Option<u64>, what: &str, unit: &str) {
         *self.bar.lock().unwrap_or_else(|e| e.into_inner()) =

@@ -3,7 +3,7 @@
 
 use super::args;
 use super::output::DocFormat;
-use super::trace::TraceInputArgs;
+use super::trace_input::TraceInputArgs;
 use crate::replay::PolicyKind;
 use crate::replay::policy::RateSource;
 use crate::replay::predictive::PredictiveSettings;

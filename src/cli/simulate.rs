@@ -77,7 +77,7 @@ fn request(a: &SimulateArgs) -> anyhow::Result<SimulateRequest> {
     let fleet = match (&a.plan, replicas) {
         (Some(path), _) => FleetChoice::PlanFile {
             path: path.clone(),
-            allocations: super::plan_file::read(path)?
+            allocations: crate::usecase::plan_file::read(path)?
                 .allocations
                 .into_iter()
                 .map(|r| (r.workload, r.accelerator, r.replicas, r.max_batch))

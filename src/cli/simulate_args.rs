@@ -5,7 +5,7 @@
 use super::args;
 use super::load::ShapeArgs;
 use super::output::DocFormat;
-use super::trace::TraceInputArgs;
+use super::trace_input::TraceInputArgs;
 use crate::sim::Router;
 use clap::Args;
 use std::path::PathBuf;

@@ -1,19 +1,17 @@
-//! `wva trace`: characterise, synthesise and convert request traces; and the trace flags that
-//! `wva simulate` and `wva plan` share.
+//! `wva trace`: characterise, synthesise and convert request traces.
 
 use super::args;
 use super::load::ShapeArgs;
 use super::output::{DocFormat, emit, render, write_out};
+use super::progress::Terminal;
+use super::trace_input::TraceInputArgs;
 use crate::error::{Error, ExitCode};
-use crate::load::synth::{Shape, from_distributions, like};
-use crate::report::{TraceReport, trace_table};
-use crate::sim::{Horizon, Traffic};
-use crate::spec::Workload;
-use crate::trace::stats::StatsBuilder;
-use crate::trace::write::write;
-use crate::trace::{Format, ModelMap, Trace, TraceRecord, Transforms, Window};
+use crate::report::trace_table;
+use crate::sim::Horizon;
+use crate::trace::{Format, ModelMap};
+use crate::usecase::trace::{self, ConvertRequest, SynthRequest, SynthSource};
 use clap::{Args, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub(super) const AFTER_HELP: &str = "\
 Formats (detected from the first line, or given with --trace-format): canonical
@@ -30,137 +28,8 @@ Examples:
       --output-dist exponential --out synthetic.csv
   wva trace convert trace.jsonl --to vidur --rate-scale 2 --out trace-2x.csv";
 
-/// Where a trace comes from and what to do to it, wherever one is read.
-#[derive(Debug, Args, Clone)]
-pub(super) struct TraceInputArgs {
-    /// The trace's format (default: detected from its first line)
-    #[arg(long, value_enum)]
-    pub trace_format: Option<Format>,
-    /// Skip malformed rows (and count them) instead of stopping at the first
-    #[arg(long)]
-    pub skip_bad_rows: bool,
-    /// Keep only this window of the trace, seconds from its first arrival: START..END, START..
-    /// or ..END
-    #[arg(long, value_parser = parse_window)]
-    pub window: Option<Window>,
-    /// Scale the request rate: below 1 keeps each request with that probability, above 1 adds
-    /// copies between consecutive arrivals (the rate curve keeps its shape)
-    #[arg(long, value_parser = args::positive, default_value_t = 1.0)]
-    pub rate_scale: f64,
-    /// Multiply arrival times by this (0.5 replays twice as fast)
-    #[arg(long, value_parser = args::time_scale, default_value_t = 1.0)]
-    pub time_scale: f64,
-    /// Stop after this many requests
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_requests: Option<u64>,
-    /// Keep failed requests (zero output tokens) in the statistics instead of leaving them out
-    #[arg(long)]
-    pub keep_failed: bool,
-}
-
 fn parse_models(text: &str) -> Result<ModelMap, String> {
     text.parse()
-}
-
-fn parse_window(text: &str) -> Result<Window, String> {
-    text.parse()
-}
-
-impl TraceInputArgs {
-    /// Whether any of these flags differs from its default.
-    pub fn is_set(&self) -> bool {
-        self.trace_format.is_some()
-            || self.skip_bad_rows
-            || self.window.is_some()
-            || self.rate_scale != 1.0
-            || self.time_scale != 1.0
-            || self.max_requests.is_some()
-            || self.keep_failed
-    }
-
-    /// The transforms, with `model` names and `seed` for rate scaling.
-    pub fn transforms(&self, model: Option<ModelMap>, seed: u64) -> Transforms {
-        Transforms {
-            window: self.window,
-            rate_scale: self.rate_scale,
-            time_scale: self.time_scale,
-            max_requests: self.max_requests,
-            model,
-            seed,
-            keep_failed: self.keep_failed,
-        }
-    }
-
-    /// Opens `path` with these settings.
-    pub fn open(&self, path: &Path, model: Option<ModelMap>, seed: u64) -> Result<Trace, Error> {
-        Trace::open(
-            path,
-            self.trace_format,
-            &self.transforms(model, seed),
-            self.skip_bad_rows,
-        )
-        .map_err(|e| Error::Usage(e.to_string()))
-    }
-
-    /// Reads all of `path`, in arrival order, reporting what was left out on stderr.
-    pub fn read(
-        &self,
-        path: &Path,
-        model: Option<ModelMap>,
-        seed: u64,
-    ) -> Result<Vec<TraceRecord>, Error> {
-        let mut trace = self.open(path, model, seed)?;
-        let mut records = Vec::new();
-        for r in trace.by_ref() {
-            records.push(r.map_err(|e| Error::Usage(e.to_string()))?);
-        }
-        if records.is_empty() {
-            return Err(no_requests(path, &trace));
-        }
-        note_left_out(path, &trace);
-        // In arrival order (stable: equal arrivals keep file order), from 0.
-        let unordered = records
-            .windows(2)
-            .filter(|w| w[1].arrival_s < w[0].arrival_s)
-            .count();
-        if unordered > 0 {
-            super::say::note(format_args!(
-                "{}: {unordered} record(s) arrive before the one above them; sorted by arrival",
-                path.display()
-            ));
-            records.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
-        }
-        if let Some(first) = records.first().map(|r| r.arrival_s)
-            && first != 0.0
-        {
-            for r in &mut records {
-                r.arrival_s -= first;
-            }
-        }
-        Ok(records)
-    }
-}
-
-/// The error for a trace with nothing left to read: every row malformed (with
-/// `--skip-bad-rows`), every request failed, or nothing in the window.
-fn no_requests(path: &Path, trace: &Trace) -> Error {
-    Error::Usage(format!(
-        "{}: no requests to read ({} malformed rows skipped, {} failed requests left out)",
-        path.display(),
-        trace.skipped_rows(),
-        trace.failed_requests()
-    ))
-}
-
-fn note_left_out(path: &Path, trace: &Trace) {
-    if trace.skipped_rows() > 0 || trace.failed_requests() > 0 {
-        super::say::note(format_args!(
-            "{}: left out {} malformed rows and {} failed requests (no output tokens)",
-            path.display(),
-            trace.skipped_rows(),
-            trace.failed_requests()
-        ));
-    }
 }
 
 /// What `stats` and `convert` add to the records they read.
@@ -274,43 +143,22 @@ pub(super) fn run(a: TraceArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
-    let mut trace = a
-        .input
-        .open(&a.file, a.records.model.clone(), a.records.seed)?;
-    let mut builder = StatsBuilder::new();
-    let mut count = 0u64;
-    for r in trace.by_ref() {
-        builder.add(&r.map_err(|e| Error::Usage(e.to_string()))?);
-        count += 1;
-    }
-    if count == 0 {
-        return Err(no_requests(&a.file, &trace).into());
-    }
-    let report = TraceReport {
-        file: a.file.display().to_string(),
-        format: trace.format(),
-        skipped_rows: trace.skipped_rows(),
-        failed_requests: trace.failed_requests(),
-        stats: builder.finish(),
-    };
+    let report = trace::stats(&a.input.file(&a.file, a.records.model, a.records.seed))?;
     if let Some(path) = &a.plot {
         crate::report::plot::trace_stats(path, &report.stats)
             .map_err(|e| Error::Usage(e.to_string()))?;
     }
-    let text = render(a.output, &report, trace_table);
-    emit(&text)?;
+    emit(&render(a.output, &report, trace_table))?;
     Ok(ExitCode::Success)
 }
 
 fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
-    let overrides = a.shape.shape()?;
-    let records = match &a.like {
-        Some(path) => {
-            let records = a.input.read(path, a.model.clone(), a.seed)?;
-            let shape = Shape::of(records.into_iter().map(Ok), a.seed)
-                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-            like(&shape, a.poisson_counts, a.seed)
-        }
+    let shape = a.shape.shape()?;
+    let source = match &a.like {
+        Some(path) => SynthSource::Like {
+            trace: a.input.file(path, a.model.clone(), a.seed),
+            poisson_counts: a.poisson_counts,
+        },
         None => {
             if a.input.is_set() {
                 return Err(Error::Usage(
@@ -328,7 +176,7 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
                     .into());
                 }
             };
-            let (Some(rate_rps), Some(prompt), Some(output)) =
+            let (Some(rate_rps), Some(prompt_tokens), Some(output_tokens)) =
                 (a.rate_rps, a.in_tokens, a.out_tokens)
             else {
                 return Err(Error::Usage(
@@ -346,42 +194,36 @@ fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
                     return Err(Error::Usage("give --requests N or --duration-s T".into()).into());
                 }
             };
-            let mut w = Workload::from_load(
-                "synth",
-                model.as_deref().unwrap_or_default(),
-                "",
+            SynthSource::Distributions {
                 rate_rps,
-                prompt,
-                output,
-            );
-            overrides.apply(&mut w);
-            let traffic = Traffic {
-                rate_rps,
-                arrivals: w.arrivals,
-                prompt: w.prompt_dist,
-                output: w.output_dist,
-            };
-            let mut records = from_distributions(&traffic, horizon, a.seed);
-            for r in &mut records {
-                r.model.clone_from(&model);
+                prompt_tokens,
+                output_tokens,
+                shape,
+                horizon,
+                model,
             }
-            records
         }
+    };
+    let request = SynthRequest {
+        source,
+        seed: a.seed,
+        to: a.to,
     };
     write_out(
         a.out.as_deref(),
-        &write(&records, a.to).map_err(Error::Usage)?,
+        &trace::synth(&request, &Terminal::default())?,
     )?;
     Ok(ExitCode::Success)
 }
 
 fn convert(a: ConvertArgs) -> anyhow::Result<ExitCode> {
-    let records = a
-        .input
-        .read(&a.file, a.records.model.clone(), a.records.seed)?;
+    let request = ConvertRequest {
+        trace: a.input.file(&a.file, a.records.model, a.records.seed),
+        to: a.to,
+    };
     write_out(
         a.out.as_deref(),
-        &write(&records, a.to).map_err(Error::Usage)?,
+        &trace::convert(&request, &Terminal::default())?,
     )?;
     Ok(ExitCode::Success)
 }

@@ -159,6 +159,37 @@ impl Client {
     }
 }
 
+/// The seconds of a duration written as Prometheus writes them, `30m`, `24h`, `7d`, `1h30m`,
+/// `500ms` (units ms, s, m, h, d, w; the parts added up), when above 0 and at most `max_s`;
+/// `None` for anything else.
+pub fn duration_s(text: &str, max_s: f64) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "w" => 604_800.0,
+            _ => return None,
+        };
+        total += number * unit;
+        rest = &rest[unit_len..];
+    }
+    (total > 0.0 && total <= max_s).then_some(total)
+}
+
 /// Unix seconds as the API takes them (millisecond precision).
 fn format_time(t_s: f64) -> String {
     format!("{t_s:.3}")

@@ -1,11 +1,14 @@
-//! Reading a plan file (`wva plan -o json`): the rows `simulate --plan` and `apply --plan`
-//! need, with errors naming the file, the field and (for syntax) the line.
+//! A plan read back: the rows of a plan file (`wva plan -o json`) that `simulate --plan` and
+//! `apply --plan` need, read with errors naming the file, the field and (for syntax) the line,
+//! or taken from a plan made in process.
 
+use crate::error::Error;
+use crate::optimize::Plan;
 use crate::spec::SpecError;
 use std::path::Path;
 
 /// The parts of a plan file that are read back.
-#[derive(serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct PlanFile {
     /// Allocation rows.
     pub allocations: Vec<PlanRow>,
@@ -15,7 +18,7 @@ pub struct PlanFile {
 }
 
 /// One allocation row.
-#[derive(serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct PlanRow {
     /// Workload.
     pub workload: String,
@@ -31,7 +34,7 @@ pub struct PlanRow {
 }
 
 /// A workload the plan leaves out.
-#[derive(serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct Unallocated {
     /// Workload.
     pub workload: String,
@@ -40,8 +43,36 @@ pub struct Unallocated {
     pub detail: String,
 }
 
+impl From<&Plan> for PlanFile {
+    /// The rows of `plan` as its JSON holds them, so a plan made now and one read from its file
+    /// are the same.
+    fn from(plan: &Plan) -> Self {
+        PlanFile {
+            allocations: plan
+                .allocations
+                .iter()
+                .map(|a| PlanRow {
+                    workload: a.workload.clone(),
+                    accelerator: a.accelerator.clone(),
+                    replicas: a.replicas,
+                    max_batch: a.max_batch,
+                    partial: a.partial,
+                })
+                .collect(),
+            unallocated: plan
+                .unallocated
+                .iter()
+                .map(|u| Unallocated {
+                    workload: u.workload.clone(),
+                    detail: u.detail.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Reads the plan file at `path`.
-pub fn read(path: &Path) -> anyhow::Result<PlanFile> {
+pub fn read(path: &Path) -> Result<PlanFile, Error> {
     let text = crate::spec::read_text(path)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| SpecError {
         file: path.to_path_buf(),
