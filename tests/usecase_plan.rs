@@ -3,22 +3,11 @@
 
 mod common;
 
-use common::{golden_stdout, root};
-use std::sync::Mutex;
+use common::{Notes, golden_stdout, root};
 use wva::optimize::{PlanOptions, plan};
 use wva::spec::load_scenario;
 use wva::trace::{Trace, Transforms};
-use wva::usecase::Listener;
 use wva::usecase::plan::load_from_trace;
-
-#[derive(Default)]
-struct Notes(Mutex<Vec<String>>);
-
-impl Listener for Notes {
-    fn note(&self, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-}
 
 #[test]
 fn a_trace_sets_a_workloads_load_and_the_plan_is_the_binarys() {

@@ -4,26 +4,15 @@
 
 mod common;
 
-use common::golden_stdout;
-use std::sync::Mutex;
+use common::{Notes, golden_stdout};
 use wva::error::Error;
 use wva::load::shape::{LengthShape, Shape};
 use wva::sim::Horizon;
 use wva::trace::{Format, Window};
+use wva::usecase::Silent;
 use wva::usecase::trace::{
     ConvertRequest, SynthRequest, SynthSource, TraceFile, convert, read, stats, synth,
 };
-use wva::usecase::{Listener, Silent};
-
-/// Hears the notes.
-#[derive(Default)]
-struct Notes(Mutex<Vec<String>>);
-
-impl Listener for Notes {
-    fn note(&self, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-}
 
 #[test]
 fn stats_are_the_binarys() {

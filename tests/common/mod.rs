@@ -83,3 +83,13 @@ pub fn golden_stdout(name: &str) -> String {
     let end = text.find("--- stderr\n").expect("a stderr section");
     text[start..end].to_string()
 }
+
+/// A use-case listener that keeps the notes it hears (`.0.into_inner()` gives them).
+#[derive(Default)]
+pub struct Notes(pub std::sync::Mutex<Vec<String>>);
+
+impl wva::usecase::Listener for Notes {
+    fn note(&self, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+}
