@@ -29,10 +29,11 @@
 //! - [`report`]: renders plans, analyses and simulations as tables, JSON, YAML, CSV and plots.
 //! - [`validate`]: the accuracy report (`wva validate`, docs/validation.md).
 //! - [`usecase`]: the commands as library calls, a request type in and a report out
-//!   (`usecase::simulate`, `usecase::replay`, `usecase::analyze`; a trace's load for `wva plan`
-//!   in `usecase::plan`).
+//!   (`usecase::plan`, `simulate`, `replay`, `estimate` and `tables_profile`, `apply`, `trace`,
+//!   `observe`, `analyze`; `wva validate` is [`validate::run`]).
 //! - [`tempfiles`]: temporaries removed on drop and on SIGINT/SIGTERM.
-//! - [`cli`]: the command line (argument parsing, reading files, exit codes).
+//! - [`cli`]: the command line (argument parsing, value lists, lowering flags into requests,
+//!   rendering, exit codes).
 //!
 //! `examples/concurrency_sweep.rs` (a profile in a closed loop, calibrated back) and
 //! `examples/plan_what_if.rs` (a plan for today's and twice today's traffic, checked in the
