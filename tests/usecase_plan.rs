@@ -78,7 +78,7 @@ fn a_plan_checked_in_the_simulator_is_the_binarys() {
         wva::report::render_verified_plan(&outcome.plan, checks, wva::report::OutputFormat::Json),
         golden_stdout("plan-percentile-verify")
     );
-    assert_eq!(outcome.not_fully_served(), 0);
+    assert_eq!(outcome.plan.not_fully_served(), 0);
 }
 
 #[test]

@@ -256,7 +256,7 @@ pub(super) fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!(
             "wva: {} of {} workloads could not be fully allocated (exit code 3)",
-            outcome.not_fully_served(),
+            outcome.plan.not_fully_served(),
             request.scenario.workloads.len()
         );
         Ok(ExitCode::Infeasible)

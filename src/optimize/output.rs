@@ -169,7 +169,12 @@ impl Plan {
 
     /// True when every server is fully allocated.
     pub fn is_complete(&self) -> bool {
-        self.unallocated.is_empty() && self.allocations.iter().all(|a| !a.partial)
+        self.not_fully_served() == 0
+    }
+
+    /// How many workloads are not fully served: left unallocated, or allocated in part.
+    pub fn not_fully_served(&self) -> usize {
+        self.unallocated.len() + self.allocations.iter().filter(|a| a.partial).count()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::sim::metrics::{Histogram, summarize};
 use crate::sim::{Completion, Request, SimError};
 
 /// Checks the settings a replay runs with; the message says what is wrong.
-fn check(config: &ReplayConfig, requests: &[Request]) -> Result<(), String> {
+fn check(config: &ReplayConfig, last_arrival_ms: f64) -> Result<(), String> {
     if config.inventory() == 0 {
         return Err("the fleet needs at least one variant with room for a replica".into());
     }
@@ -35,7 +35,6 @@ fn check(config: &ReplayConfig, requests: &[Request]) -> Result<(), String> {
             "interval, window and scrape periods must be > 0 and the start-up delay >= 0".into(),
         );
     }
-    let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
     if last_arrival_ms / (config.interval_s * 1000.0) > MAX_INTERVALS as f64 {
         return Err(format!(
             "the trace spans more than {MAX_INTERVALS} intervals of {} s; use a longer interval",
@@ -54,11 +53,11 @@ pub fn replay(
     policy: &str,
     controller: &mut dyn Controller,
 ) -> Result<PolicyRun, SimError> {
-    check(config, requests).map_err(|message| SimError::Engine {
+    let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
+    check(config, last_arrival_ms).map_err(|message| SimError::Engine {
         group: policy.to_string(),
         message,
     })?;
-    let last_arrival_ms = requests.last().map_or(0.0, |r| r.arrival_ms).max(0.0);
     let span = Intervals::new(config.interval_s, last_arrival_ms);
     let (interval_ms, end_ms, intervals) = (span.interval_ms, span.end_ms, span.count);
     let total = |d: &[u32]| d.iter().sum::<u32>();

@@ -131,12 +131,6 @@ impl PlanOutcome {
             .map(|c| c.workload.as_str())
             .collect()
     }
-
-    /// How many workloads are not fully served: left unallocated, or allocated in part.
-    pub fn not_fully_served(&self) -> usize {
-        let partial = self.plan.allocations.iter().filter(|x| x.partial).count();
-        self.plan.unallocated.len() + partial
-    }
 }
 
 /// Plans `request.scenario` (and checks the plan in the simulator when asked); progress goes
