@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Notes, golden_stdout, root};
+use wva::load::from_trace::{BUSY_RATE_QUANTILE, trace_loads};
 use wva::optimize::{PlanOptions, plan};
 use wva::spec::load_scenario;
 use wva::trace::{Trace, Transforms};
@@ -36,6 +37,30 @@ fn a_trace_sets_a_workloads_load_and_the_plan_is_the_binarys() {
     );
     let planned = plan(&scenario, &PlanOptions::default()).unwrap();
     assert_eq!(wva::report::to_json(&planned), golden_stdout("plan-trace"));
+}
+
+#[test]
+fn plan_streams_the_same_load_simulate_and_replay_take_in_memory() {
+    // One rule for a trace's load: `plan --trace` tallies the file as it streams; `simulate`
+    // and `replay` read it into memory first. Same trace, same quantile: the same numbers.
+    let mut scenario = load_scenario(&root().join("scenarios/quickstart.yaml")).unwrap();
+    let path = root().join("traces/azure-code-like-10min.csv");
+    let open = || Trace::open(&path, None, &Transforms::default(), false).unwrap();
+    let records: Vec<_> = open().map(Result::unwrap).collect();
+    let in_memory = trace_loads(&records, &vec![0; records.len()], 1)[0].unwrap();
+    let workload = &mut scenario.workloads[0];
+    load_from_trace(
+        workload,
+        &mut open(),
+        &path,
+        BUSY_RATE_QUANTILE,
+        &Notes::default(),
+    )
+    .unwrap();
+    assert!(in_memory.busy_from_minutes);
+    assert_eq!(workload.rate_rps, in_memory.busy_rate_rps);
+    assert_eq!(workload.prompt_tokens, in_memory.prompt_tokens);
+    assert_eq!(workload.output_tokens, in_memory.output_tokens);
 }
 
 #[test]

@@ -15,7 +15,8 @@ const MAX_SECONDS: usize = 10_000_000;
 const MAX_MINUTES: usize = 10_000_000;
 
 /// Counts of arrivals in fixed-width bins from the earliest arrival seen, in any order.
-struct Bins {
+#[derive(Clone, Debug)]
+pub(crate) struct Bins {
     width_s: f64,
     /// Index (time / width) of the first bin.
     base: i64,
@@ -35,7 +36,13 @@ impl Bins {
         }
     }
 
-    fn add(&mut self, t: f64) {
+    /// Per-minute bins over at most [`MAX_MINUTES`].
+    pub(crate) fn minutes() -> Self {
+        Bins::new(60.0, MAX_MINUTES)
+    }
+
+    /// Counts an arrival `t` seconds after some fixed origin.
+    pub(crate) fn add(&mut self, t: f64) {
         if self.overflow {
             return;
         }
@@ -71,7 +78,8 @@ impl Bins {
         self.counts[k] += 1;
     }
 
-    fn counts(&self) -> Option<&[u64]> {
+    /// The counts from the earliest bin, or `None` when they outgrew the limit.
+    pub(crate) fn counts(&self) -> Option<&[u64]> {
         (!self.overflow).then_some(&self.counts[..])
     }
 }
@@ -275,7 +283,7 @@ impl StatsBuilder {
             gap_mean: 0.0,
             gap_m2: 0.0,
             per_second: Some(Bins::new(1.0, MAX_SECONDS)),
-            per_minute: Some(Bins::new(60.0, MAX_MINUTES)),
+            per_minute: Some(Bins::minutes()),
             prompt: BTreeMap::new(),
             output: BTreeMap::new(),
             prompt_sum: 0,

@@ -1,16 +1,16 @@
 //! `wva plan` as library calls: the plan of a scenario, checked in the simulator when asked
 //! ([`plan`]); upstream's optimizer settings as the plan's defaults ([`upstream_defaults`]);
-//! and one workload's load from a trace ([`load_from_trace`]: a quantile of its per-minute
-//! rates and its token means, streamed from a trace of any size).
+//! and one workload's load from a trace ([`load_from_trace`]: by the one rule of
+//! [`LoadTally`], streamed from a trace of any size).
 
 use super::Listener;
 use crate::error::Error;
+use crate::load::from_trace::LoadTally;
 use crate::optimize::candidates::BatchPolicy;
 use crate::optimize::{BestEffort, Plan, PlanOptions, SaturationPolicy, SolverKind};
 use crate::spec::inferno::InfernoOptimizer;
 use crate::spec::{Scenario, Workload};
 use crate::trace::Trace;
-use crate::trace::stats::{StatsBuilder, minute_rates_rps, rate_quantile_rps};
 use crate::verify::{Verification, VerifyOptions, verify};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,7 +26,7 @@ pub fn load_from_trace(
     listener: &dyn Listener,
 ) -> Result<(), Error> {
     let (model, name) = (workload.model.clone(), workload.name.clone());
-    let mut builder = StatsBuilder::new();
+    let mut tally = LoadTally::new();
     let (mut other_models, mut seen_models) = (0u64, BTreeSet::new());
     for r in trace.by_ref() {
         let r = r.map_err(|e| Error::Usage(e.to_string()))?;
@@ -36,7 +36,7 @@ pub fn load_from_trace(
             seen_models.insert(m.clone());
             continue;
         }
-        builder.add(&r);
+        tally.add(&r);
     }
     if trace.skipped_rows() > 0 || trace.failed_requests() > 0 {
         listener.note(&format!(
@@ -46,8 +46,7 @@ pub fn load_from_trace(
             trace.failed_requests()
         ));
     }
-    let stats = builder.finish();
-    if stats.requests == 0 && other_models > 0 {
+    if tally.requests() == 0 && other_models > 0 {
         return Err(Error::Usage(format!(
             "{}: no request names `{model}` or `{name}`; the trace's models are {} (map them with --trace-model OLD=NEW)",
             path.display(),
@@ -60,26 +59,21 @@ pub fn load_from_trace(
             path.display()
         ));
     }
-    if stats.requests < 2 {
-        return Err(Error::Usage(format!(
-            "{}: {} request(s): a rate needs at least two",
-            path.display(),
-            stats.requests
-        )));
-    }
-    let (rate_rps, how) = if stats.per_minute.len() > 1 {
-        (
-            rate_quantile_rps(
-                &minute_rates_rps(&stats.per_minute, stats.duration_s),
-                rate_quantile,
-            ),
-            format!("quantile {rate_quantile} of its per-minute rates"),
-        )
+    let load = match tally.finish(rate_quantile) {
+        Some(load) if load.requests >= 2 => load,
+        _ => {
+            return Err(Error::Usage(format!(
+                "{}: {} request(s): a rate needs at least two",
+                path.display(),
+                tally.requests()
+            )));
+        }
+    };
+    let rate_rps = load.busy_rate_rps;
+    let how = if load.busy_from_minutes {
+        format!("quantile {rate_quantile} of its per-minute rates")
     } else {
-        (
-            stats.mean_rate_rps,
-            "its mean rate (under a minute of arrivals)".to_string(),
-        )
+        "its mean rate (under a minute of arrivals)".to_string()
     };
     if !(rate_rps.is_finite() && rate_rps >= 0.0) {
         return Err(Error::Usage(format!(
@@ -88,8 +82,8 @@ pub fn load_from_trace(
         )));
     }
     workload.rate_rps = rate_rps;
-    workload.prompt_tokens = stats.prompt_tokens.mean.max(0.0);
-    workload.output_tokens = stats.output_tokens.mean.max(1.0);
+    workload.prompt_tokens = load.prompt_tokens;
+    workload.output_tokens = load.output_tokens;
     listener.note(&format!(
         "workload `{}` from {}: {:.3} req/s ({how}), prompt {:.0} and output {:.0} tokens on average",
         workload.name,
