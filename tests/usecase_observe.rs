@@ -2,8 +2,8 @@
 //! before asking, a missing token file and a server nobody answers are errors as values, with
 //! the binary's messages. (What a real Prometheus answers: `tests/observe_roundtrip.rs`.)
 
-use wva::error::Error;
-use wva::observe::Grouping;
+use wva::error::{Error, ExitCode};
+use wva::observe::{Grouping, ObserveError};
 use wva::usecase::observe::{PrometheusRequest, observe};
 
 /// An hour in steps of a minute, from a server on `url`.
@@ -61,7 +61,9 @@ fn a_missing_token_and_an_unreachable_server_are_errors() {
     r.bearer_token_file = Some("tests/fixtures/no-such-token".into());
     assert!(matches!(observe(&r), Err(Error::Read { .. })));
     let err = observe(&request("http://127.0.0.1:1")).unwrap_err();
-    assert!(matches!(err, Error::Cluster(_)), "{err:?}");
+    // The module's own error, typed, with the cluster's exit code.
+    assert!(err.downcast_ref::<ObserveError>().is_some(), "{err:?}");
+    assert_eq!(err.exit_code(), ExitCode::Cluster);
     assert!(
         err.to_string()
             .contains("cannot reach Prometheus at http://127.0.0.1:1"),

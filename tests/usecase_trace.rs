@@ -5,10 +5,10 @@
 mod common;
 
 use common::{Notes, golden_stdout};
-use wva::error::Error;
+use wva::error::{Error, ExitCode};
 use wva::load::shape::{LengthShape, Shape};
 use wva::sim::Horizon;
-use wva::trace::{Format, Window};
+use wva::trace::{Format, TraceError, Window};
 use wva::usecase::Silent;
 use wva::usecase::trace::{
     ConvertRequest, SynthRequest, SynthSource, TraceFile, convert, read, stats, synth,
@@ -114,8 +114,8 @@ fn reading_notes_what_it_changes_and_bad_input_is_an_error() {
         ),
         "{err}"
     );
-    assert!(matches!(
-        read(&TraceFile::new(dir.path().join("missing.csv")), &Silent),
-        Err(Error::Usage(_))
-    ));
+    // The trace module's own error, typed, with the bad-input exit code.
+    let err = read(&TraceFile::new(dir.path().join("missing.csv")), &Silent).unwrap_err();
+    assert!(err.downcast_ref::<TraceError>().is_some(), "{err:?}");
+    assert_eq!(err.exit_code(), ExitCode::Input);
 }

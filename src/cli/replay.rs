@@ -91,12 +91,12 @@ pub(super) fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         write_plot(path, &report)?;
     }
     if let Some(path) = &a.pareto {
-        replay_pareto_plot(path, &report).map_err(|e| Error::Usage(e.to_string()))?;
+        replay_pareto_plot(path, &report).map_err(Error::from)?;
     }
     emit(&render(a.output, &report, replay_table))?;
     Ok(ExitCode::Success)
 }
 
 fn write_plot(path: &Path, report: &ReplayReport) -> anyhow::Result<()> {
-    replay_plot(path, report).map_err(|e| Error::Usage(e.to_string()).into())
+    replay_plot(path, report).map_err(|e| Error::from(e).into())
 }

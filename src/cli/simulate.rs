@@ -165,8 +165,7 @@ pub(super) fn run_simulate(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         write_timeline(path, &first.timeline)?;
     }
     if let Some(path) = &a.plot {
-        crate::report::plot::timeline(path, &first.timeline)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        crate::report::plot::timeline(path, &first.timeline).map_err(Error::from)?;
     }
     if let Some(addr) = a.twin.serve_metrics {
         super::simulate_twin::run(&a.twin, addr, &out.config, &out.info, first)?;

@@ -145,8 +145,7 @@ pub(super) fn run(a: TraceArgs) -> anyhow::Result<ExitCode> {
 fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     let report = trace::stats(&a.input.file(&a.file, a.records.model, a.records.seed))?;
     if let Some(path) = &a.plot {
-        crate::report::plot::trace_stats(path, &report.stats)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        crate::report::plot::trace_stats(path, &report.stats).map_err(Error::from)?;
     }
     emit(&render(a.output, &report, trace_table))?;
     Ok(ExitCode::Success)

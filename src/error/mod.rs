@@ -2,7 +2,10 @@
 //! every module may use and which uses none of them (but [`crate::limits`]).
 //!
 //! Library code returns [`Error`]; the command line adds context with `anyhow` and maps the
-//! root cause to an [`ExitCode`] (see `docs/cli.md`).
+//! root cause to an [`ExitCode`] (see `docs/cli.md`). A module above this one types its own
+//! errors (`TraceError`, `SimError`, `FitError`, ...) and implements [`ModuleError`] for them:
+//! they travel inside [`Error::Module`] unflattened, so a caller can still downcast to them,
+//! and each says which exit code it maps to.
 
 mod document;
 
@@ -30,6 +33,21 @@ pub enum ExitCode {
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code as u8)
+    }
+}
+
+/// An error typed by the module that raises it, which knows its exit code. [`Error`] carries
+/// any of them ([`Error::Module`]) without this bottom layer knowing the modules above it.
+pub trait ModuleError: std::error::Error + Send + Sync + 'static {
+    /// The exit code this error maps to (bad input, unless the module says otherwise).
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::Input
+    }
+}
+
+impl<E: ModuleError> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error::Module(Box::new(e))
     }
 }
 
@@ -64,6 +82,10 @@ pub enum Error {
     /// A cluster could not be reached, or refused a request.
     #[error("{0}")]
     Cluster(String),
+    /// A module's own error, kept typed: [`Error::downcast_ref`] finds the module's type. Its
+    /// message is the module's.
+    #[error("{0}")]
+    Module(Box<dyn ModuleError>),
 }
 
 impl Error {
@@ -75,6 +97,15 @@ impl Error {
             }
             Error::Infeasible(_) => ExitCode::Infeasible,
             Error::Cluster(_) => ExitCode::Cluster,
+            Error::Module(e) => e.exit_code(),
+        }
+    }
+
+    /// The module error inside, when it is an `E`.
+    pub fn downcast_ref<E: ModuleError>(&self) -> Option<&E> {
+        match self {
+            Error::Module(e) => (&**e as &dyn std::error::Error).downcast_ref::<E>(),
+            _ => None,
         }
     }
 }

@@ -641,6 +641,8 @@ pub fn fit(observations: &[Observation], options: &FitOptions) -> Result<Fit, Fi
     })
 }
 
+impl crate::error::ModuleError for FitError {}
+
 #[cfg(test)]
 mod tests {
     use super::super::Kind;

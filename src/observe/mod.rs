@@ -301,6 +301,15 @@ pub fn variant_name(key: &VariantKey) -> String {
     }
 }
 
+impl crate::error::ModuleError for ObserveError {
+    fn exit_code(&self) -> crate::error::ExitCode {
+        match self {
+            ObserveError::Prom(p) => crate::error::ModuleError::exit_code(p),
+            _ => crate::error::ExitCode::Input,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

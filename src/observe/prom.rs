@@ -279,6 +279,17 @@ fn parse_answer(body: &str, status: u16) -> Result<Vec<Series>, Answer> {
         .collect()
 }
 
+impl crate::error::ModuleError for PromError {
+    /// A query the server refused as malformed is bad input; anything else is the server's.
+    fn exit_code(&self) -> crate::error::ExitCode {
+        if self.is_bad_query() {
+            crate::error::ExitCode::Input
+        } else {
+            crate::error::ExitCode::Cluster
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

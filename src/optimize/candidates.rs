@@ -592,3 +592,5 @@ pub fn server_candidates<'a>(
         rejected,
     }
 }
+
+impl crate::error::ModuleError for CandidateError {}

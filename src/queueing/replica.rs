@@ -244,3 +244,5 @@ impl ReplicaModel {
         }
     }
 }
+
+impl crate::error::ModuleError for InvalidModel {}

@@ -211,3 +211,12 @@ pub fn size(model: &ReplicaModel, targets: &Targets) -> Result<Sizing, SizingErr
         metrics,
     })
 }
+
+impl crate::error::ModuleError for SizingError {
+    fn exit_code(&self) -> crate::error::ExitCode {
+        match self {
+            SizingError::Infeasible { .. } => crate::error::ExitCode::Infeasible,
+            _ => crate::error::ExitCode::Input,
+        }
+    }
+}

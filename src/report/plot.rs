@@ -383,6 +383,8 @@ pub fn trace_stats(path: &Path, stats: &crate::trace::stats::TraceStats) -> Resu
     )
 }
 
+impl crate::error::ModuleError for PlotError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

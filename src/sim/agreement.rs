@@ -182,3 +182,5 @@ pub fn compare(
         })
         .collect()
 }
+
+impl crate::error::ModuleError for AgreementError {}

@@ -223,6 +223,8 @@ pub enum SimError {
     },
 }
 
+impl crate::error::ModuleError for SimError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

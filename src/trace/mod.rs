@@ -124,3 +124,5 @@ impl Iterator for Trace {
         self.inner.next()
     }
 }
+
+impl crate::error::ModuleError for TraceError {}

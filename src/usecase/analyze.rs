@@ -56,8 +56,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Analysis, Error> {
             p.max_num_batched_tokens
         )));
     }
-    let model = ReplicaModel::new(perf, shape, max_batch, max_queue)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let model = ReplicaModel::new(perf, shape, max_batch, max_queue)?;
     let mut analysis = Analysis {
         perf_model: perf.kind(),
         max_batch,
@@ -91,7 +90,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Analysis, Error> {
             };
             let sizing = size(&model, &targets).map_err(|e| match e {
                 SizingError::Infeasible { .. } => Error::Infeasible(format!("infeasible: {e}")),
-                other => Error::Usage(other.to_string()),
+                other => other.into(),
             })?;
             analysis.rate_ttft_rps = Some(sizing.rate_ttft_rps);
             analysis.rate_itl_rps = Some(sizing.rate_itl_rps);

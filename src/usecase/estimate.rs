@@ -235,7 +235,7 @@ pub fn fit_direct(
         }
         None => (observations, None),
     };
-    let result = fit(&fitted, &request.options).map_err(|e| Error::Usage(e.to_string()))?;
+    let result = fit(&fitted, &request.options)?;
     let in_sample = evaluate(&result.params, &fitted, &files);
     let holdout = held.map(|h| evaluate(&result.params, &h, &files));
     let validation = if sources.validate.is_empty() {

@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::observe::write::{ModelLoad, ScenarioOptions};
-use crate::observe::{self, Client, Grouping, ObserveError, ObserveReport, Observed, Range};
+use crate::observe::{self, Client, Grouping, ObserveReport, Observed, Range};
 use crate::trace::time::rfc3339;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -124,14 +124,9 @@ pub fn observe(request: &PrometheusRequest) -> Result<Observation, Error> {
         token,
         Duration::from_secs_f64(request.timeout_s.min(MAX_TIMEOUT_S)),
     );
-    let observed = observe::observe(&client, &query).map_err(|e| match e {
-        // A selector the server cannot parse is the user's input.
-        ObserveError::Prom(p @ observe::PromError::Query { .. }) if p.is_bad_query() => {
-            Error::Usage(p.to_string())
-        }
-        ObserveError::Prom(p) => Error::Cluster(p.to_string()),
-        other => Error::Usage(other.to_string()),
-    })?;
+    // A selector the server cannot parse is the user's input; a server that fails, the
+    // cluster's (`ObserveError`'s exit code).
+    let observed = observe::observe(&client, &query)?;
     let traffic_step_s = step_s * request.traffic_per_metric_s;
     let provenance = format!(
         "wva observe {} {{{}}} from {} to {}, steps of {} s of traffic",

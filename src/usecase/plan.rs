@@ -29,7 +29,7 @@ pub fn load_from_trace(
     let mut tally = LoadTally::new();
     let (mut other_models, mut seen_models) = (0u64, BTreeSet::new());
     for r in trace.by_ref() {
-        let r = r.map_err(|e| Error::Usage(e.to_string()))?;
+        let r = r?;
         // A trace that names models: only this workload's requests.
         if let Some(m) = r.model.as_ref().filter(|m| **m != model && **m != name) {
             other_models += 1;

@@ -195,8 +195,7 @@ pub fn replay(mut request: ReplayRequest, listener: &dyn Listener) -> Result<Rep
     listener.finish();
     let runs: Vec<PolicyRun> = runs
         .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| usage(e.to_string()))?;
+        .collect::<Result<_, _>>()?;
     Ok(ReplayReport {
         scenario: scenario.name.clone(),
         workload: workload.name.clone(),
@@ -391,7 +390,6 @@ fn static_fleet(
     loads: &[IntervalLoad],
     listener: &dyn Listener,
 ) -> Result<(Option<u32>, Option<StaticChoice>), Error> {
-    let usage = Error::Usage;
     let runs_static = policies.contains(&PolicyKind::Static);
     Ok(match a.settings.static_replicas {
         Some(n) if runs_static => (Some(n), Some(StaticChoice::Given)),
@@ -402,8 +400,7 @@ fn static_fleet(
                 .map(|p| p.iter().sum::<u32>())
                 .max()
                 .unwrap_or(1);
-            let (n, how) = peak_replicas(config, requests, plan_peak, &|n| fleet.first(n))
-                .map_err(|e| usage(e.to_string()))?;
+            let (n, how) = peak_replicas(config, requests, plan_peak, &|n| fleet.first(n))?;
             if how == PeakSearch::Capped {
                 listener.note(&format!(
                     "static: some interval stays over its SLO even with {n} replicas (more did not help, or --max-replicas)"

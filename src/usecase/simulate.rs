@@ -648,8 +648,7 @@ fn open_loop(
     listener.finish();
     let results: Vec<SimResult> = results
         .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .collect::<Result<_, _>>()?;
     let info: Vec<WorkloadInfo> = fleets
         .iter()
         .zip(&analytic)
@@ -721,8 +720,7 @@ fn closed_loop(
             )
             .map(|res| res.into_sim_result(&name))
         })
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .collect::<Result<_, _>>()?;
     // The analytic model at the rate the clients achieved.
     let served: Vec<f64> = results
         .iter()

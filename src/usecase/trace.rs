@@ -46,7 +46,7 @@ impl TraceFile {
             &self.transforms,
             self.skip_bad_rows,
         )
-        .map_err(|e| Error::Usage(e.to_string()))
+        .map_err(Error::from)
     }
 }
 
@@ -67,7 +67,7 @@ pub fn read(file: &TraceFile, listener: &dyn Listener) -> Result<Vec<TraceRecord
     let mut trace = file.open()?;
     let mut records = Vec::new();
     for r in trace.by_ref() {
-        records.push(r.map_err(|e| Error::Usage(e.to_string()))?);
+        records.push(r?);
     }
     if records.is_empty() {
         return Err(no_requests(file, &trace));
@@ -108,7 +108,7 @@ pub fn stats(file: &TraceFile) -> Result<TraceReport, Error> {
     let mut builder = StatsBuilder::new();
     let mut count = 0u64;
     for r in trace.by_ref() {
-        builder.add(&r.map_err(|e| Error::Usage(e.to_string()))?);
+        builder.add(&r?);
         count += 1;
     }
     if count == 0 {
