@@ -301,15 +301,23 @@ pub fn too_deep(text: &str) -> Option<(usize, usize)> {
     None
 }
 
+/// A run that would draw more than [`MAX_REQUESTS`] requests.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "the load would draw about {expected:.3e} requests; at most {MAX_REQUESTS} per run (docs/cli.md, Limits)"
+)]
+pub struct TooManyDraws {
+    /// The requests it would draw (rate x duration).
+    pub expected: f64,
+}
+
 /// Refuses a run that would draw more than [`MAX_REQUESTS`] requests (`expected`: rate x
-/// duration), naming `flag`.
-pub fn check_drawn(expected: f64, flag: &str) -> Result<(), String> {
+/// duration).
+pub fn check_drawn(expected: f64) -> Result<(), TooManyDraws> {
     if expected <= MAX_REQUESTS as f64 {
         Ok(())
     } else {
-        Err(format!(
-            "{flag}: the load would draw about {expected:.3e} requests; at most {MAX_REQUESTS} per run (docs/cli.md, Limits)"
-        ))
+        Err(TooManyDraws { expected })
     }
 }
 

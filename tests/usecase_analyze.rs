@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::golden_stdout;
+use common::{golden_stdout, request_message};
 use wva::error::Error;
 use wva::perf::{NamedParams, PerfModelKind, PerfParams, RequestShape};
 use wva::queueing::DEFAULT_QUEUE_PER_BATCH;
@@ -58,7 +58,7 @@ fn a_rate_gives_its_metrics_and_the_impossible_is_an_error() {
         },
     );
     assert_eq!(
-        analyze(&r).unwrap_err().to_string(),
-        "--max-num-batched-tokens (16) must be at least the max batch (48), as in vLLM"
+        request_message(&analyze(&r).unwrap_err()),
+        "`max_num_batched_tokens` (16) must be at least the max batch (48), as in vLLM"
     );
 }

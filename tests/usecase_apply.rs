@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{golden_stdout, root};
+use common::{golden_stdout, request_message, root};
 use std::sync::Mutex;
-use wva::error::Error;
+use wva::error::ExitCode;
 use wva::k8s::objects::{Objects, Schema, to_json_list, to_yaml_stream};
 use wva::spec::{Scenario, load_scenario};
 use wva::usecase::apply::{Applied, ApplyRequest, PlanSource, apply, names_of, write_dir};
@@ -76,10 +76,8 @@ fn a_plan_file_gives_the_objects_of_the_plan_made_now_and_writes_one_file_each()
     assert_eq!(write_dir(&out, &read.objects).unwrap(), files);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), files);
     // A plain file is no folder to write into.
-    assert!(matches!(
-        write_dir(&path, &read.objects),
-        Err(Error::Usage(_))
-    ));
+    let err = write_dir(&path, &read.objects).unwrap_err();
+    assert!(request_message(&err).ends_with(": not a folder"), "{err}");
 }
 
 #[test]
@@ -96,10 +94,17 @@ fn a_workload_the_plan_cannot_serve_is_a_warning_or_with_the_flag_an_error() {
     let mut request = ApplyRequest::new(PlanSource::Plan);
     request.fail_on_infeasible = true;
     let err = apply(&s, request, &Silent).unwrap_err();
-    assert!(matches!(err, Error::Infeasible(_)));
+    assert_eq!(err.exit_code(), ExitCode::Infeasible);
+    // The binary names the field by its flag.
     let golden =
         std::fs::read_to_string(root().join("tests/fixtures/golden/apply-infeasible.txt")).unwrap();
-    assert!(golden.contains(&format!("error: {err}\n")), "{err}");
+    let message = request_message(&err);
+    assert!(
+        message.ends_with("(`fail_on_infeasible`: nothing written)"),
+        "{message}"
+    );
+    let flagged = message.replace("`fail_on_infeasible`", "--fail-on-infeasible");
+    assert!(golden.contains(&format!("error: {flagged}\n")), "{err}");
 }
 
 #[test]
@@ -108,25 +113,22 @@ fn bad_requests_are_errors() {
     let error = |change: &dyn Fn(&mut ApplyRequest)| {
         let mut request = ApplyRequest::new(PlanSource::Plan);
         change(&mut request);
-        match apply(&s, request, &Silent) {
-            Err(e @ Error::Usage(_)) => e.to_string(),
-            other => panic!("expected a usage error, got {other:?}"),
-        }
+        request_message(&apply(&s, request, &Silent).unwrap_err())
     };
     assert_eq!(
         error(&|r| r.names = vec!["chat-premium".into()]),
-        "--name chat-premium: expected WORKLOAD=NAME"
+        "`names` chat-premium: expected WORKLOAD=NAME"
     );
     assert_eq!(
         error(&|r| r.names = vec!["chat-premium=a".into(), " chat-premium =b".into()]),
-        "--name chat-premium: given twice"
+        "`names` chat-premium: given twice"
     );
     assert_eq!(
         error(&|r| r.push_settings.replace_crd = true),
-        "--replace-crd needs --push"
+        "`replace_crd` needs `push`"
     );
-    assert!(error(&|r| r.namespace = Some("Not_A_Name".into())).starts_with("--namespace: "));
-    assert!(error(&|r| r.config_namespace = String::new()).starts_with("--config-namespace: "));
+    assert!(error(&|r| r.namespace = Some("Not_A_Name".into())).starts_with("`namespace`: "));
+    assert!(error(&|r| r.config_namespace = String::new()).starts_with("`config_namespace`: "));
     let names = names_of(&[" chat-premium = chat ".into()]).unwrap();
     assert_eq!(names["chat-premium"], "chat");
 }
@@ -139,11 +141,10 @@ fn a_push_timeout_that_is_no_duration_is_an_error_before_any_cluster_is_asked() 
         let mut request = ApplyRequest::new(PlanSource::Plan);
         request.push = true;
         request.push_settings.timeout_s = timeout_s;
-        match apply(&s, request, &Silent) {
-            Err(e @ Error::Usage(_)) => {
-                assert!(e.to_string().starts_with("--timeout-s must be"), "{e}")
-            }
-            other => panic!("{timeout_s}: expected a usage error, got {other:?}"),
-        }
+        let err = apply(&s, request, &Silent).unwrap_err();
+        assert!(
+            request_message(&err).starts_with("`timeout_s` must be"),
+            "{err}"
+        );
     }
 }

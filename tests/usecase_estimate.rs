@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{golden_stdout, root};
+use common::{golden_stdout, request_message, root};
 use wva::error::Error;
 use wva::estimate::read::Filters;
 use wva::estimate::{Errors, FitOptions, KindWeights, Loss};
@@ -127,7 +127,11 @@ fn what_cannot_be_fitted_is_said_and_errors_are_values() {
         seed: 1,
         label: ProfileLabel::default(),
     };
-    assert!(matches!(calibrate(&v1, &Silent), Err(Error::Usage(_))));
+    let err = calibrate(&v1, &Silent).err().unwrap();
+    assert!(
+        request_message(&err).ends_with("drop `perf_model` wva-v1"),
+        "{err}"
+    );
     let empty = Sources::open(
         &[root().join("tests/fixtures/estimate/empty.csv")],
         &[],

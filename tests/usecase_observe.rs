@@ -2,6 +2,9 @@
 //! before asking, a missing token file and a server nobody answers are errors as values, with
 //! the binary's messages. (What a real Prometheus answers: `tests/observe_roundtrip.rs`.)
 
+mod common;
+
+use common::request_message;
 use wva::error::{Error, ExitCode};
 use wva::observe::{Grouping, ObserveError};
 use wva::usecase::observe::{PrometheusRequest, observe};
@@ -27,8 +30,8 @@ fn request(url: &str) -> PrometheusRequest {
 
 fn usage(r: &PrometheusRequest) -> String {
     match observe(r) {
-        Err(e @ Error::Usage(_)) => e.to_string(),
-        other => panic!("expected a usage error, got {other:?}"),
+        Err(e) => request_message(&e),
+        Ok(_) => panic!("expected an error"),
     }
 }
 
@@ -39,20 +42,20 @@ fn ranges_prometheus_would_refuse_are_refused_before_asking() {
     r.end_s = r.start_s;
     assert_eq!(
         usage(&r),
-        "--start (2027-01-15T08:00:00Z) is not before --end (2027-01-15T08:00:00Z)"
+        "`start_s` (2027-01-15T08:00:00Z) is not before `end_s` (2027-01-15T08:00:00Z)"
     );
     let mut r = request("http://127.0.0.1:1");
     r.step_s = 7200.0;
     assert_eq!(
         usage(&r),
-        "the range (3600 s) is shorter than one --step (7200 s)"
+        "the range (3600 s) is shorter than one `step_s` (7200 s)"
     );
     let mut r = request("http://127.0.0.1:1");
     r.step_s = 0.25;
     assert!(usage(&r).starts_with("14400 steps of 0.25 s: Prometheus answers at most 11000"));
     let mut r = request("http://127.0.0.1:1");
     r.timeout_s = -1.0;
-    assert_eq!(usage(&r), "--timeout-s must be > 0, got -1");
+    assert_eq!(usage(&r), "`timeout_s` must be > 0, got -1");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Notes, golden_stdout, root};
+use common::{Notes, golden_stdout, request_message, root};
 use wva::load::from_trace::{BUSY_RATE_QUANTILE, trace_loads};
 use wva::optimize::{PlanOptions, plan};
 use wva::spec::load_scenario;
@@ -149,8 +149,8 @@ fn upstream_settings_become_defaults_and_workloads_are_found_by_name() {
         "{missing}"
     );
     assert!(scenario.workloads.len() > 1);
-    assert!(matches!(
-        workload_index(&scenario, None),
-        Err(Error::Usage(_))
-    ));
+    assert_eq!(
+        request_message(&workload_index(&scenario, None).unwrap_err()),
+        "`trace` needs `workload` NAME: the scenario has several workloads"
+    );
 }

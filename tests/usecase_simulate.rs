@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{golden_stdout, root};
+use common::{golden_stdout, request_message, root};
 use std::sync::Mutex;
 use wva::error::Error;
 use wva::load::shape::{LengthShape, Shape};
@@ -151,9 +151,8 @@ fn bad_requests_are_errors_not_panics() {
         )
     };
     let err = simulate(profile(ProfileLoad::default()), &Silent).unwrap_err();
-    assert!(matches!(err, Error::Usage(_)), "{err}");
     assert!(
-        err.to_string().contains("--profile needs the load"),
+        request_message(&err).starts_with("`profile` needs the load: `rate_rps`, "),
         "{err}"
     );
     let err = simulate(
@@ -165,8 +164,8 @@ fn bad_requests_are_errors_not_panics() {
     )
     .unwrap_err();
     assert_eq!(
-        err.to_string(),
-        "p.yaml: no profile matches --model/--accelerator"
+        request_message(&err),
+        "p.yaml: no profile matches `model`/`accelerator`"
     );
     // A closed loop drives one replica.
     let mut request = profile(ProfileLoad {
@@ -184,7 +183,7 @@ fn bad_requests_are_errors_not_panics() {
     });
     let err = simulate(request.clone(), &Silent).unwrap_err();
     assert!(
-        err.to_string().contains("--concurrency drives one replica"),
+        request_message(&err).starts_with("`concurrency` drives one replica"),
         "{err}"
     );
     // A plan file naming a workload the scenario lacks: the file and field.

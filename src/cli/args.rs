@@ -224,7 +224,8 @@ pub fn http_url(text: &str) -> Result<String, String> {
 /// Refuses a run that would draw more than [`crate::limits::MAX_REQUESTS`] requests (`expected`:
 /// rate x duration), naming `flag`.
 pub fn check_drawn(expected: f64, flag: &str) -> Result<(), crate::error::Error> {
-    crate::limits::check_drawn(expected, flag).map_err(crate::error::Error::Usage)
+    crate::limits::check_drawn(expected)
+        .map_err(|e| crate::error::Error::Usage(format!("{flag}: {e}")))
 }
 
 /// A perf model name.

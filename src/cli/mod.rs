@@ -8,6 +8,7 @@ mod apply;
 pub mod args;
 mod estimate;
 mod estimate_args;
+mod flags;
 mod load;
 mod observe;
 mod output;
@@ -166,7 +167,7 @@ pub fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("error: {}", crate::limits::shorten(&format!("{e:#}")));
+            eprintln!("error: {}", crate::limits::shorten(&flags::message(&e)));
             exit_code_of(&e).into()
         }
     }

@@ -8,9 +8,12 @@
 //! and each says which exit code it maps to.
 
 mod document;
+mod request;
 
 pub use document::SpecError;
 pub(crate) use document::join;
+pub(crate) use request::request_error;
+pub use request::{Field, Part, RequestError};
 use std::path::PathBuf;
 
 /// Exit codes of the `wva` binary. Stable: CI pipelines gate on them.

@@ -3,6 +3,7 @@
 //! themselves.
 
 use super::Request;
+use crate::error::{Field, RequestError, request_error};
 use crate::spec::Scenario;
 use crate::trace::TraceRecord;
 use crate::trace::stats::{Bins, minute_rates_rps, rate_quantile_rps};
@@ -114,7 +115,7 @@ pub fn assign_workloads(
     records: &[TraceRecord],
     scenario: &Scenario,
     workload: Option<&str>,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<usize>, RequestError> {
     let names = || {
         scenario
             .workloads
@@ -128,7 +129,12 @@ pub fn assign_workloads(
             .workloads
             .iter()
             .position(|w| w.name == name)
-            .ok_or_else(|| format!("the scenario has no workload `{name}`; it has: {}", names()))?;
+            .ok_or_else(|| {
+                request_error!(format!(
+                    "the scenario has no workload `{name}`; it has: {}",
+                    names()
+                ))
+            })?;
         return Ok(vec![w; records.len()]);
     }
     let only = (scenario.workloads.len() == 1).then_some(0);
@@ -145,21 +151,26 @@ pub fn assign_workloads(
                     (Some(w), _, _) => Ok(w),
                     (None, [w], _) => Ok(*w),
                     (None, [], Some(w)) => Ok(w),
-                    (None, [], None) => Err(format!(
-                        "request {} names model `{m}`, which no workload serves; give --workload NAME (workloads: {})",
-                        i + 1,
-                        names()
+                    (None, [], None) => Err(request_error!(
+                        format!(
+                            "request {} names model `{m}`, which no workload serves; give ",
+                            i + 1
+                        ),
+                        Field("workload"),
+                        format!(" NAME (workloads: {})", names())
                     )),
-                    (None, _, _) => Err(format!(
-                        "several workloads serve model `{m}`; give --workload NAME (workloads: {})",
-                        names()
+                    (None, _, _) => Err(request_error!(
+                        format!("several workloads serve model `{m}`; give "),
+                        Field("workload"),
+                        format!(" NAME (workloads: {})", names())
                     )),
                 }
             }
             None => only.ok_or_else(|| {
-                format!(
-                    "the trace does not name models and the scenario has several workloads; give --workload NAME (workloads: {})",
-                    names()
+                request_error!(
+                    "the trace does not name models and the scenario has several workloads; give ",
+                    Field("workload"),
+                    format!(" NAME (workloads: {})", names())
                 )
             }),
         })

@@ -29,7 +29,7 @@ pub use problem::{Choice, Problem, Solution, SolveStatus, Solver};
 pub use saturation::SaturationPolicy;
 pub use unlimited::Unlimited;
 
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::spec::Scenario;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -183,9 +183,13 @@ pub fn plan(scenario: &Scenario, options: &PlanOptions) -> Result<Plan, Error> {
         SolverKind::Unlimited
     });
     if options.mixing == Mixing::Mixed && solver != SolverKind::Exact {
-        return Err(Error::Usage(
-            "--allow-mixed needs the exact solver (--solver exact)".into(),
-        ));
+        return Err(request_error!(
+            Field("mixing"),
+            " needs the exact solver (",
+            Field("solver"),
+            " exact)"
+        )
+        .into());
     }
     let solution = match solver {
         SolverKind::Unlimited => Unlimited.solve(&problem),

@@ -1,7 +1,7 @@
 //! `wva analyze` as a library call: one replica's analytic model at a rate, or sized for TTFT
 //! and ITL targets (with upstream's max-batch search when asked).
 
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::perf::{PerfParams, RequestShape};
 use crate::queueing::concurrency::{ConcurrencySearch, optimal_max_batch};
 use crate::queueing::{ReplicaModel, SizingError, Targets, size};
@@ -51,10 +51,14 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Analysis, Error> {
     if let PerfParams::V3(p) = &perf
         && p.max_num_batched_tokens < max_batch
     {
-        return Err(Error::Usage(format!(
-            "--max-num-batched-tokens ({}) must be at least the max batch ({max_batch}), as in vLLM",
-            p.max_num_batched_tokens
-        )));
+        return Err(request_error!(
+            Field("max_num_batched_tokens"),
+            format!(
+                " ({}) must be at least the max batch ({max_batch}), as in vLLM",
+                p.max_num_batched_tokens
+            )
+        )
+        .into());
     }
     let model = ReplicaModel::new(perf, shape, max_batch, max_queue)?;
     let mut analysis = Analysis {

@@ -4,7 +4,7 @@
 
 use super::Listener;
 use super::plan_file::PlanFile;
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::k8s::objects::{Autoscaler, Object, Objects, Options, Placement, Schema, build};
 use crate::optimize::{PlanOptions, plan};
 use crate::spec::Scenario;
@@ -210,14 +210,16 @@ pub fn placements_of(doc: PlanFile) -> (Vec<Placement>, Vec<String>) {
 pub fn names_of(pairs: &[String]) -> Result<BTreeMap<String, String>, Error> {
     let mut names = BTreeMap::new();
     for n in pairs {
-        let (w, name) = n
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--name {n}: expected WORKLOAD=NAME")))?;
+        let (w, name) = n.split_once('=').ok_or_else(|| {
+            request_error!(Field("names"), format!(" {n}: expected WORKLOAD=NAME"))
+        })?;
         if names
             .insert(w.trim().to_string(), name.trim().to_string())
             .is_some()
         {
-            return Err(Error::Usage(format!("--name {}: given twice", w.trim())));
+            return Err(
+                request_error!(Field("names"), format!(" {}: given twice", w.trim())).into(),
+            );
         }
     }
     Ok(names)
@@ -257,9 +259,13 @@ pub fn apply(
     if !unserved.is_empty() {
         let msg = format!("the plan cannot fully serve: {}", unserved.join("; "));
         if request.fail_on_infeasible {
-            return Err(Error::Infeasible(format!(
-                "{msg} (--fail-on-infeasible: nothing written)"
-            )));
+            return Err(request_error!(
+                format!("{msg} ("),
+                Field("fail_on_infeasible"),
+                ": nothing written)"
+            )
+            .infeasible()
+            .into());
         }
         listener.warning(&format!("{msg}; applying the rest"));
     }
@@ -270,22 +276,23 @@ pub fn apply(
     }
     if !request.push {
         let settings = &request.push_settings;
-        for (flag, given) in [
-            ("--context", settings.context.is_some()),
-            ("--dry-run", settings.server_dry_run),
-            ("--diff", settings.diff),
-            ("--force-conflicts", settings.force_conflicts),
-            ("--replace-crd", settings.replace_crd),
+        for (field, given) in [
+            ("context", settings.context.is_some()),
+            ("server_dry_run", settings.server_dry_run),
+            ("diff", settings.diff),
+            ("force_conflicts", settings.force_conflicts),
+            ("replace_crd", settings.replace_crd),
         ] {
             if given {
-                return Err(Error::Usage(format!("{flag} needs --push")));
+                return Err(request_error!(Field(field), " needs ", Field("push")).into());
             }
         }
     }
     crate::k8s::names::check(&request.config_namespace)
-        .map_err(|e| Error::Usage(format!("--config-namespace: {e}")))?;
+        .map_err(|e| request_error!(Field("config_namespace"), format!(": {e}")))?;
     if let Some(ns) = &request.namespace {
-        crate::k8s::names::check(ns).map_err(|e| Error::Usage(format!("--namespace: {e}")))?;
+        crate::k8s::names::check(ns)
+            .map_err(|e| request_error!(Field("namespace"), format!(": {e}")))?;
     }
     let options = |namespace: String, schema: Schema| Options {
         schema,
@@ -367,9 +374,11 @@ fn push_to_cluster(
 #[cfg(feature = "push")]
 fn timeout_of(timeout_s: f64) -> Result<std::time::Duration, Error> {
     std::time::Duration::try_from_secs_f64(timeout_s).map_err(|_| {
-        Error::Usage(format!(
-            "--timeout-s must be a number of seconds a wait can last, got {timeout_s}"
-        ))
+        request_error!(
+            Field("timeout_s"),
+            format!(" must be a number of seconds a wait can last, got {timeout_s}")
+        )
+        .into()
     })
 }
 
@@ -447,10 +456,11 @@ pub fn write_dir(dir: &Path, objects: &[Object]) -> Result<usize, Error> {
         cause,
     };
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "--out-dir {}: not a folder",
-            dir.display()
-        )));
+        return Err(request_error!(
+            Field("out_dir"),
+            format!(" {}: not a folder", dir.display())
+        )
+        .into());
     }
     let files: Vec<String> = objects
         .iter()
@@ -474,10 +484,14 @@ pub fn write_dir(dir: &Path, objects: &[Object]) -> Result<usize, Error> {
                 continue;
             }
             if e.file_type().is_ok_and(|t| t.is_dir()) {
-                return Err(Error::Usage(format!(
-                    "--out-dir {}: {name} is a folder, where wva writes a file (nothing written)",
-                    dir.display()
-                )));
+                return Err(request_error!(
+                    Field("out_dir"),
+                    format!(
+                        " {}: {name} is a folder, where wva writes a file (nothing written)",
+                        dir.display()
+                    )
+                )
+                .into());
             }
             old.push(name);
         }

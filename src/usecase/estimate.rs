@@ -5,7 +5,7 @@
 //! [`super::tables_profile`].
 
 use super::Listener;
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::estimate::calibrate::{Engine, Search, evaluate as evaluate_calibration};
 use crate::estimate::check::{evaluate, split};
 use crate::estimate::load_tests::{DEFAULT_MAX_NUM_SEQS, calibrate_files, evidence};
@@ -224,10 +224,14 @@ pub fn fit_direct(
     let observations = readings.observations;
     let (fitted, held) = match request.holdout_share {
         Some(_) if observations.len() < 2 => {
-            return Err(Error::Usage(format!(
-                "--holdout needs at least 2 observations; the files have {}",
-                observations.len()
-            )));
+            return Err(request_error!(
+                Field("holdout_share"),
+                format!(
+                    " needs at least 2 observations; the files have {}",
+                    observations.len()
+                )
+            )
+            .into());
         }
         Some(share) => {
             let (f, h) = split(observations, share, request.seed);
@@ -320,9 +324,12 @@ pub fn calibrate(
     listener: &dyn Listener,
 ) -> Result<Estimate<CalibrationReport>, Error> {
     if request.model == PerfModelKind::V1 {
-        return Err(Error::Usage(
-            "calibration fits wva-v2 or wva-v3 parameters; drop --perf-model wva-v1".into(),
-        ));
+        return Err(request_error!(
+            "calibration fits wva-v2 or wva-v3 parameters; drop ",
+            Field("perf_model"),
+            " wva-v1"
+        )
+        .into());
     }
     let sources = &request.sources;
     // Observations from production carry the KV usage, which gives the capacity.

@@ -2,7 +2,7 @@
 //! range, per model and variant, and what `wva` makes of them (a summary, per-step
 //! observations for `wva estimate`, a scenario on a base's accelerators, a look-alike trace).
 
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::observe::write::{ModelLoad, ScenarioOptions};
 use crate::observe::{self, Client, Grouping, ObserveReport, Observed, Range};
 use crate::trace::time::rfc3339;
@@ -65,29 +65,39 @@ pub struct Observation {
 pub fn observe(request: &PrometheusRequest) -> Result<Observation, Error> {
     let (start_s, end_s, step_s) = (request.start_s, request.end_s, request.step_s);
     if request.timeout_s.is_nan() || request.timeout_s <= 0.0 {
-        return Err(Error::Usage(format!(
-            "--timeout-s must be > 0, got {}",
-            request.timeout_s
-        )));
+        return Err(request_error!(
+            Field("timeout_s"),
+            format!(" must be > 0, got {}", request.timeout_s)
+        )
+        .into());
     }
     if start_s >= end_s {
-        return Err(Error::Usage(format!(
-            "--start ({}) is not before --end ({})",
-            rfc3339(start_s),
-            rfc3339(end_s)
-        )));
+        return Err(request_error!(
+            Field("start_s"),
+            format!(" ({}) is not before ", rfc3339(start_s)),
+            Field("end_s"),
+            format!(" ({})", rfc3339(end_s))
+        )
+        .into());
     }
     let points = (end_s - start_s) / step_s;
     if points < 1.0 {
-        return Err(Error::Usage(format!(
-            "the range ({} s) is shorter than one --step ({step_s} s)",
-            end_s - start_s,
-        )));
+        return Err(request_error!(
+            format!("the range ({} s) is shorter than one ", end_s - start_s),
+            Field("step_s"),
+            format!(" ({step_s} s)")
+        )
+        .into());
     }
     if points > MAX_POINTS {
-        return Err(Error::Usage(format!(
-            "{points:.0} steps of {step_s} s: Prometheus answers at most {MAX_POINTS} points per query; use a larger --step or a shorter range",
-        )));
+        return Err(request_error!(
+            format!(
+                "{points:.0} steps of {step_s} s: Prometheus answers at most {MAX_POINTS} points per query; use a larger "
+            ),
+            Field("step_s"),
+            " or a shorter range"
+        )
+        .into());
     }
     let token = match &request.bearer_token_file {
         Some(path) => Some(

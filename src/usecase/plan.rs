@@ -4,7 +4,7 @@
 //! [`LoadTally`], streamed from a trace of any size).
 
 use super::Listener;
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::load::from_trace::LoadTally;
 use crate::optimize::candidates::BatchPolicy;
 use crate::optimize::{BestEffort, Plan, PlanOptions, SaturationPolicy, SolverKind};
@@ -47,11 +47,16 @@ pub fn load_from_trace(
         ));
     }
     if tally.requests() == 0 && other_models > 0 {
-        return Err(Error::Usage(format!(
-            "{}: no request names `{model}` or `{name}`; the trace's models are {} (map them with --trace-model OLD=NEW)",
-            path.display(),
-            seen_models.into_iter().collect::<Vec<_>>().join(", ")
-        )));
+        return Err(request_error!(
+            format!(
+                "{}: no request names `{model}` or `{name}`; the trace's models are {} (map them with ",
+                path.display(),
+                seen_models.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            Field("trace_model"),
+            " OLD=NEW)"
+        )
+        .into());
     }
     if other_models > 0 {
         listener.note(&format!(
@@ -197,14 +202,22 @@ pub fn workload_index(scenario: &Scenario, name: Option<&str>) -> Result<usize, 
             .position(|w| w.name == name)
             .ok_or_else(|| {
                 let known: Vec<&str> = scenario.workloads.iter().map(|w| w.name.as_str()).collect();
-                Error::Usage(format!(
-                    "--workload {name}: the scenario has no such workload; it has: {}",
-                    known.join(", ")
-                ))
+                request_error!(
+                    Field("workload"),
+                    format!(
+                        " {name}: the scenario has no such workload; it has: {}",
+                        known.join(", ")
+                    )
+                )
+                .into()
             }),
         None if scenario.workloads.len() == 1 => Ok(0),
-        None => Err(Error::Usage(
-            "--trace needs --workload NAME: the scenario has several workloads".into(),
-        )),
+        None => Err(request_error!(
+            Field("trace"),
+            " needs ",
+            Field("workload"),
+            " NAME: the scenario has several workloads"
+        )
+        .into()),
     }
 }

@@ -4,7 +4,7 @@
 
 use super::Listener;
 use super::simulate::TraceInput;
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::load::Request;
 use crate::load::from_trace::{
     TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
@@ -132,31 +132,44 @@ pub fn replay(mut request: ReplayRequest, listener: &dyn Listener) -> Result<Rep
         )));
     }
     if config.min_replicas > config.max_replicas.min(config.inventory()) {
-        return Err(usage(format!(
-            "--min-replicas {} is above --max-replicas {} or the accelerators' inventory ({} replicas)",
-            config.min_replicas,
-            config.max_replicas,
-            config.inventory()
-        )));
+        return Err(request_error!(
+            Field("min_replicas"),
+            format!(" {} is above ", config.min_replicas),
+            Field("max_replicas"),
+            format!(
+                " {} or the accelerators' inventory ({} replicas)",
+                config.max_replicas,
+                config.inventory()
+            )
+        )
+        .into());
     }
     if let Some(n) = a.settings.static_replicas
         && !(config.min_replicas.max(1)..=config.max_replicas).contains(&n)
     {
-        return Err(usage(format!(
-            "--static-replicas {n} is outside --min-replicas {} .. --max-replicas {}",
-            config.min_replicas.max(1),
-            config.max_replicas
-        )));
+        return Err(request_error!(
+            Field("static_replicas"),
+            format!(" {n} is outside "),
+            Field("min_replicas"),
+            format!(" {} .. ", config.min_replicas.max(1)),
+            Field("max_replicas"),
+            format!(" {}", config.max_replicas)
+        )
+        .into());
     }
     if records.last().map_or(0.0, |r| r.arrival_s) / a.interval_s
         > crate::replay::MAX_INTERVALS as f64
     {
-        return Err(usage(format!(
-            "{}: the trace spans more than {} intervals of {} s; use a longer --interval-s",
-            a.trace.path.display(),
-            crate::replay::MAX_INTERVALS,
-            a.interval_s
-        )));
+        return Err(request_error!(
+            format!(
+                "{}: the trace spans more than {} intervals of {} s; use a longer ",
+                a.trace.path.display(),
+                crate::replay::MAX_INTERVALS,
+                a.interval_s
+            ),
+            Field("interval_s")
+        )
+        .into());
     }
     let fleet = Fleet::new(&config, sizers);
     let requests = requests_from_trace(&records, &vec![0; records.len()], &[Some(0)], 0.0);
@@ -176,10 +189,13 @@ pub fn replay(mut request: ReplayRequest, listener: &dyn Listener) -> Result<Rep
     };
     let v2 = &a.settings.saturation_v2;
     if v2.scale_up_threshold <= v2.scale_down_boundary {
-        return Err(usage(format!(
-            "--scale-up-threshold {} must be above --scale-down-boundary {}",
-            v2.scale_up_threshold, v2.scale_down_boundary
-        )));
+        return Err(request_error!(
+            Field("scale_up_threshold"),
+            format!(" {} must be above ", v2.scale_up_threshold),
+            Field("scale_down_boundary"),
+            format!(" {}", v2.scale_down_boundary)
+        )
+        .into());
     }
     listener.start(Some(policies.len() as u64), "replaying", "policies");
     let done = AtomicU64::new(0);
@@ -193,9 +209,7 @@ pub fn replay(mut request: ReplayRequest, listener: &dyn Listener) -> Result<Rep
         })
         .collect();
     listener.finish();
-    let runs: Vec<PolicyRun> = runs
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let runs: Vec<PolicyRun> = runs.into_iter().collect::<Result<_, _>>()?;
     Ok(ReplayReport {
         scenario: scenario.name.clone(),
         workload: workload.name.clone(),
@@ -253,13 +267,18 @@ fn trace_workload(
     }
     let scenario = &a.scenario;
     let assignment = assign_workloads(&records, scenario, a.trace.workload.as_deref())
-        .map_err(|m| usage(format!("{}: {m}", a.trace.path.display())))?;
+        .map_err(|e| e.after(format!("{}: ", a.trace.path.display())))?;
     let w = assignment[0];
     if assignment.iter().any(|&x| x != w) {
-        return Err(usage(format!(
-            "{}: the trace's requests belong to several workloads; replay drives one at a time: give --workload NAME",
-            a.trace.path.display()
-        )));
+        return Err(request_error!(
+            format!(
+                "{}: the trace's requests belong to several workloads; replay drives one at a time: give ",
+                a.trace.path.display()
+            ),
+            Field("workload"),
+            " NAME"
+        )
+        .into());
     }
     let load = trace_loads(&records, &assignment, scenario.workloads.len())[w]
         .ok_or_else(|| usage(format!("{}: no requests to replay", a.trace.path.display())))?;
@@ -314,7 +333,9 @@ fn chosen_profiles(
                     ))
                 })?;
             if chosen.iter().any(|&(q, _)| q == p) {
-                return Err(usage(format!("--accelerator names `{acc}` twice")));
+                return Err(
+                    request_error!(Field("accelerators"), format!(" names `{acc}` twice")).into(),
+                );
             }
             let profile = &a.scenario.profiles[p];
             let batch = a

@@ -4,7 +4,7 @@
 //! model's prediction beside the result.
 
 use super::Listener;
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::load::from_trace::{
     TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
 };
@@ -235,9 +235,13 @@ pub fn simulate(
     }
     // The fleet is sized; the traffic it meets may be scaled.
     if r.load_scale != 1.0 {
-        scenario
-            .scale_load(r.load_scale)
-            .map_err(|e| Error::Usage(format!("{}: --load-scale: {e}", r.source.display())))?;
+        scenario.scale_load(r.load_scale).map_err(|e| {
+            request_error!(
+                format!("{}: ", r.source.display()),
+                Field("load_scale"),
+                format!(": {e}")
+            )
+        })?;
     }
     if fleets.is_empty() {
         return Err(Error::Usage(format!(
@@ -303,7 +307,7 @@ fn assign_trace(
     listener: &dyn Listener,
 ) -> Result<Vec<usize>, Error> {
     let assignment = assign_workloads(records, scenario, trace.workload.as_deref())
-        .map_err(|m| Error::Usage(format!("{}: {m}", trace.path.display())))?;
+        .map_err(|e| e.after(format!("{}: ", trace.path.display())))?;
     let loads = trace_loads(records, &assignment, scenario.workloads.len());
     *busy_rates = loads
         .iter()
@@ -352,16 +356,22 @@ fn profile_scenario(
     let profile = match matching.as_slice() {
         [one] => (*one).clone(),
         [] => {
-            return Err(Error::Usage(format!(
-                "{}: no profile matches --model/--accelerator",
-                path.display()
-            )));
+            return Err(request_error!(
+                format!("{}: no profile matches ", path.display()),
+                Field("model"),
+                "/",
+                Field("accelerator")
+            )
+            .into());
         }
         _ => {
-            return Err(Error::Usage(format!(
-                "{}: several profiles match; choose with --model and --accelerator",
-                path.display()
-            )));
+            return Err(request_error!(
+                format!("{}: several profiles match; choose with ", path.display()),
+                Field("model"),
+                " and ",
+                Field("accelerator")
+            )
+            .into());
         }
     };
     let (rate_rps, prompt, output) = match trace_load {
@@ -371,24 +381,45 @@ fn profile_scenario(
         None if closed_loop => match (load.in_tokens, load.out_tokens) {
             (Some(i), Some(o)) => (0.0, i, o),
             _ => {
-                return Err(Error::Usage(
-                    "--concurrency needs --in-tokens and --out-tokens".into(),
-                ));
+                return Err(request_error!(
+                    Field("concurrency"),
+                    " needs ",
+                    Field("in_tokens"),
+                    " and ",
+                    Field("out_tokens")
+                )
+                .into());
             }
         },
         None => {
             let rate_rps = load.rate_rps.ok_or_else(|| {
-                Error::Usage(
-                    "--profile needs the load: --rate-rps (or --rate-rpm), --in-tokens and --out-tokens, or --trace FILE"
-                        .into(),
+                request_error!(
+                    Field("profile"),
+                    " needs the load: ",
+                    Field("rate_rps"),
+                    ", ",
+                    Field("in_tokens"),
+                    " and ",
+                    Field("out_tokens"),
+                    ", or ",
+                    Field("trace"),
+                    " FILE"
                 )
             })?;
             match (load.in_tokens, load.out_tokens) {
                 (Some(i), Some(o)) => (rate_rps, i, o),
                 _ => {
-                    return Err(Error::Usage(
-                        "--profile needs --in-tokens and --out-tokens (or --trace FILE)".into(),
-                    ));
+                    return Err(request_error!(
+                        Field("profile"),
+                        " needs ",
+                        Field("in_tokens"),
+                        " and ",
+                        Field("out_tokens"),
+                        " (or ",
+                        Field("trace"),
+                        " FILE)"
+                    )
+                    .into());
                 }
             }
         }
@@ -556,12 +587,16 @@ fn one_profile(
                 .map(|acc| format!(" on `{acc}`"))
                 .unwrap_or_default()
         ))),
-        _ => Err(Error::Usage(format!(
-            "{}: workload `{}`: `{}` has profiles on several accelerators; choose one with --accelerator",
-            source.display(),
-            workload.name,
-            workload.model
-        ))),
+        _ => Err(request_error!(
+            format!(
+                "{}: workload `{}`: `{}` has profiles on several accelerators; choose one with ",
+                source.display(),
+                workload.name,
+                workload.model
+            ),
+            Field("accelerator")
+        )
+        .into()),
     }
 }
 
@@ -589,7 +624,8 @@ fn open_loop(
     };
     if let Horizon::Duration(d) = horizon {
         let rate_rps: f64 = scenario.workloads.iter().map(|w| w.rate_rps).sum();
-        crate::limits::check_drawn(rate_rps * d, "--duration-s").map_err(Error::Usage)?;
+        crate::limits::check_drawn(rate_rps * d)
+            .map_err(|e| request_error!(Field("duration_s"), format!(": {e}")))?;
     }
     // A replay counts every request unless asked; synthetic load starts empty and warms up.
     let warmup = r
@@ -646,9 +682,7 @@ fn open_loop(
         })
         .collect();
     listener.finish();
-    let results: Vec<SimResult> = results
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let results: Vec<SimResult> = results.into_iter().collect::<Result<_, _>>()?;
     let info: Vec<WorkloadInfo> = fleets
         .iter()
         .zip(&analytic)
@@ -692,9 +726,13 @@ fn closed_loop(
     let one_replica =
         fleets.len() == 1 && fleets[0].parts.len() == 1 && fleets[0].parts[0].replicas == 1;
     if !one_replica {
-        return Err(Error::Usage(
-            "--concurrency drives one replica, which its clients share: for several replicas, simulate one (--replicas 1) with the clients each of them would see".into(),
-        ));
+        return Err(request_error!(
+            Field("concurrency"),
+            " drives one replica, which its clients share: for several replicas, simulate one (",
+            Field("replicas"),
+            " 1) with the clients each of them would see"
+        )
+        .into());
     }
     let (config, _, _) = build(&scenario, fleets, &r.overrides, r.router, r.seed, None);
     let group = &config.groups[0];

@@ -3,7 +3,7 @@
 //! cluster config or from what the request gives. Nothing is fitted.
 
 use super::Listener;
-use crate::error::Error;
+use crate::error::{Error, Field, request_error};
 use crate::estimate::read::SourceFormat;
 use crate::estimate::tables_profile::{TablesProfile, write};
 use crate::perf::{Interconnect, Parallelism};
@@ -53,9 +53,12 @@ pub fn tables_profile(request: &TablesRequest, listener: &dyn Listener) -> Resul
     if a.format
         .is_some_and(|f| f != SourceFormat::LlmservingsimProfile)
     {
-        return Err(usage(
-            "a `tables` profile reads an LLMServingSim profiler folder (--format llmservingsim-profile)",
-        ));
+        return Err(request_error!(
+            "a `tables` profile reads an LLMServingSim profiler folder (",
+            Field("format"),
+            " llmservingsim-profile)"
+        )
+        .into());
     }
     let [tables] = a.files.as_slice() else {
         return Err(usage(format!(
@@ -78,15 +81,26 @@ pub fn tables_profile(request: &TablesRequest, listener: &dyn Listener) -> Resul
         .model
         .clone()
         .or_else(|| cluster.as_ref().map(|c| c.model.clone()))
-        .ok_or_else(|| usage("give --model (or --cluster-config, which names it)"))?;
+        .ok_or_else(|| {
+            request_error!(
+                "give ",
+                Field("model"),
+                " (or ",
+                Field("cluster_config"),
+                ", which names it)"
+            )
+        })?;
     let profiled_budget = crate::spec::tables::profiled_budget(tables);
     let model_config = match &a.model_config {
         Some(p) => p.clone(),
         None => find_model_config(tables, &model).ok_or_else(|| {
-            usage(format!(
-                "no config.json for `{model}` found above {} (LLMServingSim's configs/model/{model}.json); give --model-config",
-                tables.display()
-            ))
+            request_error!(
+                format!(
+                    "no config.json for `{model}` found above {} (LLMServingSim's configs/model/{model}.json); give ",
+                    tables.display()
+                ),
+                Field("model_config")
+            )
         })?,
     };
     let mut architecture = read_model_config(&model_config)?;
@@ -102,10 +116,11 @@ pub fn tables_profile(request: &TablesRequest, listener: &dyn Listener) -> Resul
             if let Some(tp) = a.tp
                 && tp != c.tp
             {
-                return Err(usage(format!(
-                    "--tp {tp} but the cluster config says tp_size {}",
-                    c.tp
-                )));
+                return Err(request_error!(
+                    Field("tp"),
+                    format!(" {tp} but the cluster config says tp_size {}", c.tp)
+                )
+                .into());
             }
             deployment_of_cluster(a, tables, is_moe)?
         }

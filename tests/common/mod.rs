@@ -93,3 +93,13 @@ impl wva::usecase::Listener for Notes {
         self.0.lock().unwrap().push(message.to_string());
     }
 }
+
+/// The message of `err`, which must be a request error (a field that does not make sense), as
+/// the library words it: fields by their names in the request, in backticks (the binary names
+/// them by their flags).
+pub fn request_message(err: &wva::error::Error) -> String {
+    match err.downcast_ref::<wva::error::RequestError>() {
+        Some(r) => r.to_string(),
+        None => panic!("expected a request error, got {err:?}"),
+    }
+}
