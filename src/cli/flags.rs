@@ -28,7 +28,7 @@ pub(super) fn message(err: &anyhow::Error) -> String {
         .map(|cause| {
             let request = cause
                 .downcast_ref::<Error>()
-                .and_then(Error::downcast_ref::<RequestError>)
+                .and_then(Error::request_error)
                 .or_else(|| cause.downcast_ref::<RequestError>());
             match request {
                 Some(r) => r.render(&flag),

@@ -96,7 +96,7 @@ fn live_cluster(a: &PlanArgs) -> anyhow::Result<ClusterInput<'static>> {
     {
         let timeout = std::time::Duration::from_secs_f64(a.timeout_s);
         let connection =
-            crate::k8s::push::connect(a.context.as_deref(), timeout).map_err(Error::Cluster)?;
+            crate::k8s::push::connect(a.context.as_deref(), timeout).map_err(Error::from)?;
         let namespace = if a.all_namespaces {
             None
         } else {

@@ -46,6 +46,11 @@ pub trait ModuleError: std::error::Error + Send + Sync + 'static {
     fn exit_code(&self) -> ExitCode {
         ExitCode::Input
     }
+
+    /// The request error this is, or holds (which a caller may word its own way).
+    fn request_error(&self) -> Option<&RequestError> {
+        None
+    }
 }
 
 impl<E: ModuleError> From<E> for Error {
@@ -101,6 +106,14 @@ impl Error {
             Error::Infeasible(_) => ExitCode::Infeasible,
             Error::Cluster(_) => ExitCode::Cluster,
             Error::Module(e) => e.exit_code(),
+        }
+    }
+
+    /// The request error this is or holds, if any.
+    pub fn request_error(&self) -> Option<&RequestError> {
+        match self {
+            Error::Module(e) => e.request_error(),
+            _ => None,
         }
     }
 

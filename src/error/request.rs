@@ -101,6 +101,10 @@ impl ModuleError for RequestError {
     fn exit_code(&self) -> ExitCode {
         self.exit_code
     }
+
+    fn request_error(&self) -> Option<&RequestError> {
+        Some(self)
+    }
 }
 
 /// A [`RequestError`] from its parts in order: [`Field`]s, `String`s and `&str`s.

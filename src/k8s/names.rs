@@ -5,36 +5,83 @@
 /// Longest DNS-1123 label.
 pub const MAX_LEN: usize = 63;
 
+/// Why a name, label value or metric name is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// An empty Kubernetes name.
+    #[error("a Kubernetes name cannot be empty")]
+    Empty,
+    /// A Kubernetes name over [`MAX_LEN`] characters.
+    #[error("`{name}` is {len} characters; a Kubernetes name has at most {MAX_LEN}")]
+    TooLong {
+        /// The name.
+        name: String,
+        /// Its length.
+        len: usize,
+    },
+    /// A character a Kubernetes name cannot have.
+    #[error(
+        "`{name}` contains `{character}`; a Kubernetes name has lowercase letters, digits and `-`"
+    )]
+    Character {
+        /// The name.
+        name: String,
+        /// The first character it cannot have.
+        character: char,
+    },
+    /// A Kubernetes name that starts or ends with `-`.
+    #[error("`{name}` must start and end with a letter or digit")]
+    Ends {
+        /// The name.
+        name: String,
+    },
+    /// Not a label value.
+    #[error(
+        "`{value}` is not a valid label value (1 to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit)"
+    )]
+    LabelValue {
+        /// The value.
+        value: String,
+    },
+    /// Not a Prometheus metric name.
+    #[error("`{name}` is not a Prometheus metric name")]
+    Metric {
+        /// The name.
+        name: String,
+    },
+}
+
 /// Why `name` is not a DNS-1123 label, if it is not.
-pub fn check(name: &str) -> Result<(), String> {
+pub fn check(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("a Kubernetes name cannot be empty".into());
+        return Err(NameError::Empty);
     }
     if name.len() > MAX_LEN {
-        return Err(format!(
-            "`{name}` is {} characters; a Kubernetes name has at most {MAX_LEN}",
-            name.len()
-        ));
+        return Err(NameError::TooLong {
+            name: name.to_string(),
+            len: name.len(),
+        });
     }
-    if let Some(c) = name
+    if let Some(character) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
-        return Err(format!(
-            "`{name}` contains `{c}`; a Kubernetes name has lowercase letters, digits and `-`"
-        ));
+        return Err(NameError::Character {
+            name: name.to_string(),
+            character,
+        });
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err(format!(
-            "`{name}` must start and end with a letter or digit"
-        ));
+        return Err(NameError::Ends {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
 
 /// Why `value` cannot be a label value (at most 63 characters: alphanumerics, `-`, `_`, `.`,
 /// starting and ending alphanumeric), if it cannot.
-pub fn check_label_value(value: &str) -> Result<(), String> {
+pub fn check_label_value(value: &str) -> Result<(), NameError> {
     let ok = value.len() <= MAX_LEN
         && value
             .chars()
@@ -50,14 +97,14 @@ pub fn check_label_value(value: &str) -> Result<(), String> {
     if ok && !value.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "`{value}` is not a valid label value (1 to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit)"
-        ))
+        Err(NameError::LabelValue {
+            value: value.to_string(),
+        })
     }
 }
 
 /// Why `name` is not a Prometheus metric name, if it is not.
-pub fn check_metric(name: &str) -> Result<(), String> {
+pub fn check_metric(name: &str) -> Result<(), NameError> {
     let mut chars = name.chars();
     let first = chars
         .next()
@@ -65,7 +112,9 @@ pub fn check_metric(name: &str) -> Result<(), String> {
     if first && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a Prometheus metric name"))
+        Err(NameError::Metric {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -143,14 +192,32 @@ mod tests {
     #[test]
     fn bad_names_are_refused_with_the_reason() {
         assert!(check("ok-name-1").is_ok());
-        assert!(check("Upper").unwrap_err().contains("contains `U`"));
-        assert!(check("-lead").unwrap_err().contains("start and end"));
+        let upper = check("Upper").unwrap_err();
+        assert_eq!(
+            upper,
+            NameError::Character {
+                name: "Upper".into(),
+                character: 'U'
+            }
+        );
+        assert!(upper.to_string().contains("contains `U`"));
+        assert!(
+            check("-lead")
+                .unwrap_err()
+                .to_string()
+                .contains("start and end")
+        );
+        assert!(matches!(
+            check(&"a".repeat(64)),
+            Err(NameError::TooLong { len: 64, .. })
+        ));
         assert!(
             check(&"a".repeat(64))
                 .unwrap_err()
+                .to_string()
                 .contains("64 characters")
         );
-        assert!(check("").is_err());
+        assert_eq!(check(""), Err(NameError::Empty));
     }
 
     #[test]

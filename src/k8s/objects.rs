@@ -5,6 +5,7 @@
 
 use super::names;
 use super::va::{self, Actuation, DesiredOptimizedAlloc};
+use crate::error::{Field, RequestError, request_error};
 use crate::perf::PerfParams;
 use crate::spec::{Scenario, Statistic};
 use kube::CustomResourceExt;
@@ -269,7 +270,7 @@ pub fn build(
     scenario: &Scenario,
     placements: &[Placement],
     o: &Options,
-) -> Result<Objects, String> {
+) -> Result<Objects, RequestError> {
     let mut out = Objects::default();
     // Names: given, else from model and class; a workload split over accelerators gets one
     // variant per accelerator.
@@ -278,22 +279,26 @@ pub fn build(
         *per_workload.entry(p.workload.as_str()).or_default() += 1;
     }
     if placements.is_empty() {
-        return Err("the plan allocates nothing: no variant to write".into());
+        return Err(request_error!(
+            "the plan allocates nothing: no variant to write"
+        ));
     }
     for a in &scenario.accelerators {
         names::check_label_value(&a.name).map_err(|e| {
-            format!(
+            request_error!(format!(
                 "accelerator `{}`: {e} (it becomes a label value and a ConfigMap key)",
                 a.name
-            )
+            ))
         })?;
     }
-    names::check_metric(&o.metric).map_err(|e| format!("--metric: {e}"))?;
+    names::check_metric(&o.metric)
+        .map_err(|e| request_error!(Field("metric"), format!(": {e}")))?;
     for (w, n) in &o.names {
-        names::check(n).map_err(|e| format!("--name {w}={n}: {e}"))?;
+        names::check(n).map_err(|e| request_error!(Field("names"), format!(" {w}={n}: {e}")))?;
         if !scenario.workloads.iter().any(|x| &x.name == w) {
-            return Err(format!(
-                "--name {w}={n}: the scenario has no workload `{w}`"
+            return Err(request_error!(
+                Field("names"),
+                format!(" {w}={n}: the scenario has no workload `{w}`")
             ));
         }
     }
@@ -304,43 +309,43 @@ pub fn build(
             .iter()
             .find(|w| w.name == p.workload)
             .ok_or_else(|| {
-                format!(
+                request_error!(format!(
                     "the plan names workload `{}`, which the scenario does not have",
                     p.workload
-                )
+                ))
             })?;
         let profile = scenario
             .profiles_for(&w.model)
             .find(|pr| pr.accelerator == p.accelerator)
             .ok_or_else(|| {
-                format!(
+                request_error!(format!(
                     "the plan puts workload `{}` on `{}`, but the scenario has no profile of `{}` there",
                     p.workload, p.accelerator, w.model
-                )
+                ))
             })?;
         if p.max_batch == 0 || p.max_batch > profile.replica_max_batch() {
-            return Err(format!(
+            return Err(request_error!(format!(
                 "the plan gives workload `{}` max batch {} on `{}`; its profile allows 1 to {}",
                 p.workload,
                 p.max_batch,
                 p.accelerator,
                 profile.replica_max_batch()
-            ));
+            )));
         }
         if i32::try_from(p.replicas).is_err() {
-            return Err(format!(
+            return Err(request_error!(format!(
                 "the plan gives workload `{}` {} replicas; Kubernetes counts replicas in 32 bits",
                 p.workload, p.replicas
-            ));
+            )));
         }
         if variants
             .iter()
             .any(|(_, q)| q.workload == p.workload && q.accelerator == p.accelerator)
         {
-            return Err(format!(
+            return Err(request_error!(format!(
                 "the plan has two rows for workload `{}` on `{}`",
                 p.workload, p.accelerator
-            ));
+            )));
         }
         let base = o
             .names
@@ -353,9 +358,13 @@ pub fn build(
             base
         };
         if let Some((_, other)) = variants.iter().find(|(n, _)| *n == name) {
-            return Err(format!(
-                "workloads `{}` and `{}` would both be named `{name}`; name one with --name {}=NAME",
-                other.workload, p.workload, p.workload
+            return Err(request_error!(
+                format!(
+                    "workloads `{}` and `{}` would both be named `{name}`; name one with ",
+                    other.workload, p.workload
+                ),
+                Field("names"),
+                format!(" {}=NAME", p.workload)
             ));
         }
         variants.push((name, p));
@@ -366,7 +375,7 @@ pub fn build(
             Schema::V04 => va::v04::VariantAutoscaling::crd(),
             Schema::V05 => va::v05::VariantAutoscaling::crd(),
         };
-        let mut body = serde_json::to_value(crd).map_err(|e| e.to_string())?;
+        let mut body = serde_json::to_value(crd).map_err(|e| request_error!(e.to_string()))?;
         body["spec"]["names"]["listKind"] = json!("VariantAutoscalingList");
         if let Some(versions) = body["spec"]["versions"].as_array_mut() {
             for v in versions {
@@ -451,13 +460,13 @@ pub fn build(
             priority: c.priority,
             data,
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| request_error!(e.to_string()))?;
         let key = format!("{}.yaml", names::sanitize(&c.name));
         if classes.contains_key(&key) {
-            return Err(format!(
+            return Err(request_error!(format!(
                 "service classes `{}` and another one would share the key `{key}` in service-classes-config; rename one",
                 c.name
-            ));
+            )));
         }
         classes.insert(key, Value::String(text));
     }
@@ -498,10 +507,10 @@ pub fn build(
             .profiles_for(&w.model)
             .find(|pr| pr.accelerator == p.accelerator)
             .ok_or_else(|| {
-                format!(
+                request_error!(format!(
                     "the scenario has no profile of `{}` on `{}`",
                     w.model, p.accelerator
-                )
+                ))
             })?;
         let status = o.status_time.as_ref().map(|t| DesiredOptimizedAlloc {
             accelerator: p.accelerator.clone(),
@@ -557,7 +566,7 @@ pub fn build(
                     ..Default::default()
                 });
                 (
-                    serde_json::to_value(&spec).map_err(|e| e.to_string())?,
+                    serde_json::to_value(&spec).map_err(|e| request_error!(e.to_string()))?,
                     status.map(|s| serde_json::to_value(s).expect("plain data")),
                 )
             }
@@ -580,7 +589,7 @@ pub fn build(
                     ..Default::default()
                 });
                 (
-                    serde_json::to_value(&spec).map_err(|e| e.to_string())?,
+                    serde_json::to_value(&spec).map_err(|e| request_error!(e.to_string()))?,
                     status.map(|s| serde_json::to_value(s).expect("plain data")),
                 )
             }

@@ -99,27 +99,49 @@ pub struct Connection {
     pub timeout: Duration,
 }
 
+/// Why no connection to a cluster could be made (the cluster's exit code, 4).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The async runtime the client needs would not start.
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(std::io::Error),
+    /// No kubeconfig could be read.
+    #[error("cannot read a kubeconfig (KUBECONFIG or ~/.kube/config): {0}")]
+    Kubeconfig(kube::config::KubeconfigError),
+    /// The kubeconfig has no usable context (the one asked for, or the current one).
+    #[error("kubeconfig: {0}")]
+    Context(kube::config::KubeconfigError),
+    /// The client could not be made from the configuration.
+    #[error("cannot make a client: {0}")]
+    Client(kube::Error),
+}
+
+impl crate::error::ModuleError for ConnectError {
+    fn exit_code(&self) -> crate::error::ExitCode {
+        crate::error::ExitCode::Cluster
+    }
+}
+
 /// Connects to the kubeconfig's `context` (default: the current one); every request then
 /// waits at most `timeout`.
-pub fn connect(context: Option<&str>, timeout: Duration) -> Result<Connection, String> {
-    let runtime = runtime()?;
+pub fn connect(context: Option<&str>, timeout: Duration) -> Result<Connection, ConnectError> {
+    let runtime = runtime().map_err(ConnectError::Runtime)?;
     let (client, namespace, server) = runtime.block_on(async {
         let options = KubeConfigOptions {
             context: context.map(str::to_string),
             ..KubeConfigOptions::default()
         };
-        let kubeconfig = Kubeconfig::read()
-            .map_err(|e| format!("cannot read a kubeconfig (KUBECONFIG or ~/.kube/config): {e}"))?;
+        let kubeconfig = Kubeconfig::read().map_err(ConnectError::Kubeconfig)?;
         let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|e| format!("kubeconfig: {e}"))?;
+            .map_err(ConnectError::Context)?;
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
         let namespace = config.default_namespace.clone();
         let server = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| format!("cannot make a client: {e}"))?;
-        Ok::<_, String>((client, namespace, server))
+        let client = Client::try_from(config).map_err(ConnectError::Client)?;
+        Ok::<_, ConnectError>((client, namespace, server))
     })?;
     Ok(Connection {
         runtime,
@@ -158,11 +180,10 @@ impl Failure {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the I/O runtime: {e}"))
 }
 
 fn resource_of(o: &Object) -> ApiResource {

@@ -53,7 +53,7 @@ impl Shape {
             let r = r?;
             let seen = index as u64 + 1;
             if !(r.arrival_s >= 0.0 && r.arrival_s < 1e9) {
-                return Err(TraceError::Settings(format!(
+                return Err(TraceError::Arrival(format!(
                     "arrival at {} s is outside the trace's first 10^9 s",
                     r.arrival_s
                 )));

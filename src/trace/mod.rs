@@ -71,7 +71,10 @@ pub enum TraceError {
     },
     /// Bad transform settings.
     #[error("{0}")]
-    Settings(String),
+    Settings(crate::error::RequestError),
+    /// An arrival time beyond what a trace can hold (its timestamps cannot be right).
+    #[error("{0}")]
+    Arrival(String),
 }
 
 impl TraceError {
@@ -125,4 +128,11 @@ impl Iterator for Trace {
     }
 }
 
-impl crate::error::ModuleError for TraceError {}
+impl crate::error::ModuleError for TraceError {
+    fn request_error(&self) -> Option<&crate::error::RequestError> {
+        match self {
+            TraceError::Settings(r) => Some(r),
+            _ => None,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! choices of rate scaling come from the seed.
 
 use super::{TraceError, TraceRecord};
+use crate::error::{Field, request_error};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
@@ -146,26 +147,30 @@ impl Default for Transforms {
 
 impl Transforms {
     fn check(&self) -> Result<(), TraceError> {
-        let positive = |v: f64, name: &str| {
+        let (rate_scale, time_scale) = (Field("rate_scale"), Field("time_scale"));
+        let positive = |v: f64, field: Field| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(TraceError::Settings(format!("{name} must be > 0, got {v}")))
+                Err(TraceError::Settings(request_error!(
+                    field,
+                    format!(" must be > 0, got {v}")
+                )))
             }
         };
-        positive(self.rate_scale, "--rate-scale")?;
-        positive(self.time_scale, "--time-scale")?;
+        positive(self.rate_scale, rate_scale)?;
+        positive(self.time_scale, time_scale)?;
         let (low, high) = crate::limits::TIME_SCALE_RANGE;
         if !(low..=high).contains(&self.time_scale) {
-            return Err(TraceError::Settings(format!(
-                "--time-scale must be from {low:e} to {high:e}, got {}",
-                self.time_scale
+            return Err(TraceError::Settings(request_error!(
+                time_scale,
+                format!(" must be from {low:e} to {high:e}, got {}", self.time_scale)
             )));
         }
         if self.rate_scale > MAX_RATE_SCALE {
-            return Err(TraceError::Settings(format!(
-                "--rate-scale must be at most {MAX_RATE_SCALE}, got {}",
-                self.rate_scale
+            return Err(TraceError::Settings(request_error!(
+                rate_scale,
+                format!(" must be at most {MAX_RATE_SCALE}, got {}", self.rate_scale)
             )));
         }
         Ok(())
@@ -266,9 +271,12 @@ impl<I: Iterator<Item = Result<TraceRecord, TraceError>>> Iterator for Transform
                     r.arrival_s *= self.t.time_scale;
                     if r.arrival_s.abs() > MAX_ARRIVAL_S {
                         self.done = true;
-                        return Some(Err(TraceError::Settings(format!(
-                            "--time-scale {} puts a request {:e} s after the first: beyond {MAX_ARRIVAL_S:e} s",
-                            self.t.time_scale, r.arrival_s
+                        return Some(Err(TraceError::Settings(request_error!(
+                            Field("time_scale"),
+                            format!(
+                                " {} puts a request {:e} s after the first: beyond {MAX_ARRIVAL_S:e} s",
+                                self.t.time_scale, r.arrival_s
+                            )
                         ))));
                     }
                     // Measured latencies belong to the original timing.
@@ -294,7 +302,7 @@ impl<I: Iterator<Item = Result<TraceRecord, TraceError>>> Iterator for Transform
                     let mut t = r.arrival_s - origin;
                     if t.is_nan() || t.abs() > MAX_ARRIVAL_S {
                         self.done = true;
-                        return Some(Err(TraceError::Settings(format!(
+                        return Some(Err(TraceError::Arrival(format!(
                             "a request arrives {t:e} s after the trace's first: beyond {MAX_ARRIVAL_S:e} s, the timestamps cannot be right"
                         ))));
                     }

@@ -316,8 +316,7 @@ pub fn apply(
         scenario,
         &placements,
         &options(namespace, request.schema.unwrap_or(Schema::V05)),
-    )
-    .map_err(Error::Usage)?;
+    )?;
     if !request.push {
         for w in &built.warnings {
             listener.warning(w);
@@ -343,8 +342,7 @@ fn push_to_cluster(
 ) -> Result<Pushed, Error> {
     let settings = &request.push_settings;
     let timeout = timeout_of(settings.timeout_s)?;
-    let connection =
-        crate::k8s::push::connect(settings.context.as_deref(), timeout).map_err(Error::Cluster)?;
+    let connection = crate::k8s::push::connect(settings.context.as_deref(), timeout)?;
     // Without a schema asked, the schema of the CRD the cluster has.
     let schema = match request.schema {
         Some(s) => s,
@@ -362,7 +360,7 @@ fn push_to_cluster(
         .namespace
         .clone()
         .unwrap_or_else(|| connection.namespace.clone());
-    let built = build(scenario, placements, &options(namespace, schema)).map_err(Error::Usage)?;
+    let built = build(scenario, placements, &options(namespace, schema))?;
     for w in &built.warnings {
         listener.warning(w);
     }
