@@ -701,9 +701,11 @@ fn read_estimate(path: &Path, format: Option<SourceFormat>) -> Result<(), String
     };
     if matches!(format, Some(SourceFormat::Sweep | SourceFormat::Prometheus)) {
         // The rows calibration reruns, as well as the direct observations.
-        wva::estimate::load_tests::evidence(&[path.to_path_buf()], format, &filters)?;
+        wva::estimate::load_tests::evidence(&[path.to_path_buf()], format, &filters)
+            .map_err(|e| e.to_string())?;
     }
-    let readings = wva::estimate::read::read_all(&[path.to_path_buf()], format, &filters)?;
+    let readings = wva::estimate::read::read_all(&[path.to_path_buf()], format, &filters)
+        .map_err(|e| e.to_string())?;
     for o in &readings.observations {
         if !format!("{o:?}").is_ascii() {
             return Err(format!("{}: odd observation", path.display()));

@@ -4,9 +4,8 @@
 mod common;
 
 use common::{golden_stdout, request_message, root};
-use wva::error::Error;
 use wva::estimate::read::Filters;
-use wva::estimate::{Errors, FitOptions, KindWeights, Loss};
+use wva::estimate::{Errors, EstimateError, FitOptions, KindWeights, Loss};
 use wva::perf::{DEFAULT_MAX_NUM_BATCHED_TOKENS, PerfModelKind};
 use wva::report::{calibration_table, estimate_table};
 use wva::usecase::Silent;
@@ -139,8 +138,9 @@ fn what_cannot_be_fitted_is_said_and_errors_are_values() {
         Filters::default(),
     )
     .unwrap_err();
+    // The estimate module's own error, typed, naming the file.
     assert!(
-        matches!(&empty, Error::Usage(m) if m.contains("empty.csv")),
+        matches!(empty.downcast_ref::<EstimateError>(), Some(EstimateError::File(m)) if m.contains("empty.csv")),
         "{empty}"
     );
     let tables = TablesRequest {

@@ -555,6 +555,28 @@ fn nelder_mead(
     (x, v, used)
 }
 
+/// Why a calibration found no parameters.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CalibrateError {
+    /// Calibration fits the generations that have a prefill model.
+    #[error("calibration fits wva-v2 or wva-v3 parameters, not wva-v1")]
+    V1,
+    /// The runs give no latency to reproduce.
+    #[error("nothing to calibrate on: no TTFT or TPOT figure")]
+    NoFigures,
+    /// The search produced no candidate at all.
+    #[error("calibration: no candidate")]
+    NoCandidate,
+    /// Every candidate failed to simulate.
+    #[error("calibration: no parameters reproduce the runs (every candidate failed to simulate)")]
+    NothingSimulates,
+    /// No token budget gave a calibration.
+    #[error("calibration: no token budget reproduces the runs")]
+    NoBudget,
+}
+
+impl crate::error::ModuleError for CalibrateError {}
+
 /// Calibrates `kind`'s cost parameters (gen 2 or gen 3) on `evidence`, starting from
 /// `start`. The KV capacity is fitted when `engine` does not fix it and `fit_kv` says the
 /// evidence reaches it (runs that saturate), and kept only if the data identify it; else it
@@ -567,12 +589,12 @@ pub fn calibrate(
     engine: Engine,
     fit_kv: bool,
     search: Search,
-) -> Result<Calibration, String> {
+) -> Result<Calibration, CalibrateError> {
     if kind == PerfModelKind::V1 {
-        return Err("calibration fits wva-v2 or wva-v3 parameters, not wva-v1".into());
+        return Err(CalibrateError::V1);
     }
     if evidence.iter().all(|e| e.targets().is_empty()) {
-        return Err("nothing to calibrate on: no TTFT or TPOT figure".into());
+        return Err(CalibrateError::NoFigures);
     }
     let fit_kv = fit_kv && engine.kv_capacity_tokens.is_none();
     let problem = Problem {
@@ -647,12 +669,9 @@ pub fn calibrate(
         .map(|(x, v, _)| (x, v))
         .chain(std::iter::once(ranked.swap_remove(0)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .ok_or("calibration: no candidate")?;
+        .ok_or(CalibrateError::NoCandidate)?;
     if !best.1.is_finite() {
-        return Err(
-            "calibration: no parameters reproduce the runs (every candidate failed to simulate)"
-                .into(),
-        );
+        return Err(CalibrateError::NothingSimulates);
     }
     let (params, mut kv) = problem.decode(&best.0);
     // The KV capacity counts only if halving or doubling it changes the error noticeably.
@@ -704,14 +723,14 @@ pub fn calibrate_budget(
     engine: Engine,
     fit_kv: bool,
     search: Search,
-) -> Result<Calibration, String> {
+) -> Result<Calibration, CalibrateError> {
     let short = Search {
         scatter: search.scatter / 2,
         starts: 2,
         evaluations: search.evaluations * 2 / 3,
         seed: search.seed,
     };
-    let mut tried: Vec<(u32, Result<Calibration, String>)> = BUDGETS
+    let mut tried: Vec<(u32, Result<Calibration, CalibrateError>)> = BUDGETS
         .par_iter()
         .map(|&b| {
             let e = Engine {
@@ -723,13 +742,13 @@ pub fn calibrate_budget(
         .collect();
     tried.retain(|t| t.1.is_ok());
     tried.sort_by(|a, b| {
-        let v = |t: &(u32, Result<Calibration, String>)| {
+        let v = |t: &(u32, Result<Calibration, CalibrateError>)| {
             t.1.as_ref().map_or(f64::INFINITY, |c| c.objective)
         };
         v(a).total_cmp(&v(b))
     });
     let Some((budget, Ok(best))) = tried.first() else {
-        return Err("calibration: no token budget reproduces the runs".into());
+        return Err(CalibrateError::NoBudget);
     };
     let clear = match tried.get(1) {
         Some((_, Ok(next))) => best.objective < 0.9 * next.objective,

@@ -8,6 +8,7 @@ use super::calibrate::{
 };
 use super::read::{Filters, SourceFormat, read_all};
 use super::{FitOptions, fit, sweep};
+use crate::estimate::EstimateError;
 use crate::perf::{Gen2Params, PerfModelKind, PerfParams};
 use crate::sim::measured::measured;
 use crate::trace::{Format, TraceRecord, Transforms};
@@ -24,7 +25,7 @@ const GENERIC_START: Gen2Params = Gen2Params {
 };
 
 /// The requests of a per-request log that completed with measured latencies.
-pub fn records(path: &Path) -> Result<Vec<TraceRecord>, String> {
+pub fn records(path: &Path) -> Result<Vec<TraceRecord>, EstimateError> {
     let all = crate::trace::read_all(path, Some(Format::Lmbench), &Transforms::default(), false)
         .map_err(|e| e.to_string())?;
     let kept: Vec<TraceRecord> = all
@@ -35,7 +36,8 @@ pub fn records(path: &Path) -> Result<Vec<TraceRecord>, String> {
         return Err(format!(
             "{}: no request with a measured TTFT and latency",
             path.display()
-        ));
+        )
+        .into());
     }
     Ok(kept)
 }
@@ -47,7 +49,7 @@ pub type Saturated = Vec<(PathBuf, String)>;
 pub fn split_saturated(
     files: &[PathBuf],
     formats: &[SourceFormat],
-) -> Result<(Vec<PathBuf>, Saturated), String> {
+) -> Result<(Vec<PathBuf>, Saturated), EstimateError> {
     let (mut kept, mut saturated) = (Vec::new(), Vec::new());
     for (path, format) in files.iter().zip(formats) {
         if *format != SourceFormat::Lmbench {
@@ -68,7 +70,7 @@ pub fn evidence(
     paths: &[PathBuf],
     format: Option<SourceFormat>,
     filters: &Filters,
-) -> Result<Vec<Evidence>, String> {
+) -> Result<Vec<Evidence>, EstimateError> {
     let mut out = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let f = format.map_or_else(|| SourceFormat::detect(path), Ok)?;
@@ -105,7 +107,7 @@ pub fn evidence(
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default()
-                ));
+                ).into());
             }
         }
     }
@@ -162,7 +164,7 @@ pub fn calibrate_files(
     engine: Engine,
     budget_given: bool,
     search: Search,
-) -> Result<(Calibration, Vec<String>), String> {
+) -> Result<(Calibration, Vec<String>), EstimateError> {
     let fit_on = evidence(paths, format, filters)?;
     // The cache is fitted only where a run shows it filling; the direct fit that starts the
     // search leaves such runs out.

@@ -13,6 +13,7 @@
 
 pub mod calibrate;
 pub mod check;
+mod error;
 pub mod fit;
 pub mod load_tests;
 pub mod profile;
@@ -21,6 +22,7 @@ pub mod read;
 pub mod sweep;
 pub mod tables_profile;
 
+pub use error::EstimateError;
 pub use fit::{Errors, Fit, FitOptions, KindWeights, Loss, Parameter, fit};
 pub use read::{Filters, SourceFormat, read_observations};
 

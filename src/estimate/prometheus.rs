@@ -13,6 +13,8 @@
 
 use super::read::Filters;
 use super::sweep::{Drive, SweepRow, TokenStat, TtftStat};
+use crate::error::{Field, request_error};
+use crate::estimate::EstimateError;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -51,7 +53,11 @@ pub struct Observations {
 pub const MIN_KV_USAGE: f64 = 0.01;
 
 /// Reads an observations file: [`read`] with the model, accelerator and KV capacity.
-pub fn observations(path: &Path, filters: &Filters, file: usize) -> Result<Observations, String> {
+pub fn observations(
+    path: &Path,
+    filters: &Filters,
+    file: usize,
+) -> Result<Observations, EstimateError> {
     read_with_identity(path, filters, file)
 }
 
@@ -72,18 +78,22 @@ struct StepRow {
 
 /// Reads an observations file into sweep rows (file index `file`), keeping the model and
 /// accelerator `filters` choose; several models or accelerators without a filter are refused.
-pub fn read(path: &Path, filters: &Filters, file: usize) -> Result<Vec<SweepRow>, String> {
+pub fn read(path: &Path, filters: &Filters, file: usize) -> Result<Vec<SweepRow>, EstimateError> {
     read_with_identity(path, filters, file).map(|o| o.rows)
 }
 
 /// [`read`], with the model and accelerator of the rows.
-fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Observations, String> {
+fn read_with_identity(
+    path: &Path,
+    filters: &Filters,
+    file: usize,
+) -> Result<Observations, EstimateError> {
     let (name, mut reader, header) = super::sweep::open_csv(path)?;
     if !looks_like_observations(&header) {
         return Err(format!(
             "{name}: not a `wva observe --observations-out` file (needs model, variant, replicas, requests, rate_rps, itl_ms); the header has: {}",
             crate::limits::list(&header)
-        ));
+        ).into());
     }
     let col = |c: &str| header.iter().position(|h| h == c);
     let need = |c: &str| col(c).ok_or_else(|| format!("{name}: no `{c}` column"));
@@ -100,7 +110,7 @@ fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Obs
         let record = record.map_err(|e| format!("{name}: unreadable row: {e}"))?;
         let line = record.position().map_or(0, |p| p.line());
         let text = |i: usize| record.get(i).unwrap_or("").trim();
-        let number = |i: usize, what: &str| -> Result<Option<f64>, String> {
+        let number = |i: usize, what: &str| -> Result<Option<f64>, EstimateError> {
             let t = text(i);
             if t.is_empty() || t.eq_ignore_ascii_case("nan") {
                 return Ok(None);
@@ -110,7 +120,8 @@ fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Obs
                 _ => Err(format!(
                     "{name}:{line}: {what}: expected a number >= 0, got {}",
                     crate::limits::quote(t)
-                )),
+                )
+                .into()),
             }
         };
         let model = text(model_c).to_string();
@@ -135,7 +146,8 @@ fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Obs
             return Err(format!(
                 "{name}:{line}: replicas: expected a whole number from 1 to {}",
                 crate::limits::MAX_REPLICAS
-            ));
+            )
+            .into());
         }
         let row = StepRow {
             line,
@@ -180,21 +192,30 @@ fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Obs
                 }
             })
             .collect();
-        return Err(format!(
-            "{name}: observations of {} models or accelerators ({}): choose one with --model and --hardware",
-            found.len(),
-            crate::limits::list(&found)
-        ));
+        return Err(request_error!(
+            format!(
+                "{name}: observations of {} models or accelerators ({}): choose one with ",
+                found.len(),
+                crate::limits::list(&found)
+            ),
+            Field("model"),
+            " and ",
+            Field("hardware")
+        )
+        .into());
     }
     let Some(((model, accelerator), variants)) = groups.into_iter().next() else {
-        return Err(format!(
-            "{name}: no observation{}",
-            if filters.model.is_some() || filters.hardware.is_some() {
-                " matches --model/--hardware"
-            } else {
-                ""
-            }
-        ));
+        return Err(if filters.model.is_some() || filters.hardware.is_some() {
+            request_error!(
+                format!("{name}: no observation matches "),
+                Field("model"),
+                "/",
+                Field("hardware")
+            )
+            .into()
+        } else {
+            format!("{name}: no observation").into()
+        });
     };
     // Usable steps, by replica count.
     let mut by_replicas: BTreeMap<u32, Vec<StepRow>> = BTreeMap::new();
@@ -232,7 +253,7 @@ fn read_with_identity(path: &Path, filters: &Filters, file: usize) -> Result<Obs
     if rows.is_empty() {
         return Err(format!(
             "{name}: no step with at least {MIN_REQUESTS} completions, token means and an inter-token latency, after the first step of each variant and steps where the replica count or the load changed"
-        ));
+        ).into());
     }
     let mut capacities: Vec<f64> = by_replicas
         .values()
@@ -343,14 +364,18 @@ mod tests {
         );
         let f = file(&text);
         let e = read(f.path(), &Filters::default(), 0).unwrap_err();
-        assert!(e.contains("choose one with --model"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("choose one with `model` and `hardware`"),
+            "{e}"
+        );
         let only_a = Filters {
             model: Some("a".into()),
             ..Filters::default()
         };
         // One step of `a`: its first, left out.
         let e = read(f.path(), &only_a, 0).unwrap_err();
-        assert!(e.contains("no step with at least"), "{e}");
+        assert!(e.to_string().contains("no step with at least"), "{e}");
     }
 
     #[test]
@@ -358,6 +383,6 @@ mod tests {
         let text = format!("{HEADER}a,v,H100,,60,x,60,1,100,10,5,5,1,0,\n");
         let f = file(&text);
         let e = read(f.path(), &Filters::default(), 0).unwrap_err();
-        assert!(e.contains(":2: replicas"), "{e}");
+        assert!(e.to_string().contains(":2: replicas"), "{e}");
     }
 }

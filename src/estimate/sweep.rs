@@ -9,6 +9,8 @@
 //! `nan` cell is a figure the run did not record.
 
 use super::read::{ColumnMap, cell};
+use crate::error::{Field, request_error};
+use crate::estimate::EstimateError;
 use crate::estimate::read::json;
 use serde::Serialize;
 use std::path::Path;
@@ -161,7 +163,7 @@ pub(crate) type SummaryCsv = (
 );
 
 /// Opens a summary CSV (a sweep table, `wva observe`'s observations).
-pub(crate) fn open_csv(path: &Path) -> Result<SummaryCsv, String> {
+pub(crate) fn open_csv(path: &Path) -> Result<SummaryCsv, EstimateError> {
     let name = path.display().to_string();
     let handle = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -179,17 +181,21 @@ pub(crate) fn open_csv(path: &Path) -> Result<SummaryCsv, String> {
 }
 
 /// Reads a sweep CSV.
-pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRow>, String> {
+pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRow>, EstimateError> {
     let (name, mut reader, header) = open_csv(path)?;
     let column = |field: &str| -> Option<usize> {
         let wanted = map.column_of(field);
         header.iter().position(|h| *h == wanted)
     };
     let missing = |what: &str| {
-        format!(
-            "{name}: a sweep needs {what}; the header has: {} (map other names with --columns canonical=theirs)",
-            crate::limits::list(&header)
-        )
+        EstimateError::from(request_error!(
+            format!(
+                "{name}: a sweep needs {what}; the header has: {} (map other names with ",
+                crate::limits::list(&header)
+            ),
+            Field("columns"),
+            " canonical=theirs)"
+        ))
     };
     let concurrency = column("concurrency");
     let rate = column("rate_rps");
@@ -238,7 +244,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
             continue;
         }
         // A figure, or None where the run recorded none (empty or nan).
-        let figure = |i: Option<usize>| -> Result<Option<f64>, String> {
+        let figure = |i: Option<usize>| -> Result<Option<f64>, EstimateError> {
             let Some(i) = i else { return Ok(None) };
             let text = record.get(i).unwrap_or("").trim();
             if text.is_empty() || text.eq_ignore_ascii_case("nan") {
@@ -247,13 +253,13 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
             cell(&name, line, &header, &record, i).map(Some)
         };
         let at = |i: usize, what: &str| format!("{name}:{line}:{}: {}: {what}", i + 1, header[i]);
-        let positive = |i: Option<usize>| -> Result<Option<f64>, String> {
+        let positive = |i: Option<usize>| -> Result<Option<f64>, EstimateError> {
             match figure(i)? {
-                Some(v) if v <= 0.0 => Err(at(i.unwrap_or(0), "must be positive")),
+                Some(v) if v <= 0.0 => Err(at(i.unwrap_or(0), "must be positive").into()),
                 v => Ok(v),
             }
         };
-        let whole = |i: Option<usize>, max: u32| -> Result<Option<u32>, String> {
+        let whole = |i: Option<usize>, max: u32| -> Result<Option<u32>, EstimateError> {
             match figure(i)? {
                 None => Ok(None),
                 Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= f64::from(max) => {
@@ -262,7 +268,8 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
                 Some(v) => Err(at(
                     i.unwrap_or(0),
                     &format!("expected a whole number from 1 to {max}, got {v}"),
-                )),
+                )
+                .into()),
             }
         };
         let drive = match (whole(concurrency, MAX_CLIENTS)?, positive(rate)?) {
@@ -274,7 +281,8 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
             (None, None) => {
                 return Err(format!(
                     "{name}:{line}: the row gives neither a concurrency nor a rate"
-                ));
+                )
+                .into());
             }
         };
         let (prompt_tokens, output_tokens) = match (positive(prompt)?, positive(output)?) {
@@ -303,7 +311,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
         if prompt_tokens > MAX_PROMPT_TOKENS || output_tokens > MAX_OUTPUT_TOKENS {
             return Err(format!(
                 "{name}:{line}: a run's mean prompt is at most {MAX_PROMPT_TOKENS} tokens and its mean output at most {MAX_OUTPUT_TOKENS} (calibration simulates every output token)"
-            ));
+            ).into());
         }
         let mut ttft_ms = None;
         for (stat, i) in &ttft_columns {
@@ -323,9 +331,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
             continue;
         }
         if token_ms.is_some() && output_tokens < 2.0 {
-            return Err(format!(
-                "{name}:{line}: a TPOT needs more than one output token"
-            ));
+            return Err(format!("{name}:{line}: a TPOT needs more than one output token").into());
         }
         rows.push(SweepRow {
             origin: format!("{name}:{line}"),
@@ -345,7 +351,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
         });
     }
     if rows.is_empty() {
-        return Err(format!("{name}: no run with a latency figure"));
+        return Err(format!("{name}: no run with a latency figure").into());
     }
     Ok(rows)
 }
@@ -353,7 +359,7 @@ pub fn read_csv(path: &Path, map: &ColumnMap, file: usize) -> Result<Vec<SweepRo
 /// The direct (no queueing) observations of rows with a TPOT or ITL: one mean decode
 /// iteration each, at the batch Little's law gives (see `read::json::point`). Concurrency rows
 /// without a throughput take it from the clients' cycle, `concurrency / (TTFT + decode)`.
-pub fn direct_observations(rows: &[SweepRow]) -> Result<Vec<super::Observation>, String> {
+pub fn direct_observations(rows: &[SweepRow]) -> Result<Vec<super::Observation>, EstimateError> {
     let mut out = Vec::new();
     for r in rows {
         let Some((_, token_ms)) = r.token_ms else {
@@ -382,15 +388,12 @@ pub fn direct_observations(rows: &[SweepRow]) -> Result<Vec<super::Observation>,
 
 /// A vLLM `bench serve` result as one row: a concurrency run when `max_concurrency` is set
 /// and the request rate unlimited, else arrivals at the request rate (or at the throughput).
-pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
+pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, EstimateError> {
     let v = json::load(path)?;
     let get = |field: &str| json::number(&v[field], field, path);
     let completed = get("completed")?;
     if completed <= 0.0 {
-        return Err(format!(
-            "{}: completed: no request completed",
-            path.display()
-        ));
+        return Err(format!("{}: completed: no request completed", path.display()).into());
     }
     let throughput = if v["duration"].is_null() {
         get("request_throughput")?
@@ -400,7 +403,8 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
             return Err(format!(
                 "{}: duration: must be positive, got {duration}",
                 path.display()
-            ));
+            )
+            .into());
         }
         completed / duration
     };
@@ -408,7 +412,8 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
         return Err(format!(
             "{}: the request rate must be positive and finite, got {throughput}",
             path.display()
-        ));
+        )
+        .into());
     }
     let rate = v["request_rate"]
         .as_f64()
@@ -441,7 +446,7 @@ pub fn vllm_bench(path: &Path, file: usize) -> Result<SweepRow, String> {
 }
 
 /// A GuideLLM report: one row per benchmark, arrivals at its achieved request rate.
-pub fn guidellm(path: &Path, file: usize) -> Result<Vec<SweepRow>, String> {
+pub fn guidellm(path: &Path, file: usize) -> Result<Vec<SweepRow>, EstimateError> {
     let v = json::load(path)?;
     let benchmarks = v["benchmarks"]
         .as_array()
@@ -534,14 +539,19 @@ mod tests {
             write("concurrency,prompt_tokens,output_tokens,ttft_ms\n4,100,50,10\n2.5,100,50,10\n");
         let e = read_csv(&p, &ColumnMap::default(), 0).unwrap_err();
         assert!(
-            e.contains("s.csv:3:1: concurrency: expected a whole number"),
+            e.to_string()
+                .contains("s.csv:3:1: concurrency: expected a whole number"),
             "{e}"
         );
         let (_d, p) = write("concurrency,prompt_tokens,output_tokens,ttft_ms\n4,100,50,-1\n");
         let e = read_csv(&p, &ColumnMap::default(), 0).unwrap_err();
-        assert!(e.contains("s.csv:2:4: ttft_ms: must be positive"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("s.csv:2:4: ttft_ms: must be positive"),
+            "{e}"
+        );
         let (_d, p) = write("concurrency,ttft_ms\n4,10\n");
         let e = read_csv(&p, &ColumnMap::default(), 0).unwrap_err();
-        assert!(e.contains("prompt_tokens"), "{e}");
+        assert!(e.to_string().contains("prompt_tokens"), "{e}");
     }
 }

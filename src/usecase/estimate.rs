@@ -42,13 +42,12 @@ impl Sources {
         format: Option<SourceFormat>,
         filters: Filters,
     ) -> Result<Self, Error> {
-        let files = expand_folders(files, format).map_err(Error::Usage)?;
-        let validate = expand_folders(validate, format).map_err(Error::Usage)?;
+        let files = expand_folders(files, format)?;
+        let validate = expand_folders(validate, format)?;
         let formats = files
             .iter()
             .map(|p| format.map_or_else(|| SourceFormat::detect(p), Ok))
-            .collect::<Result<_, _>>()
-            .map_err(Error::Usage)?;
+            .collect::<Result<_, _>>()?;
         Ok(Sources {
             files,
             validate,
@@ -201,8 +200,7 @@ pub fn fit_direct(
     let sources = &mut request.sources;
     if request.saturated == SaturatedRuns::Predict {
         let (kept, saturated) =
-            crate::estimate::load_tests::split_saturated(&sources.files, &sources.formats)
-                .map_err(Error::Usage)?;
+            crate::estimate::load_tests::split_saturated(&sources.files, &sources.formats)?;
         if !saturated.is_empty() && !kept.is_empty() {
             for (path, why) in &saturated {
                 listener.note(&format!(
@@ -216,8 +214,7 @@ pub fn fit_direct(
     }
     let sources = &request.sources;
     let files = display_names(&sources.files);
-    let readings =
-        read_all(&sources.files, sources.format, &sources.filters).map_err(Error::Usage)?;
+    let readings = read_all(&sources.files, sources.format, &sources.filters)?;
     for n in &readings.notes {
         listener.note(n);
     }
@@ -246,9 +243,7 @@ pub fn fit_direct(
         None
     } else {
         let names = display_names(&sources.validate);
-        let obs = read_all(&sources.validate, sources.format, &sources.filters)
-            .map_err(Error::Usage)?
-            .observations;
+        let obs = read_all(&sources.validate, sources.format, &sources.filters)?.observations;
         Some(evaluate(&result.params, &obs, &names))
     };
 
@@ -351,7 +346,11 @@ pub fn calibrate(
     let held = if sources.validate.is_empty() {
         None
     } else {
-        Some(evidence(&sources.validate, sources.format, &sources.filters).map_err(Error::Usage)?)
+        Some(evidence(
+            &sources.validate,
+            sources.format,
+            &sources.filters,
+        )?)
     };
     let search = Search {
         seed: request.seed,
@@ -365,8 +364,7 @@ pub fn calibrate(
         engine,
         request.max_num_batched_tokens.is_some(),
         search,
-    )
-    .map_err(Error::Usage)?;
+    )?;
     for n in &notes {
         listener.note(n);
     }

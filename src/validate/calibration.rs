@@ -66,7 +66,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         max_num_batched_tokens: DEFAULT_MAX_NUM_BATCHED_TOKENS,
         ..Filters::default()
     };
-    let input = |e: String| ValidateError::Input(e);
+    let input = |e: crate::estimate::EstimateError| ValidateError::Input(e.to_string());
 
     // llm-d: leave one rate out.
     let files = super::lmbench::files(options)?;
@@ -171,7 +171,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         false,
         search,
     )
-    .map_err(input)?;
+    .map_err(|e| input(e.into()))?;
     let held_evidence: Vec<Evidence> = held.iter().map(|h| h.0.clone()).collect();
     let errors = held_out(&c, &held_evidence, qwen_seqs, options.seed);
     let mut qwen = Table::new(

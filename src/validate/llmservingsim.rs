@@ -181,7 +181,7 @@ fn run_one(spec: RunSpec, options: &Options) -> Result<Outcome, ValidateError> {
         Some(SourceFormat::LlmservingsimProfile),
         &filters,
     )
-    .map_err(ValidateError::Input)?;
+    .map_err(|e| ValidateError::Input(e.to_string()))?;
     let fit_with = |kinds: KindWeights| {
         fit(
             &observations,

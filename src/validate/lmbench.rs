@@ -217,7 +217,7 @@ pub(super) fn section(options: &Options) -> Result<Section, ValidateError> {
         ..Filters::default()
     };
     let observations = read_observations(&fit_on, Some(SourceFormat::Lmbench), &filters)
-        .map_err(ValidateError::Input)?;
+        .map_err(|e| ValidateError::Input(e.to_string()))?;
     let fitted = fit(&observations, &FitOptions::default())
         .map_err(|e| ValidateError::Internal(format!("fit on {}: {e}", fit_on[0].display())))?;
     let perf = fitted.params;

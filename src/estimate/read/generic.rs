@@ -5,6 +5,8 @@
 
 use super::super::{Kind, Observation, Work};
 use super::{Csv, cell};
+use crate::error::{Field, request_error};
+use crate::estimate::EstimateError;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -58,11 +60,15 @@ impl ColumnMap {
 }
 
 /// Reads a generic CSV.
-pub fn read(path: &Path, map: &ColumnMap) -> Result<Vec<Observation>, String> {
+pub fn read(path: &Path, map: &ColumnMap) -> Result<Vec<Observation>, EstimateError> {
     let mut csv = Csv::open(path)?;
     let required = |csv: &Csv, field: &str| {
         csv.column(&map.column_of(field)).map_err(|e| {
-            format!("{e} (the `{field}` quantity; map columns with --columns {field}=NAME)")
+            EstimateError::from(request_error!(
+                format!("{e} (the `{field}` quantity; map columns with "),
+                Field("columns"),
+                format!(" {field}=NAME)")
+            ))
         })
     };
     let optional = |csv: &Csv, field: &str| {
@@ -99,7 +105,7 @@ pub fn read(path: &Path, map: &ColumnMap) -> Result<Vec<Observation>, String> {
         if values.iter().any(|x| *x < 0.0) || k <= 0.0 || b + pre <= 0.0 {
             return Err(format!(
                 "{p}:{line}: batch, prefill and KV tokens must be >= 0, iterations > 0, and a row must process something"
-            ));
+            ).into());
         }
         let one = Work {
             iterations: 1.0,

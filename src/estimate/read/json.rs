@@ -13,35 +13,39 @@
 //! `output_token_count`, each read from `.successful.mean`.
 
 use super::super::{Kind, Observation, Work};
+use crate::estimate::EstimateError;
 use serde_json::Value;
 use std::path::Path;
 
 /// `text`, the contents of `path`, parsed; the error names file, line and column.
-pub(super) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, EstimateError> {
     serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
-        format!(
+        EstimateError::from(format!(
             "{}:{}:{}: not JSON: {}",
             path.display(),
             e.line(),
             e.column(),
             e.to_string().split(" at line ").next().unwrap_or_default()
-        )
+        ))
     })
 }
 
 /// The JSON document at `path`.
-pub(crate) fn load(path: &Path) -> Result<Value, String> {
+pub(crate) fn load(path: &Path) -> Result<Value, EstimateError> {
     let text =
         crate::limits::read_document_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse(path, &text)
 }
 
 /// `v` as a finite number >= 0; the error names the field.
-pub(crate) fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String> {
+pub(crate) fn number(v: &Value, field: &str, path: &Path) -> Result<f64, EstimateError> {
     v.as_f64()
         .filter(|x| x.is_finite() && *x >= 0.0)
         .ok_or_else(|| {
-            format!(
+            EstimateError::from(format!(
                 "{}: {field}: expected a number >= 0, got {}",
                 path.display(),
                 if v.is_null() {
@@ -49,7 +53,7 @@ pub(crate) fn number(v: &Value, field: &str, path: &Path) -> Result<f64, String>
                 } else {
                     v.to_string()
                 }
-            )
+            ))
         })
 }
 
@@ -60,11 +64,11 @@ pub(crate) fn point(
     prompt: f64,
     output: f64,
     origin: String,
-) -> Result<Observation, String> {
+) -> Result<Observation, EstimateError> {
     if !(tpot_ms > 0.0 && output > 1.0 && rate_rps > 0.0 && rate_rps.is_finite()) {
         return Err(format!(
             "{origin}: a fit needs a positive request rate and TPOT and more than one output token per request"
-        ));
+        ).into());
     }
     let tpot_s = tpot_ms / 1000.0;
     let decoding = rate_rps * (output - 1.0) * tpot_s;

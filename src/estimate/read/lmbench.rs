@@ -9,6 +9,7 @@
 //! other request as sharing this one's replica with probability `1 / replicas`.
 
 use super::super::{Kind, Observation, Work};
+use crate::estimate::EstimateError;
 use crate::trace::{Format, Reader};
 use std::path::Path;
 
@@ -22,7 +23,7 @@ struct Span {
 
 /// Reads one LMBench file: the observations, and how many requests carry no decode span
 /// (failed, one output token, or no time between first and last token) and are left out.
-pub fn read(path: &Path, replicas: u32) -> Result<(Vec<Observation>, usize), String> {
+pub fn read(path: &Path, replicas: u32) -> Result<(Vec<Observation>, usize), EstimateError> {
     let others_share = 1.0 / f64::from(replicas.max(1));
     let reader = Reader::open(path, Some(Format::Lmbench), false)
         .map_err(|e| e.to_string())?
@@ -35,7 +36,8 @@ pub fn read(path: &Path, replicas: u32) -> Result<(Vec<Observation>, usize), Str
             return Err(format!(
                 "{}:{line}: ttft and generation_time are needed to fit",
                 path.display()
-            ));
+            )
+            .into());
         };
         // (The reader refuses negative times, with their line.)
         spans.push(Span {

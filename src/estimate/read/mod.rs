@@ -9,6 +9,8 @@ mod profiler;
 mod tables;
 
 use super::Observation;
+use crate::error::{Field, request_error};
+use crate::estimate::EstimateError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +48,7 @@ pub enum SourceFormat {
 
 impl SourceFormat {
     /// Recognises a file's format from its name and first bytes.
-    pub fn detect(path: &Path) -> Result<SourceFormat, String> {
+    pub fn detect(path: &Path) -> Result<SourceFormat, EstimateError> {
         if path.is_dir() {
             return Ok(SourceFormat::LlmservingsimProfile);
         }
@@ -67,10 +69,14 @@ impl SourceFormat {
             let keys: Vec<String> = match json::parse::<serde_json::Value>(path, &whole)? {
                 serde_json::Value::Object(map) => map.keys().cloned().collect(),
                 serde_json::Value::Array(_) => {
-                    return Err(format!(
-                        "{}: a JSON list is not a benchmark format wva reads (vLLM results and GuideLLM reports are objects); give --format",
-                        path.display()
-                    ));
+                    return Err(request_error!(
+                        format!(
+                            "{}: a JSON list is not a benchmark format wva reads (vLLM results and GuideLLM reports are objects); give ",
+                            path.display()
+                        ),
+                        Field("format")
+                    )
+                    .into());
                 }
                 _ => Vec::new(),
             };
@@ -80,10 +86,14 @@ impl SourceFormat {
             } else if has("mean_tpot_ms") || has("completed") {
                 Ok(SourceFormat::VllmBench)
             } else {
-                Err(format!(
-                    "{}: a JSON file that is neither a vLLM benchmark result nor a GuideLLM report; give --format",
-                    path.display()
-                ))
+                Err(request_error!(
+                    format!(
+                        "{}: a JSON file that is neither a vLLM benchmark result nor a GuideLLM report; give ",
+                        path.display()
+                    ),
+                    Field("format")
+                )
+                .into())
             };
         }
         // The header is the first line that is not a `#` comment (sweep tables may open with
@@ -135,7 +145,7 @@ pub struct Filters {
     pub replicas: u32,
 }
 
-fn read_head(path: &Path) -> Result<String, String> {
+fn read_head(path: &Path) -> Result<String, EstimateError> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut buf = vec![0u8; 4096];
@@ -144,7 +154,7 @@ fn read_head(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     buf.truncate(n);
     if n == 0 {
-        return Err(format!("{}: empty file", path.display()));
+        return Err(format!("{}: empty file", path.display()).into());
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
@@ -158,7 +168,7 @@ pub(crate) struct Csv {
 }
 
 impl Csv {
-    pub fn open(path: &Path) -> Result<Csv, String> {
+    pub fn open(path: &Path) -> Result<Csv, EstimateError> {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -171,7 +181,7 @@ impl Csv {
             .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
             .collect();
         if header.iter().all(|h| h.is_empty()) {
-            return Err(format!("{}: empty file", path.display()));
+            return Err(format!("{}: empty file", path.display()).into());
         }
         Ok(Csv {
             reader,
@@ -181,22 +191,24 @@ impl Csv {
     }
 
     /// The index of column `name` (lowercase).
-    pub fn column(&self, name: &str) -> Result<usize, String> {
+    pub fn column(&self, name: &str) -> Result<usize, EstimateError> {
         self.header.iter().position(|h| h == name).ok_or_else(|| {
-            format!(
+            EstimateError::from(format!(
                 "{}: missing column `{name}`; the header has: {}",
                 self.path,
                 crate::limits::list(&self.header)
-            )
+            ))
         })
     }
 
     /// Every row, with its line number.
-    pub fn rows(&mut self) -> impl Iterator<Item = Result<(u64, csv::StringRecord), String>> + '_ {
+    pub fn rows(
+        &mut self,
+    ) -> impl Iterator<Item = Result<(u64, csv::StringRecord), EstimateError>> + '_ {
         let path = self.path.clone();
         self.reader.records().map(move |r| {
             r.map(|rec| (rec.position().map_or(0, |p| p.line()), rec))
-                .map_err(|e| format!("{path}: unreadable row: {e}"))
+                .map_err(|e| EstimateError::from(format!("{path}: unreadable row: {e}")))
         })
     }
 }
@@ -208,20 +220,20 @@ pub(crate) fn cell(
     header: &[String],
     row: &csv::StringRecord,
     i: usize,
-) -> Result<f64, String> {
+) -> Result<f64, EstimateError> {
     let text = row.get(i).unwrap_or("");
     crate::spec::numbers::parse_finite(text)
-        .map_err(|m| format!("{path}:{line}:{}: {}: {m}", i + 1, header[i]))
+        .map_err(|m| EstimateError::from(format!("{path}:{line}:{}: {}: {m}", i + 1, header[i])))
 }
 
 /// Keeps the rows whose `key` matches `wanted` (case-insensitive: exact, else a unique
 /// substring; a number only the same number); an error lists the values there are.
 pub(crate) fn pick<'a>(
     what: &str,
-    flag: &str,
+    field: Field,
     values: impl IntoIterator<Item = &'a str>,
     wanted: Option<&str>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, EstimateError> {
     let mut all: Vec<&str> = values.into_iter().collect();
     all.sort_unstable();
     all.dedup();
@@ -229,10 +241,12 @@ pub(crate) fn pick<'a>(
         return match all.as_slice() {
             [] => Err("no data rows".into()),
             [one] => Ok(Some(one.to_string())),
-            _ => Err(format!(
-                "several {what}s in the data; choose one with {flag}: {}",
-                crate::limits::list(&all)
-            )),
+            _ => Err(request_error!(
+                format!("several {what}s in the data; choose one with "),
+                field,
+                format!(": {}", crate::limits::list(&all))
+            )
+            .into()),
         };
     };
     if all.is_empty() {
@@ -249,10 +263,12 @@ pub(crate) fn pick<'a>(
             .find(|v| v.trim().parse::<f64>() == Ok(n))
             .map(|v| Some(v.to_string()))
             .ok_or_else(|| {
-                format!(
-                    "no {what} matches {flag} {wanted}; there are: {}",
-                    crate::limits::list(&all)
+                request_error!(
+                    format!("no {what} matches "),
+                    field,
+                    format!(" {wanted}; there are: {}", crate::limits::list(&all))
                 )
+                .into()
             });
     }
     let matches: Vec<&&str> = all
@@ -261,14 +277,20 @@ pub(crate) fn pick<'a>(
         .collect();
     match matches.as_slice() {
         [one] => Ok(Some(one.to_string())),
-        [] => Err(format!(
-            "no {what} matches {flag} {wanted}; there are: {}",
-            crate::limits::list(&all)
-        )),
-        _ => Err(format!(
-            "{flag} {wanted} matches several {what}s: {}",
-            crate::limits::list(&matches.iter().map(|s| **s).collect::<Vec<_>>())
-        )),
+        [] => Err(request_error!(
+            format!("no {what} matches "),
+            field,
+            format!(" {wanted}; there are: {}", crate::limits::list(&all))
+        )
+        .into()),
+        _ => Err(request_error!(
+            field,
+            format!(
+                " {wanted} matches several {what}s: {}",
+                crate::limits::list(&matches.iter().map(|s| **s).collect::<Vec<_>>())
+            )
+        )
+        .into()),
     }
 }
 
@@ -282,7 +304,7 @@ pub fn read_observations(
     paths: &[std::path::PathBuf],
     format: Option<SourceFormat>,
     filters: &Filters,
-) -> Result<Vec<Observation>, String> {
+) -> Result<Vec<Observation>, EstimateError> {
     read_all(paths, format, filters).map(|r| r.observations)
 }
 
@@ -304,7 +326,7 @@ pub fn read_all(
     paths: &[std::path::PathBuf],
     format: Option<SourceFormat>,
     filters: &Filters,
-) -> Result<Readings, String> {
+) -> Result<Readings, EstimateError> {
     let mut out = Vec::new();
     let mut notes = Vec::new();
     let mut formats = Vec::new();
@@ -351,7 +373,7 @@ pub fn read_all(
             }
         };
         if obs.is_empty() {
-            return Err(format!("{}: no observations", path.display()));
+            return Err(format!("{}: no observations", path.display()).into());
         }
         if f == SourceFormat::LlmservingsimProfile {
             let tp_of_path = path
@@ -370,7 +392,7 @@ pub fn read_all(
                 return Err(format!(
                     "{}: the measured time must be a positive number of ms up to {MAX_TIME_MS:e}, got {}",
                     o.origin, o.time_ms
-                ));
+                ).into());
             }
             let w = &o.work;
             let work = [
@@ -388,7 +410,7 @@ pub fn read_all(
                 return Err(format!(
                     "{}: sizes out of range (batch, tokens and counts must be finite, non-negative and below 1e15)",
                     o.origin
-                ));
+                ).into());
             }
         }
         out.extend(obs);
@@ -412,7 +434,7 @@ pub fn read_all(
 pub fn expand_folders(
     paths: &[PathBuf],
     format: Option<SourceFormat>,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, EstimateError> {
     let mut out = Vec::new();
     for p in paths {
         let profiler = ["attention.csv", "dense.csv"]
@@ -432,7 +454,8 @@ pub fn expand_folders(
             return Err(format!(
                 "{}: a folder without benchmark CSV files (nor a profiler's attention.csv)",
                 p.display()
-            ));
+            )
+            .into());
         }
         out.extend(csvs);
     }
@@ -480,15 +503,16 @@ mod tests {
         ];
         for (name, text, want) in cases {
             assert_eq!(
-                SourceFormat::detect(&write(&d, name, text)),
-                Ok(want),
+                SourceFormat::detect(&write(&d, name, text)).ok(),
+                Some(want),
                 "{name}"
             );
         }
         assert!(
             SourceFormat::detect(&write(&d, "g.json", "{\"x\": 1}"))
                 .unwrap_err()
-                .contains("give --format")
+                .to_string()
+                .contains("give `format`")
         );
     }
 

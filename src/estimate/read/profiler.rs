@@ -12,6 +12,8 @@
 
 use super::super::{Kind, Observation, Work};
 use super::{Csv, Filters, cell};
+use crate::error::{Field, request_error};
+use crate::estimate::EstimateError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +33,7 @@ impl Curve {
     }
 }
 
-fn curves(path: &Path, size_column: &str) -> Result<BTreeMap<String, Curve>, String> {
+fn curves(path: &Path, size_column: &str) -> Result<BTreeMap<String, Curve>, EstimateError> {
     let mut csv = Csv::open(path)?;
     let (layer, size, time) = (
         csv.column("layer")?,
@@ -47,7 +49,7 @@ fn curves(path: &Path, size_column: &str) -> Result<BTreeMap<String, Curve>, Str
         let x = cell(&p, line, &header, &r, size)?;
         let y = cell(&p, line, &header, &r, time)?;
         if y < 0.0 {
-            return Err(format!("{p}:{line}: time_us: must be >= 0, got {y}"));
+            return Err(format!("{p}:{line}: time_us: must be >= 0, got {y}").into());
         }
         points.entry(name).or_default().push((x, y));
     }
@@ -64,7 +66,7 @@ fn curves(path: &Path, size_column: &str) -> Result<BTreeMap<String, Curve>, Str
 /// The folder holding the tables: `path` itself, its parent when a table was named, or
 /// `path/tp<N>` for `--tp N`. A folder named `tp<M>` with `--tp N`, N != M, is an error, as is
 /// a folder without the tables (the error lists the `tp*` subfolders there are).
-fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, String> {
+fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, EstimateError> {
     // A path that cannot be looked at says why, as the OS did.
     std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let dir = if path.is_dir() {
@@ -85,10 +87,15 @@ fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, String> {
         name.strip_prefix("tp").and_then(|m| m.parse::<u32>().ok()),
     ) && t != m
     {
-        return Err(format!(
-            "{}: these are the TP {m} tables, not TP {t} (--tp)",
-            dir.display()
-        ));
+        return Err(request_error!(
+            format!(
+                "{}: these are the TP {m} tables, not TP {t} (",
+                dir.display()
+            ),
+            Field("tp"),
+            ")"
+        )
+        .into());
     }
     if !dir.join("attention.csv").is_file() {
         // An unreadable folder says so (not "no tables here").
@@ -100,28 +107,32 @@ fn folder(path: &Path, tp: Option<u32>) -> Result<PathBuf, String> {
             .collect();
         subs.sort();
         return Err(if subs.is_empty() {
-            format!(
+            EstimateError::from(format!(
                 "{}: a folder without LLMServingSim profiler tables (attention.csv, dense.csv, per_sequence.csv); to fit other files, list them",
                 dir.display()
-            )
+            ))
         } else {
-            format!(
-                "{}: choose the tensor-parallel degree with --tp (there are {})",
-                dir.display(),
-                subs.join(", ")
-            )
+            EstimateError::from(request_error!(
+                format!("{}: choose the tensor-parallel degree with ", dir.display()),
+                Field("tp"),
+                format!(" (there are {})", subs.join(", "))
+            ))
         });
     }
     Ok(dir)
 }
 
 /// Reads one profiled model/GPU/TP degree.
-pub fn read(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
+pub fn read(path: &Path, f: &Filters) -> Result<Vec<Observation>, EstimateError> {
     let dir = folder(path, f.tp)?;
     let layers = f.num_layers.ok_or_else(|| {
-        format!(
-            "{}: LLMServingSim profiles time one decoder layer; give the model's layer count with --num-layers (32 for Llama-3.1-8B)",
-            dir.display()
+        request_error!(
+            format!(
+                "{}: LLMServingSim profiles time one decoder layer; give the model's layer count with ",
+                dir.display()
+            ),
+            Field("num_layers"),
+            " (32 for Llama-3.1-8B)"
         )
     })?;
     let dense = curves(&dir.join("dense.csv"), "tokens")?;
@@ -130,10 +141,10 @@ pub fn read(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
         dir: &Path,
         name: &str,
         curves: &'a BTreeMap<String, Curve>,
-    ) -> Result<&'a Curve, String> {
+    ) -> Result<&'a Curve, EstimateError> {
         curves
             .get(name)
-            .ok_or_else(|| format!("{}: no `{name}` rows", dir.display()))
+            .ok_or_else(|| EstimateError::from(format!("{}: no `{name}` rows", dir.display())))
     }
     let names = [
         "qkv_proj",

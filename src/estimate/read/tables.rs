@@ -3,23 +3,25 @@
 
 use super::super::{Kind, Observation, Work};
 use super::{Csv, Filters, cell, pick};
+use crate::error::Field;
+use crate::estimate::EstimateError;
 use std::path::Path;
 
-/// The rows of one configuration: for each `(column, what, flag, wanted)` in turn, the rows
+/// The rows of one configuration: for each `(column, what, field, wanted)` in turn, the rows
 /// whose cell matches `wanted` (see [`pick`]; without it, the column must hold one value).
 fn select<const N: usize>(
     mut rows: Vec<(u64, csv::StringRecord)>,
     path: &str,
-    keys: [(usize, &str, &str, Option<String>); N],
-) -> Result<Vec<(u64, csv::StringRecord)>, String> {
-    for (col, what, flag, wanted) in keys {
+    keys: [(usize, &str, Field, Option<String>); N],
+) -> Result<Vec<(u64, csv::StringRecord)>, EstimateError> {
+    for (col, what, field, wanted) in keys {
         let chosen = pick(
             what,
-            flag,
+            field,
             rows.iter().map(|(_, r)| r.get(col).unwrap_or("")),
             wanted.as_deref(),
         )
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|e| e.after(&format!("{path}: ")))?;
         rows.retain(|(_, r)| Some(r.get(col).unwrap_or("")) == chosen.as_deref());
     }
     Ok(rows)
@@ -28,7 +30,7 @@ fn select<const N: usize>(
 /// Splitwise `perf_model.csv`: for every (prompt size, batch size, output size) of one model,
 /// hardware and TP degree, `prompt_time` is one prefill iteration of the whole batch and
 /// `token_time` the mean decode iteration (contexts average prompt + half the output).
-pub fn splitwise(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
+pub fn splitwise(path: &Path, f: &Filters) -> Result<Vec<Observation>, EstimateError> {
     let mut csv = Csv::open(path)?;
     let c = |name: &str| csv.column(name);
     let (model, hardware, tp) = (c("model")?, c("hardware")?, c("tensor_parallel")?);
@@ -41,12 +43,12 @@ pub fn splitwise(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
         rows,
         &p,
         [
-            (model, "model", "--model", f.model.clone()),
-            (hardware, "hardware", "--hardware", f.hardware.clone()),
+            (model, "model", Field("model"), f.model.clone()),
+            (hardware, "hardware", Field("hardware"), f.hardware.clone()),
             (
                 tp,
                 "tensor-parallel degree",
-                "--tp",
+                Field("tp"),
                 f.tp.map(|t| t.to_string()),
             ),
         ],
@@ -56,7 +58,7 @@ pub fn splitwise(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
         let v = |i: usize| cell(&p, *line, &header, r, i);
         let (pr, b, o) = (v(prompt)?, v(batch)?, v(output)?);
         if pr <= 0.0 || b <= 0.0 || o <= 0.0 {
-            return Err(format!("{p}:{line}: sizes must be positive"));
+            return Err(format!("{p}:{line}: sizes must be positive").into());
         }
         let origin = format!("{p}:{line}");
         out.push(Observation {
@@ -109,7 +111,7 @@ pub fn static_batch(b: f64, input: f64, output: f64, budget: f64) -> Work {
 /// Argonne `All_results.csv`: for one framework, model, hardware and hardware count, each row
 /// is a static batch (`Batch Size` requests, `Input Output Length` tokens in and out) whose
 /// `Latency` (s) covers the prefill and every decode step.
-pub fn argonne(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
+pub fn argonne(path: &Path, f: &Filters) -> Result<Vec<Observation>, EstimateError> {
     let mut csv = Csv::open(path)?;
     let c = |name: &str| csv.column(name);
     let (hardware, count, framework, model) = (
@@ -126,10 +128,20 @@ pub fn argonne(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
         rows,
         &p,
         [
-            (framework, "framework", "--framework", f.framework.clone()),
-            (model, "model", "--model", f.model.clone()),
-            (hardware, "hardware", "--hardware", f.hardware.clone()),
-            (count, "hardware count", "--tp", f.tp.map(|t| t.to_string())),
+            (
+                framework,
+                "framework",
+                Field("framework"),
+                f.framework.clone(),
+            ),
+            (model, "model", Field("model"), f.model.clone()),
+            (hardware, "hardware", Field("hardware"), f.hardware.clone()),
+            (
+                count,
+                "hardware count",
+                Field("tp"),
+                f.tp.map(|t| t.to_string()),
+            ),
         ],
     )?;
     let mut out = Vec::new();
@@ -137,7 +149,7 @@ pub fn argonne(path: &Path, f: &Filters) -> Result<Vec<Observation>, String> {
         let v = |i: usize| cell(&p, *line, &header, r, i);
         let (l, b, s) = (v(length)?, v(batch)?, v(latency)?);
         if l <= 0.0 || b <= 0.0 {
-            return Err(format!("{p}:{line}: sizes must be positive"));
+            return Err(format!("{p}:{line}: sizes must be positive").into());
         }
         out.push(Observation {
             work: static_batch(b, l, l, f64::from(f.max_num_batched_tokens)),
