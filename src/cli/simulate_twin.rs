@@ -52,7 +52,7 @@ pub(super) fn run(
         }
     }
     let twin = Twin::new(replicas, &result.requests);
-    let listener = bind(addr).map_err(Error::Usage)?;
+    let listener = bind(addr).map_err(Error::from)?;
     let local = listener.local_addr().unwrap_or(addr);
     let real_s = twin.end_ms() / 1000.0 / a.speedup;
     super::say::status(format_args!(

@@ -523,9 +523,21 @@ fn answer(mut stream: TcpStream, twin: &Twin, t_ms: f64) -> std::io::Result<bool
     Ok(scrape)
 }
 
+/// An address the twin cannot listen on.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {cause}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why not.
+    pub cause: std::io::Error,
+}
+
+impl crate::error::ModuleError for BindError {}
+
 /// Binds `addr` for [`serve`], with an error naming it.
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).map_err(|cause| BindError { addr, cause })
 }
 
 #[cfg(test)]

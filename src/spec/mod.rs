@@ -476,6 +476,30 @@ pub struct CurrentAllocation {
     pub keep: bool,
 }
 
+/// Why a scenario's load cannot be scaled by a factor.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LoadScaleError {
+    /// The factor is not a number > 0.
+    #[error("load scale {factor}: expected a number > 0")]
+    Factor {
+        /// The factor.
+        factor: f64,
+    },
+    /// A workload's scaled rate would pass [`crate::limits::MAX_RATE_RPS`].
+    #[error(
+        "workload `{workload}`: {rate_rps} req/s x {factor} is above the limit of {max:e} req/s",
+        max = crate::limits::MAX_RATE_RPS
+    )]
+    AboveLimit {
+        /// The workload.
+        workload: String,
+        /// Its rate, requests/s.
+        rate_rps: f64,
+        /// The factor.
+        factor: f64,
+    },
+}
+
 /// A validated scenario: the catalog and the workloads to plan for.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Scenario {
@@ -539,20 +563,20 @@ impl Scenario {
 
     /// Multiplies every workload's arrival rate by `factor` (a what-if on the load: 2 is twice
     /// the traffic). Fails, changing nothing, when a rate would leave the accepted range.
-    pub fn scale_load(&mut self, factor: f64) -> Result<(), String> {
-        let max_rps = crate::limits::MAX_RATE_RPS;
+    pub fn scale_load(&mut self, factor: f64) -> Result<(), LoadScaleError> {
         if !(factor.is_finite() && factor > 0.0) {
-            return Err(format!("load scale {factor}: expected a number > 0"));
+            return Err(LoadScaleError::Factor { factor });
         }
         if let Some(w) = self
             .workloads
             .iter()
-            .find(|w| w.rate_rps * factor > max_rps)
+            .find(|w| w.rate_rps * factor > crate::limits::MAX_RATE_RPS)
         {
-            return Err(format!(
-                "workload `{}`: {} req/s x {factor} is above the limit of {max_rps:e} req/s",
-                w.name, w.rate_rps
-            ));
+            return Err(LoadScaleError::AboveLimit {
+                workload: w.name.clone(),
+                rate_rps: w.rate_rps,
+                factor,
+            });
         }
         for w in &mut self.workloads {
             w.rate_rps *= factor;

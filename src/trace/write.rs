@@ -2,9 +2,9 @@
 //! and to other simulators. Arrival times are written from the trace's origin (0 s; for Azure,
 //! from 2023-01-01 00:00:00).
 
-use super::TraceRecord;
 use super::format::Format;
 use super::time::date_time;
+use super::{TraceError, TraceRecord};
 use std::fmt::Write as _;
 
 /// The Azure writer's origin: 2023-01-01 00:00:00 UTC, s since the epoch.
@@ -32,16 +32,16 @@ fn csv_field(text: &str) -> String {
 
 /// `records` in `format`; an error when an arrival cannot be written (negative, or beyond
 /// `trace::transform::MAX_ARRIVAL_S`).
-pub fn write(records: &[TraceRecord], format: Format) -> Result<String, String> {
+pub fn write(records: &[TraceRecord], format: Format) -> Result<String, TraceError> {
     if let Some(r) = records
         .iter()
         .find(|r| !(r.arrival_s >= 0.0 && r.arrival_s <= super::transform::MAX_ARRIVAL_S))
     {
-        return Err(format!(
+        return Err(TraceError::Arrival(format!(
             "an arrival at {} s cannot be written: times must be from 0 to {:e} s",
             r.arrival_s,
             super::transform::MAX_ARRIVAL_S
-        ));
+        )));
     }
     let mut out = String::new();
     let any_model = records.iter().any(|r| r.model.is_some());

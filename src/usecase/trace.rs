@@ -207,7 +207,7 @@ pub fn synth(request: &SynthRequest, listener: &dyn Listener) -> Result<String, 
             records
         }
     };
-    write(&records, request.to).map_err(Error::Usage)
+    Ok(write(&records, request.to)?)
 }
 
 /// `wva trace convert`'s request.
@@ -223,5 +223,5 @@ pub struct ConvertRequest {
 /// `request.to`'s format; what was left out is noted to `listener`.
 pub fn convert(request: &ConvertRequest, listener: &dyn Listener) -> Result<String, Error> {
     let records = read(&request.trace, listener)?;
-    write(&records, request.to).map_err(Error::Usage)
+    Ok(write(&records, request.to)?)
 }
