@@ -5,8 +5,10 @@
 //! Top-level modules, from the bottom layer up (a module uses only modules above it in this
 //! list; `tests/module_graph.rs` fails on an import cycle):
 //!
-//! - [`error`]: the error kinds and the exit codes they map to; [`limits`]: the largest value
-//!   each count, file and line may have (one policy); [`rng`]: seeds and random streams;
+//! - [`error`]: the error kinds and the exit codes they map to, the request error whose fields
+//!   each caller names its own way, and the trait modules' own errors implement; [`limits`]:
+//!   the largest value each count, file and line may have (one policy); [`rng`]: seeds and
+//!   random streams;
 //!   [`slo`]: latency statistics and targets; [`events`]: the event queue of every
 //!   discrete-event loop.
 //! - [`perf`]: the cost model of a vLLM engine iteration and its mean-field service curves.
