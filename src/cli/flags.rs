@@ -29,7 +29,7 @@ pub(super) fn message(err: &anyhow::Error) -> String {
             let request = cause
                 .downcast_ref::<Error>()
                 .and_then(Error::request_error)
-                .or_else(|| cause.downcast_ref::<RequestError>());
+                .or_else(|| cause.downcast_ref::<RequestError>().cloned());
             match request {
                 Some(r) => r.render(&flag),
                 None => cause.to_string(),

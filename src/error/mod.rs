@@ -47,8 +47,9 @@ pub trait ModuleError: std::error::Error + Send + Sync + 'static {
         ExitCode::Input
     }
 
-    /// The request error this is, or holds (which a caller may word its own way).
-    fn request_error(&self) -> Option<&RequestError> {
+    /// The request error this is, or whose message it is (which a caller may word its own
+    /// way: the command line names the fields by their flags).
+    fn request_error(&self) -> Option<RequestError> {
         None
     }
 }
@@ -109,8 +110,8 @@ impl Error {
         }
     }
 
-    /// The request error this is or holds, if any.
-    pub fn request_error(&self) -> Option<&RequestError> {
+    /// The request error this is or whose message it is, if any.
+    pub fn request_error(&self) -> Option<RequestError> {
         match self {
             Error::Module(e) => e.request_error(),
             _ => None,

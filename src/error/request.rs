@@ -102,8 +102,8 @@ impl ModuleError for RequestError {
         self.exit_code
     }
 
-    fn request_error(&self) -> Option<&RequestError> {
-        Some(self)
+    fn request_error(&self) -> Option<RequestError> {
+        Some(self.clone())
     }
 }
 

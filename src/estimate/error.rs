@@ -55,9 +55,9 @@ impl From<CalibrateError> for EstimateError {
 }
 
 impl ModuleError for EstimateError {
-    fn request_error(&self) -> Option<&RequestError> {
+    fn request_error(&self) -> Option<RequestError> {
         match self {
-            EstimateError::Request(r) => Some(r),
+            EstimateError::Request(r) => Some(r.clone()),
             _ => None,
         }
     }

@@ -308,6 +308,13 @@ impl crate::error::ModuleError for ObserveError {
             _ => crate::error::ExitCode::Input,
         }
     }
+
+    fn request_error(&self) -> Option<crate::error::RequestError> {
+        match self {
+            ObserveError::Prom(p) => crate::error::ModuleError::request_error(p),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

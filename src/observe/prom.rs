@@ -17,9 +17,7 @@ pub enum PromError {
         cause: String,
     },
     /// 401 or 403.
-    #[error(
-        "Prometheus at {url} refused the request (HTTP {status}): give a token with --bearer-token-file, or check its rights"
-    )]
+    #[error("{}", refused(url, *status))]
     Auth {
         /// The server.
         url: String,
@@ -279,6 +277,15 @@ fn parse_answer(body: &str, status: u16) -> Result<Vec<Series>, Answer> {
         .collect()
 }
 
+/// The message of [`PromError::Auth`], which names the request's `bearer_token_file`.
+fn refused(url: &str, status: u16) -> crate::error::RequestError {
+    crate::error::request_error!(
+        format!("Prometheus at {url} refused the request (HTTP {status}): give a token with "),
+        crate::error::Field("bearer_token_file"),
+        ", or check its rights"
+    )
+}
+
 impl crate::error::ModuleError for PromError {
     /// A query the server refused as malformed is bad input; anything else is the server's.
     fn exit_code(&self) -> crate::error::ExitCode {
@@ -286,6 +293,13 @@ impl crate::error::ModuleError for PromError {
             crate::error::ExitCode::Input
         } else {
             crate::error::ExitCode::Cluster
+        }
+    }
+
+    fn request_error(&self) -> Option<crate::error::RequestError> {
+        match self {
+            PromError::Auth { url, status } => Some(refused(url, *status)),
+            _ => None,
         }
     }
 }
@@ -355,7 +369,10 @@ mod tests {
             .query_range("up", range)
             .unwrap_err();
         assert!(matches!(e, PromError::Auth { status: 401, .. }), "{e}");
-        assert!(e.to_string().contains("--bearer-token-file"));
+        assert!(
+            e.to_string()
+                .contains("give a token with `bearer_token_file`")
+        );
         let url = answer_once(
             "400 Bad Request",
             r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#,

@@ -50,7 +50,7 @@ pub enum TraceError {
         cause: std::io::Error,
     },
     /// The format cannot be recognised from the first line.
-    #[error("{}: cannot tell the trace format from its first line ({first_line}); give --trace-format ({})", file.display(), Format::names())]
+    #[error("{}", unknown_format(file, first_line))]
     UnknownFormat {
         /// The file.
         file: PathBuf,
@@ -75,6 +75,18 @@ pub enum TraceError {
     /// An arrival time beyond what a trace can hold (its timestamps cannot be right).
     #[error("{0}")]
     Arrival(String),
+}
+
+/// The message of [`TraceError::UnknownFormat`], which names the request's `trace_format`.
+fn unknown_format(file: &std::path::Path, first_line: &str) -> crate::error::RequestError {
+    crate::error::request_error!(
+        format!(
+            "{}: cannot tell the trace format from its first line ({first_line}); give ",
+            file.display()
+        ),
+        crate::error::Field("trace_format"),
+        format!(" ({})", Format::names())
+    )
 }
 
 impl TraceError {
@@ -129,9 +141,12 @@ impl Iterator for Trace {
 }
 
 impl crate::error::ModuleError for TraceError {
-    fn request_error(&self) -> Option<&crate::error::RequestError> {
+    fn request_error(&self) -> Option<crate::error::RequestError> {
         match self {
-            TraceError::Settings(r) => Some(r),
+            TraceError::Settings(r) => Some(r.clone()),
+            TraceError::UnknownFormat { file, first_line } => {
+                Some(unknown_format(file, first_line))
+            }
             _ => None,
         }
     }

@@ -682,7 +682,7 @@ mod tests {
     fn an_unknown_header_asks_for_the_format() {
         let (_dir, path) = write("t.csv", "a,b,c\n1,2,3\n");
         let err = Reader::open(&path, None, false).err().unwrap().to_string();
-        assert!(err.contains("give --trace-format"), "{err}");
+        assert!(err.contains("give `trace_format`"), "{err}");
         let (_dir, path) = write("t.csv", "a,b,c\n1,2,3\n");
         let err = Reader::open(&path, Some(Format::Vidur), false)
             .err()
