@@ -111,7 +111,7 @@ fn live_cluster(a: &PlanArgs) -> anyhow::Result<ClusterInput<'static>> {
             namespace.as_deref(),
             &a.config_namespace,
         )
-        .map_err(Error::Cluster)?;
+        .map_err(|e| Error::from(e.with_exit_code(crate::error::ExitCode::Cluster)))?;
         Ok(ClusterInput::Live {
             source: format!("cluster {}", connection.server),
             objects,

@@ -38,8 +38,9 @@ impl From<&str> for Part {
     }
 }
 
-/// A request whose fields do not make sense, alone or together (bad input, exit code 2), or
-/// which asks to fail on an outcome that happened (exit code 3).
+/// A request whose fields do not make sense, alone or together (bad input, exit code 2), or a
+/// failure whose remedy is one of its fields (another exit code: 3 for an outcome it asked to
+/// fail on, 4 for a cluster's refusal).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestError {
     parts: Vec<Part>,
@@ -55,9 +56,22 @@ impl RequestError {
         }
     }
 
-    /// The same, for an infeasible outcome the request asked to fail on (exit code 3).
-    pub fn infeasible(mut self) -> Self {
-        self.exit_code = ExitCode::Infeasible;
+    /// The same with another exit code: 3 for an infeasible outcome the request asked to fail
+    /// on, 4 for a cluster's refusal whose remedy is a field of the request.
+    pub fn with_exit_code(mut self, exit_code: ExitCode) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+
+    /// `self` and then `part`.
+    pub fn then(mut self, part: impl Into<Part>) -> Self {
+        self.parts.push(part.into());
+        self
+    }
+
+    /// `self` and then `other`'s parts.
+    pub fn append(mut self, other: RequestError) -> Self {
+        self.parts.extend(other.parts);
         self
     }
 

@@ -12,6 +12,7 @@
 
 use super::diff::line_diff;
 use super::objects::Object;
+use crate::error::{Field, RequestError, request_error};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -81,8 +82,8 @@ pub struct PushError {
     pub applied: Vec<Applied>,
     /// The object that failed.
     pub failed: String,
-    /// Why.
-    pub cause: String,
+    /// Why (naming the request's fields that would change it).
+    pub cause: RequestError,
     /// The objects not attempted.
     pub not_applied: Vec<String>,
 }
@@ -232,14 +233,18 @@ fn yaml(v: &Value) -> String {
     serde_yaml::to_string(v).unwrap_or_default()
 }
 
-fn timed_out(timeout: Duration) -> String {
-    format!(
-        "the API server did not answer within {} s (--timeout-s): it may be up but unable to reach its storage (etcd), or overloaded",
-        timeout.as_secs_f64()
+fn timed_out(timeout: Duration) -> RequestError {
+    request_error!(
+        format!(
+            "the API server did not answer within {} s (",
+            timeout.as_secs_f64()
+        ),
+        Field("timeout_s"),
+        "): it may be up but unable to reach its storage (etcd), or overloaded"
     )
 }
 
-fn describe(e: &Failure, o: &Object, timeout: Duration) -> String {
+fn describe(e: &Failure, o: &Object, timeout: Duration) -> RequestError {
     match e {
         Failure::Timeout => timed_out(timeout),
         Failure::Kube(kube::Error::Api(status)) => {
@@ -252,36 +257,46 @@ fn describe(e: &Failure, o: &Object, timeout: Duration) -> String {
                 let cause = match schema_name(&fields) {
                     Some(ours) => {
                         let theirs = if ours == "v0.4" { "v0.5" } else { "v0.4" };
-                        format!(
-                            "the cluster's VariantAutoscaling CRD is the {theirs} schema and these are {ours} objects: use --schema {theirs}"
+                        request_error!(
+                            format!(
+                                "the cluster's VariantAutoscaling CRD is the {theirs} schema and these are {ours} objects: use "
+                            ),
+                            Field("schema"),
+                            format!(" {theirs}")
                         )
                     }
-                    None => "the cluster's CRD does not declare these fields".to_string(),
+                    None => request_error!("the cluster's CRD does not declare these fields"),
                 };
-                return format!("refused ({code}): {cause}: {}", status.message);
+                return request_error!(format!("refused ({code}): "))
+                    .append(cause)
+                    .then(format!(": {}", status.message));
             }
             let what = match code {
-                401 => "unauthorized",
-                403 => "forbidden",
-                404 if o.kind == "VariantAutoscaling" => {
-                    "not found (is the VariantAutoscaling CRD installed? --include-crd installs it)"
-                }
-                404 if o.is_scale() => "not found (the Deployment does not exist)",
-                404 => "not found (does the namespace exist?)",
-                409 => {
-                    "conflict (another field manager owns these fields; --force-conflicts takes them over)"
-                }
-                422 => "invalid",
-                _ => "refused",
+                401 => request_error!("unauthorized"),
+                403 => request_error!("forbidden"),
+                404 if o.kind == "VariantAutoscaling" => request_error!(
+                    "not found (is the VariantAutoscaling CRD installed? ",
+                    Field("include_crd"),
+                    " installs it)"
+                ),
+                404 if o.is_scale() => request_error!("not found (the Deployment does not exist)"),
+                404 => request_error!("not found (does the namespace exist?)"),
+                409 => request_error!(
+                    "conflict (another field manager owns these fields; ",
+                    Field("force_conflicts"),
+                    " takes them over)"
+                ),
+                422 => request_error!("invalid"),
+                _ => request_error!("refused"),
             };
-            format!("{what} ({code}): {}", status.message)
+            what.then(format!(" ({code}): {}", status.message))
         }
         Failure::Kube(other) => {
             let text = other.to_string();
             if text.contains("timed out") || text.contains("deadline has elapsed") {
                 timed_out(timeout)
             } else {
-                format!("cannot reach the cluster: {text}")
+                request_error!(format!("cannot reach the cluster: {text}"))
             }
         }
     }
@@ -466,7 +481,7 @@ fn schema_name(fields: &[String]) -> Option<&'static str> {
 
 /// The schema of the VariantAutoscaling CRD installed in the cluster (`v0.4` or `v0.5`), or
 /// `None` when there is none (or it cannot be read).
-pub fn installed_schema(connection: &Connection) -> Result<Option<&'static str>, String> {
+pub fn installed_schema(connection: &Connection) -> Result<Option<&'static str>, RequestError> {
     connection.runtime.block_on(async {
         Ok(installed_crd(&connection.client, connection.timeout)
             .await?
@@ -482,17 +497,17 @@ fn crd_api(client: &Client) -> Api<DynamicObject> {
     Api::all_with(client.clone(), &ar)
 }
 
-async fn installed_crd(client: &Client, timeout: Duration) -> Result<Option<Value>, String> {
+async fn installed_crd(client: &Client, timeout: Duration) -> Result<Option<Value>, RequestError> {
     match bounded(timeout, crd_api(client).get_opt(VA_CRD)).await {
         Ok(c) => Ok(c.map(|c| serde_json::to_value(c).unwrap_or(Value::Null))),
         // Not allowed to read CRDs: nothing to compare with.
         Err(e) if e.code() == Some(403) => Ok(None),
         Err(Failure::Timeout) => Err(timed_out(timeout)),
-        Err(Failure::Kube(kube::Error::Api(s))) => Err(format!(
+        Err(Failure::Kube(kube::Error::Api(s))) => Err(request_error!(format!(
             "cannot read the VariantAutoscaling CRD: {} ({}): {}",
             s.reason, s.code, s.message
-        )),
-        Err(Failure::Kube(e)) => Err(format!("cannot reach the cluster: {e}")),
+        ))),
+        Err(Failure::Kube(e)) => Err(request_error!(format!("cannot reach the cluster: {e}"))),
     }
 }
 
@@ -531,7 +546,7 @@ async fn missing_kinds(
     client: &Client,
     objects: &[Object],
     timeout: Duration,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, RequestError> {
     let installs_crd = objects.iter().any(|o| o.kind == "CustomResourceDefinition");
     let mut checked: Vec<(String, String)> = Vec::new();
     let mut missing = Vec::new();
@@ -566,13 +581,17 @@ async fn missing_kinds(
 }
 
 /// What a CRD is called to a user who has to install it.
-fn install_hint(crd: &str) -> &'static str {
+fn install_hint(crd: &str) -> RequestError {
     if crd.ends_with(".keda.sh") {
-        " (is KEDA installed?)"
+        request_error!(" (is KEDA installed?)")
     } else if crd == VA_CRD {
-        " (install the WVA controller, or --include-crd)"
+        request_error!(
+            " (install the WVA controller, or ",
+            Field("include_crd"),
+            ")"
+        )
     } else {
-        ""
+        RequestError::new(Vec::new())
     }
 }
 
@@ -584,17 +603,17 @@ async fn preflight(
     objects: &[Object],
     options: &PushOptions,
     timeout: Duration,
-) -> Result<(), (String, String)> {
+) -> Result<(), (String, RequestError)> {
     let missing = missing_kinds(client, objects, timeout)
         .await
         .map_err(|e| ("discovery".to_string(), e))?;
     if let Some((crd, kind)) = missing.first() {
         return Err((
             format!("{kind} objects"),
-            format!(
-                "the cluster does not serve them: CRD {crd} is not installed{}",
-                install_hint(crd)
-            ),
+            request_error!(format!(
+                "the cluster does not serve them: CRD {crd} is not installed"
+            ))
+            .append(install_hint(crd)),
         ));
     }
     let writes_variants = objects.iter().any(|o| o.kind == "VariantAutoscaling");
@@ -631,8 +650,8 @@ async fn preflight(
                         let shown: Vec<&str> = stored.iter().take(5).map(String::as_str).collect();
                         return Err((
                             format!("customresourcedefinition/{VA_CRD}"),
-                            format!(
-                                "the cluster's VariantAutoscaling CRD is the {have} schema; replacing it with the {wanted} one would prune {} from {} stored variant{}{}. Use --schema {have} (or leave --schema out: wva then writes the installed schema), or --replace-crd to replace it anyway",
+                            request_error!(format!(
+                                "the cluster's VariantAutoscaling CRD is the {have} schema; replacing it with the {wanted} one would prune {} from {} stored variant{}{}. Use ",
                                 pruned.join(", "),
                                 stored.len(),
                                 if stored.len() == 1 { "" } else { "s" },
@@ -645,15 +664,27 @@ async fn preflight(
                                         if stored.len() > 5 { ", ..." } else { "" }
                                     )
                                 }
-                            ),
+                            ))
+                            .then(Field("schema"))
+                            .then(format!(" {have} (or leave "))
+                            .then(Field("schema"))
+                            .then(" out: wva then writes the installed schema), or ")
+                            .then(Field("replace_crd"))
+                            .then(" to replace it anyway"),
                         ));
                     }
                     Some(_) => {}
                     None => {
                         return Err((
                             "variantautoscaling objects".to_string(),
-                            format!(
-                                "the cluster's VariantAutoscaling CRD is the {have} schema and these are {wanted} objects: use --schema {have} (or leave --schema out: wva then writes the installed schema)"
+                            request_error!(
+                                format!(
+                                    "the cluster's VariantAutoscaling CRD is the {have} schema and these are {wanted} objects: use "
+                                ),
+                                Field("schema"),
+                                format!(" {have} (or leave "),
+                                Field("schema"),
+                                " out: wva then writes the installed schema)"
                             ),
                         ));
                     }
@@ -730,16 +761,16 @@ pub fn read_wva_objects(
     connection: &Connection,
     namespace: Option<&str>,
     config_namespace: &str,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, RequestError> {
     let client = &connection.client;
     let timeout = connection.timeout;
     let fail = |what: &str, e: Failure| match e {
         Failure::Timeout => timed_out(timeout),
-        Failure::Kube(kube::Error::Api(s)) => format!(
+        Failure::Kube(kube::Error::Api(s)) => request_error!(format!(
             "cannot read {what}: {} ({}): {}",
             s.reason, s.code, s.message
-        ),
-        Failure::Kube(e) => format!("cannot reach the cluster: {e}"),
+        )),
+        Failure::Kube(e) => request_error!(format!("cannot reach the cluster: {e}")),
     };
     connection.runtime.block_on(async {
         let mut out = Vec::new();

@@ -4,7 +4,7 @@
 
 use super::Listener;
 use super::plan_file::PlanFile;
-use crate::error::{Error, Field, request_error};
+use crate::error::{Error, ExitCode, Field, request_error};
 use crate::k8s::objects::{Autoscaler, Object, Objects, Options, Placement, Schema, build};
 use crate::optimize::{PlanOptions, plan};
 use crate::spec::Scenario;
@@ -264,7 +264,7 @@ pub fn apply(
                 Field("fail_on_infeasible"),
                 ": nothing written)"
             )
-            .infeasible()
+            .with_exit_code(ExitCode::Infeasible)
             .into());
         }
         listener.warning(&format!("{msg}; applying the rest"));
@@ -347,10 +347,13 @@ fn push_to_cluster(
     let schema = match request.schema {
         Some(s) => s,
         None => match crate::k8s::push::installed_schema(&connection).map_err(|e| {
-            Error::Cluster(format!(
-                "customresourcedefinition/{} failed: {e} (nothing applied)",
+            request_error!(format!(
+                "customresourcedefinition/{} failed: ",
                 crate::k8s::push::VA_CRD
             ))
+            .append(e)
+            .then(" (nothing applied)")
+            .with_exit_code(ExitCode::Cluster)
         })? {
             Some("v0.4") => Schema::V04,
             _ => Schema::V05,
@@ -433,7 +436,11 @@ fn push_objects(
                         .join(", ")
                 )
             };
-            let failure = Error::Cluster(format!("{} failed: {} ({done}{not})", e.failed, e.cause));
+            let failure = request_error!(format!("{} failed: ", e.failed))
+                .append(e.cause)
+                .then(format!(" ({done}{not})"))
+                .with_exit_code(ExitCode::Cluster)
+                .into();
             Pushed {
                 objects: pushed(e.applied),
                 server_dry_run: options.dry_run,
