@@ -66,6 +66,13 @@ impl LoadTally {
         }
     }
 
+    /// The tally of `records`.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a TraceRecord>) -> Self {
+        let mut tally = LoadTally::new();
+        records.into_iter().for_each(|r| tally.add(r));
+        tally
+    }
+
     /// Counts one request. Minutes start at the first request counted: the earliest for a
     /// trace in time order (`simulate` and `replay` sort theirs; `plan` reads the file's order,
     /// and an earlier arrival later in the file extends the minutes back from there).
@@ -238,9 +245,7 @@ mod tests {
     }
 
     fn tally(records: &[TraceRecord]) -> LoadTally {
-        let mut t = LoadTally::new();
-        records.iter().for_each(|r| t.add(r));
-        t
+        LoadTally::of(records)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::simulate::TraceInput;
 use crate::error::{Error, Field, request_error};
 use crate::load::Request;
 use crate::load::from_trace::{
-    TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
+    BUSY_RATE_QUANTILE, LoadTally, TraceLoad, assign_workloads, requests as requests_from_trace,
 };
 use crate::optimize::{PlanOptions, plan};
 use crate::perf::RequestShape;
@@ -280,7 +280,9 @@ fn trace_workload(
         )
         .into());
     }
-    let load = trace_loads(&records, &assignment, scenario.workloads.len())[w]
+    // Every record is workload `w`'s.
+    let load = LoadTally::of(&records)
+        .finish(BUSY_RATE_QUANTILE)
         .ok_or_else(|| usage(format!("{}: no requests to replay", a.trace.path.display())))?;
     let mut workload = scenario.workloads[w].clone();
     workload.rate_rps = load.busy_rate_rps;

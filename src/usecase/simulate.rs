@@ -6,7 +6,8 @@
 use super::Listener;
 use crate::error::{Error, Field, request_error};
 use crate::load::from_trace::{
-    TraceLoad, assign_workloads, requests as requests_from_trace, trace_loads,
+    BUSY_RATE_QUANTILE, LoadTally, TraceLoad, assign_workloads, requests as requests_from_trace,
+    trace_loads,
 };
 use crate::load::shape::Shape;
 use crate::optimize::{PlanOptions, plan};
@@ -197,7 +198,7 @@ pub fn simulate(
         Subject::Profile { profiles, load } => {
             let trace_load = records
                 .as_ref()
-                .and_then(|rs| trace_loads(rs, &vec![0; rs.len()], 1)[0]);
+                .and_then(|rs| LoadTally::of(rs).finish(BUSY_RATE_QUANTILE));
             profile_scenario(
                 profiles,
                 load,
